@@ -1,0 +1,66 @@
+/* tests/main.c - the test runner: every test group, then one line "N passed, N failed".
+ * Programming errors in genmod stop through GM_ABORT(); here it jumps back into the test
+ * that expected the error (see expect_fatal), so error paths can be tested too. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static jmp_buf *gm_test_jump;
+static void gm_test_abort(void)
+{
+    if (gm_test_jump) longjmp(*gm_test_jump, 1);
+    abort();
+}
+#define GM_ABORT() gm_test_abort()
+#define GENMOD_IMPLEMENTATION
+#include "../genmod.h"
+#include "test.h"
+
+int gm_test_passed, gm_test_failed, gm_test_current_failed;
+const char *gm_test_dir;
+
+/* Run fn(arg) expecting a programming error; returns 1 if it stopped with a message that
+ * contains `want` (the message goes to a file instead of the terminal). */
+int gm_test_expect_fatal(void (*fn)(void *), void *arg, const char *want)
+{
+    jmp_buf jb;
+    char path[512], msg[1024] = "";
+    FILE *f;
+    int saved = dup(2);
+    volatile int stopped = 0;
+    size_t n;
+    snprintf(path, sizeof path, "%s/fatal.txt", gm_test_dir);
+    fflush(stderr);
+    f = freopen(path, "w", stderr);
+    (void)f;
+    gm_test_jump = &jb;
+    if (setjmp(jb) == 0) fn(arg);
+    else stopped = 1;
+    gm_test_jump = NULL;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    f = fopen(path, "r");
+    if (f) { n = fread(msg, 1, sizeof msg - 1, f); msg[n] = 0; fclose(f); }
+    if (stopped && !strstr(msg, want)) printf("  error message \"%s\" lacks \"%s\"\n", msg, want);
+    if (!stopped) printf("  expected an error containing \"%s\", got none\n", want);
+    return stopped && strstr(msg, want) != NULL;
+}
+
+int main(int argc, char **argv)
+{
+    static char dir[256];
+    snprintf(dir, sizeof dir, "%s", argc > 1 ? argv[1] : "build/test-tmp");
+    mkdir("build", 0755);
+    mkdir(dir, 0755);
+    gm_test_dir = dir;
+    tests_ops();
+    tests_io();
+    tests_data();
+    tests_output();
+    printf("%d passed, %d failed\n", gm_test_passed, gm_test_failed);
+    return gm_test_failed ? 1 : 0;
+}

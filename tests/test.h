@@ -1,0 +1,32 @@
+/* tests/test.h - the tiny test harness: TEST, EXPECT, EXPECT_NEAR, and one summary line. */
+#ifndef GM_TEST_H
+#define GM_TEST_H
+#include <math.h>
+#include <stdio.h>
+
+extern int gm_test_passed, gm_test_failed, gm_test_current_failed;
+
+/* Run one test function: it passes when none of its EXPECTs failed. */
+#define TEST(fn) do { gm_test_current_failed = 0; fn(); \
+        if (gm_test_current_failed) { gm_test_failed++; printf("FAIL %s\n", #fn); } \
+        else { gm_test_passed++; } } while (0)
+
+#define EXPECT(cond) do { if (!(cond)) { gm_test_current_failed = 1; \
+        printf("  %s:%d: expected %s\n", __FILE__, __LINE__, #cond); } } while (0)
+
+#define EXPECT_NEAR(a, b, tol) do { double a_ = (double)(a), b_ = (double)(b); \
+        if (!(fabs(a_ - b_) <= (tol))) { gm_test_current_failed = 1; \
+        printf("  %s:%d: expected %s ~ %s within %g, got %.9g vs %.9g\n", \
+               __FILE__, __LINE__, #a, #b, (double)(tol), a_, b_); } } while (0)
+
+/* Each test file exports one function that runs its tests with TEST(...). */
+void tests_ops(void);
+void tests_data(void);
+void tests_output(void);
+void tests_io(void);
+
+/* A scratch directory for files the tests write (created by main). */
+extern const char *gm_test_dir;
+
+int gm_test_expect_fatal(void (*fn)(void *), void *arg, const char *want);
+#endif

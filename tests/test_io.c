@@ -1,0 +1,3 @@
+#include "../genmod.h"
+#include "test.h"
+void tests_io(void) {}

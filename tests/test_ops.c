@@ -1,0 +1,504 @@
+/* tests/test_ops.c - a finite-difference gradient check for every op, known values for the
+ * losses and optimizers, and the tape's lifetime rules. */
+#include "../genmod.h"
+#include "test.h"
+#include <string.h>
+
+/* The gradient check's tolerance on the worst relative error (see gm_grad_check). Central
+ * differences in float32 with h = 1e-2 on inputs of order 1 are good to about 1e-3. */
+#define GRAD_TOL 1e-2
+#define GRAD_H 1e-2f
+
+/* Everything one check needs: parameters as inputs, and the layers under test. */
+typedef struct check {
+    gm_params P;
+    gm_tensor *a, *b, *c;
+    gm_dense dense;
+    gm_conv2d conv;
+    gm_conv_transpose2d convt;
+    gm_batchnorm bn;
+    int mode;
+    gm_rng rng;
+} check;
+
+/* An input of the given shape, uniform in [lo,hi]; with `kink` > 0 values within kink of
+ * zero are pushed out so ReLU-like ops are differentiable where they are checked. */
+static gm_tensor *input(check *c, const char *name, gm_shape s, float lo, float hi, float kink)
+{
+    gm_tensor *t = gm_param_new(&c->P, name, s);
+    int i;
+    gm_init_uniform(t, lo, hi, &c->rng);
+    for (i = 0; i < t->size; i++)
+        if (fabsf(t->val[i]) < kink) t->val[i] = t->val[i] < 0 ? -kink - 0.1f : kink + 0.1f;
+    return t;
+}
+
+static void report(const char *name, double err)
+{
+    printf("  grad %-26s worst relative error %.2e\n", name, err);
+}
+
+/* Check build(ctx) against every trainable parameter of c; frees c. */
+static void grad_ok(const char *name, gm_build_fn build, check *c)
+{
+    gm_tensor *in[16];
+    double err;
+    int i, n = 0;
+    for (i = 0; i < c->P.n; i++) if (c->P.t[i]->flags & GM_PARAM) in[n++] = c->P.t[i];
+    err = gm_grad_check(build, c, in, n, GRAD_H, 7);
+    report(name, err);
+    EXPECT(err < GRAD_TOL);
+    gm_params_free(&c->P);
+}
+
+static check new_check(void)
+{
+    check c;
+    memset(&c, 0, sizeof c);
+    c.rng = gm_rng_new(42);
+    return c;
+}
+
+/* ---- builders: one per op ---- */
+static gm_tensor *b_add(gm_tape *T, void *p) { check *c = (check *)p; return gm_add(T, c->a, c->b); }
+static gm_tensor *b_sub(gm_tape *T, void *p) { check *c = (check *)p; return gm_sub(T, c->a, c->b); }
+static gm_tensor *b_mul(gm_tape *T, void *p) { check *c = (check *)p; return gm_mul(T, c->a, c->b); }
+static gm_tensor *b_mul_self(gm_tape *T, void *p) { check *c = (check *)p; return gm_mul(T, c->a, c->a); }
+static gm_tensor *b_scale(gm_tape *T, void *p) { check *c = (check *)p; return gm_scale(T, c->a, -1.7f); }
+static gm_tensor *b_matmul(gm_tape *T, void *p) { check *c = (check *)p; return gm_matmul(T, c->a, c->b); }
+static gm_tensor *b_dense(gm_tape *T, void *p) { check *c = (check *)p; return gm_dense(T, &c->dense, c->a); }
+static gm_tensor *b_relu(gm_tape *T, void *p) { check *c = (check *)p; return gm_relu(T, c->a); }
+static gm_tensor *b_leaky(gm_tape *T, void *p) { check *c = (check *)p; return gm_leaky_relu(T, c->a, 0.2f); }
+static gm_tensor *b_sigmoid(gm_tape *T, void *p) { check *c = (check *)p; return gm_sigmoid(T, c->a); }
+static gm_tensor *b_tanh(gm_tape *T, void *p) { check *c = (check *)p; return gm_tanh(T, c->a); }
+static gm_tensor *b_softplus(gm_tape *T, void *p) { check *c = (check *)p; return gm_softplus(T, c->a); }
+static gm_tensor *b_silu(gm_tape *T, void *p) { check *c = (check *)p; return gm_silu(T, c->a); }
+static gm_tensor *b_exp(gm_tape *T, void *p) { check *c = (check *)p; return gm_exp(T, c->a); }
+static gm_tensor *b_log(gm_tape *T, void *p) { check *c = (check *)p; return gm_log(T, c->a); }
+static gm_tensor *b_square(gm_tape *T, void *p) { check *c = (check *)p; return gm_square(T, c->a); }
+static gm_tensor *b_sum(gm_tape *T, void *p) { check *c = (check *)p; return gm_sum(T, c->a); }
+static gm_tensor *b_mean(gm_tape *T, void *p) { check *c = (check *)p; return gm_mean(T, c->a); }
+static gm_tensor *b_sum_ex(gm_tape *T, void *p) { check *c = (check *)p; return gm_sum_per_example(T, c->a); }
+static gm_tensor *b_mean_ex(gm_tape *T, void *p) { check *c = (check *)p; return gm_mean_per_example(T, c->a); }
+/* reshape is a view, so check it feeding an op that weighs positions differently */
+static gm_tensor *b_reshape(gm_tape *T, void *p)
+{
+    check *c = (check *)p;
+    return gm_mul(T, gm_reshape(T, c->a, gm_shape2(5, 6)), c->b);
+}
+static gm_tensor *b_flatten(gm_tape *T, void *p) { check *c = (check *)p; return gm_square(T, gm_flatten(T, c->a)); }
+static gm_tensor *b_concat(gm_tape *T, void *p) { check *c = (check *)p; return gm_concat(T, c->a, c->b); }
+static gm_tensor *b_conv(gm_tape *T, void *p) { check *c = (check *)p; return gm_conv2d(T, &c->conv, c->a); }
+static gm_tensor *b_convt(gm_tape *T, void *p) { check *c = (check *)p; return gm_conv_transpose2d(T, &c->convt, c->a); }
+static gm_tensor *b_up(gm_tape *T, void *p) { check *c = (check *)p; return gm_upsample2x(T, c->a); }
+static gm_tensor *b_pool(gm_tape *T, void *p) { check *c = (check *)p; return gm_avgpool2x2(T, c->a); }
+static gm_tensor *b_bn(gm_tape *T, void *p) { check *c = (check *)p; return gm_batchnorm(T, &c->bn, c->a, c->mode); }
+static gm_tensor *b_mse(gm_tape *T, void *p) { check *c = (check *)p; return gm_mse(T, c->a, c->b); }
+static gm_tensor *b_bern(gm_tape *T, void *p) { check *c = (check *)p; return gm_bernoulli_nll(T, c->a, c->b); }
+static gm_tensor *b_gauss(gm_tape *T, void *p) { check *c = (check *)p; return gm_gaussian_nll(T, c->a, c->b, c->c); }
+/* a small network: shared inputs, accumulation across branches, a scalar at the end */
+static gm_tensor *b_chain(gm_tape *T, void *p)
+{
+    check *c = (check *)p;
+    gm_tensor *h = gm_tanh(T, gm_dense(T, &c->dense, c->a));
+    return gm_mean(T, gm_add(T, gm_mul(T, h, h), gm_sigmoid(T, h)));
+}
+
+static void grad_binary(void)
+{
+    check c = new_check();
+    c.a = input(&c, "a", gm_shape3(2, 3, 4), -1, 1, 0); c.b = input(&c, "b", gm_shape3(2, 3, 4), -1, 1, 0);
+    grad_ok("add", b_add, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(4, 5), -1, 1, 0); c.b = input(&c, "b", gm_shape1(5), -1, 1, 0);
+    grad_ok("add (per-feature vector)", b_add, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape4(2, 3, 2, 3), -1, 1, 0); c.b = input(&c, "b", gm_shape1(1), -1, 1, 0);
+    grad_ok("add (one number)", b_add, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape4(2, 3, 2, 3), -1, 1, 0); c.b = input(&c, "b", gm_shape1(3), -1, 1, 0);
+    grad_ok("sub (per-channel vector)", b_sub, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(3, 7), -1, 1, 0); c.b = input(&c, "b", gm_shape2(3, 7), -1, 1, 0);
+    grad_ok("mul", b_mul, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape4(2, 3, 2, 3), -1, 1, 0); c.b = input(&c, "b", gm_shape1(3), -1, 1, 0);
+    grad_ok("mul (per-channel vector)", b_mul, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(3, 4), -1, 1, 0);
+    grad_ok("mul (x * x, same input)", b_mul_self, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(3, 4), -1, 1, 0);
+    grad_ok("scale", b_scale, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(5, 7), -1, 1, 0); c.b = input(&c, "b", gm_shape2(7, 3), -1, 1, 0);
+    grad_ok("matmul", b_matmul, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape2(3, 6), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 6, 5, &c.rng);
+    grad_ok("dense", b_dense, &c);
+}
+
+static void grad_unary(void)
+{
+    struct { const char *name; gm_build_fn f; float lo, hi, kink; } ops[] = {
+        {"relu", b_relu, -2, 2, 0.05f},     {"leaky_relu", b_leaky, -2, 2, 0.05f},
+        {"sigmoid", b_sigmoid, -4, 4, 0},   {"tanh", b_tanh, -2, 2, 0},
+        {"softplus", b_softplus, -4, 4, 0}, {"silu", b_silu, -4, 4, 0},
+        {"exp", b_exp, -2, 2, 0},           {"log", b_log, 0.5f, 3, 0},
+        {"square", b_square, -2, 2, 0},     {"sum", b_sum, -1, 1, 0},
+        {"mean", b_mean, -1, 1, 0},         {"sum_per_example", b_sum_ex, -1, 1, 0},
+        {"mean_per_example", b_mean_ex, -1, 1, 0}, {"flatten", b_flatten, -1, 1, 0},
+    };
+    int k;
+    for (k = 0; k < (int)(sizeof ops / sizeof ops[0]); k++) {
+        check c = new_check();
+        c.a = input(&c, "x", gm_shape4(2, 3, 2, 5), ops[k].lo, ops[k].hi, ops[k].kink);
+        grad_ok(ops[k].name, ops[k].f, &c);
+    }
+}
+
+static void grad_shape(void)
+{
+    check c = new_check();
+    c.a = input(&c, "a", gm_shape3(2, 3, 5), -1, 1, 0); c.b = input(&c, "b", gm_shape2(5, 6), -1, 1, 0);
+    grad_ok("reshape", b_reshape, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape4(2, 3, 2, 3), -1, 1, 0); c.b = input(&c, "b", gm_shape4(2, 2, 2, 3), -1, 1, 0);
+    grad_ok("concat (channels)", b_concat, &c);
+    c = new_check();
+    c.a = input(&c, "a", gm_shape2(3, 2), -1, 1, 0); c.b = input(&c, "b", gm_shape2(3, 5), -1, 1, 0);
+    grad_ok("concat (features)", b_concat, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 3, 5), -1, 1, 0);
+    grad_ok("upsample2x", b_up, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 4, 6), -1, 1, 0);
+    grad_ok("avgpool2x2", b_pool, &c);
+}
+
+static void grad_conv(void)
+{
+    check c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 5, 7), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 3, 4, 3, 2, 1, &c.rng);
+    grad_ok("conv2d (K3 S2 P1)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 6, 5), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 2, 3, 2, 1, 0, &c.rng);
+    grad_ok("conv2d (K2 S1 P0)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 3, 4), -1, 1, 0);
+    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 3, 2, 1, 1, &c.rng);
+    grad_ok("conv_transpose2d (K3 S2 P1 OP1)", b_convt, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 3, 2), -1, 1, 0);
+    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 4, 2, 1, 0, &c.rng);
+    grad_ok("conv_transpose2d (K4 S2 P1)", b_convt, &c);
+}
+
+static void grad_norm_and_losses(void)
+{
+    check c = new_check();
+    c.a = input(&c, "x", gm_shape4(3, 2, 3, 5), -1, 2, 0);
+    c.bn = gm_batchnorm_new(&c.P, "bn", 2);
+    gm_init_uniform(c.bn.gamma, 0.5f, 1.5f, &c.rng); gm_init_uniform(c.bn.beta, -1, 1, &c.rng);
+    c.mode = GM_TRAIN;
+    grad_ok("batchnorm (train, B,C,H,W)", b_bn, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape2(6, 4), -1, 2, 0);
+    c.bn = gm_batchnorm_new(&c.P, "bn", 4);
+    gm_init_uniform(c.bn.gamma, 0.5f, 1.5f, &c.rng);
+    c.mode = GM_TRAIN;
+    grad_ok("batchnorm (train, B,D)", b_bn, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 2, 2), -1, 2, 0);
+    c.bn = gm_batchnorm_new(&c.P, "bn", 3);
+    gm_init_uniform(c.bn.gamma, 0.5f, 1.5f, &c.rng); gm_init_uniform(c.bn.mean, -1, 1, &c.rng);
+    gm_init_uniform(c.bn.var, 0.5f, 2, &c.rng);
+    c.mode = GM_EVAL;
+    grad_ok("batchnorm (eval)", b_bn, &c);
+    c = new_check();
+    c.a = input(&c, "pred", gm_shape4(2, 1, 3, 4), -1, 1, 0); c.b = input(&c, "target", gm_shape4(2, 1, 3, 4), -1, 1, 0);
+    grad_ok("mse", b_mse, &c);
+    c = new_check();
+    c.a = input(&c, "logits", gm_shape2(3, 5), -4, 4, 0); c.b = input(&c, "x", gm_shape2(3, 5), 0, 1, 0);
+    grad_ok("bernoulli_nll", b_bern, &c);
+    c = new_check();
+    c.a = input(&c, "mean", gm_shape2(3, 4), -1, 1, 0); c.b = input(&c, "logvar", gm_shape2(3, 4), -1, 1, 0);
+    c.c = input(&c, "x", gm_shape2(3, 4), -1, 1, 0);
+    grad_ok("gaussian_nll", b_gauss, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape2(4, 3), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 3, 5, &c.rng);
+    grad_ok("a small network (reuse, +=)", b_chain, &c);
+}
+
+/* ---- known values ---- */
+static void losses_known_values(void)
+{
+    gm_tape *T = gm_tape_new(1 << 20);
+    float l[6] = {0, 0, 0, 3, -2, 0.5f}, x[6] = {1, 0, 0.3f, 1, 0, 0.5f};
+    gm_tensor *L = gm_from(T, gm_shape2(2, 3), l), *X = gm_from(T, gm_shape2(2, 3), x);
+    gm_tensor *bern = gm_bernoulli_nll(T, L, X), *mse = gm_mse(T, X, X);
+    gm_tensor *g = gm_gaussian_nll(T, X, gm_zeros(T, gm_shape2(2, 3)), X);
+    /* zero logits: p = 1/2 for every value, so -log p = 3 log 2 per example */
+    EXPECT_NEAR(bern->val[0], 3 * log(2.0), 1e-5);
+    /* second row: softplus(l) - x l summed by hand */
+    EXPECT_NEAR(bern->val[1], (log1p(exp(3.0)) - 3) + log1p(exp(-2.0)) + (log1p(exp(0.5)) - 0.25), 1e-5);
+    EXPECT_NEAR(mse->val[0], 0, 0);
+    EXPECT_NEAR(g->val[1], 1.5 * log(2 * 3.14159265358979), 1e-5);   /* x = mean, unit variance */
+    /* extreme logits stay finite (the stable form) */
+    L->val[0] = 1000; L->val[1] = -1000;
+    bern = gm_bernoulli_nll(T, L, X);
+    EXPECT(isfinite(bern->val[0]));
+    EXPECT_NEAR(bern->val[0], log(2.0), 1e-5);   /* (l=1000, x=1) and (l=-1000, x=0) cost 0 */
+    gm_tape_free(T);
+}
+
+static void optimizers_known_values(void)
+{
+    gm_params P = {0};
+    gm_tensor *w = gm_param_new(&P, "w", gm_shape1(2));
+    gm_optim *adam = gm_adam_new(&P, 0.1f, 0.9f, 0.999f), *sgd;
+    w->val[0] = 1; w->val[1] = -2;
+    w->grad[0] = 0.5f; w->grad[1] = -4;
+    gm_optim_step(adam);
+    /* first Adam step: m/(1-b1) = g and v/(1-b2) = g^2, so theta moves by lr sign(g) */
+    EXPECT_NEAR(w->val[0], 1 - 0.1, 1e-6);
+    EXPECT_NEAR(w->val[1], -2 + 0.1, 1e-6);
+    gm_optim_step(adam);   /* same gradient again: still exactly lr per step (up to eps) */
+    EXPECT_NEAR(w->val[0], 0.8, 1e-6);
+    gm_optim_free(adam);
+    sgd = gm_sgd_new(&P, 0.5f, 0.9f);
+    w->val[0] = 1; w->grad[0] = 2;
+    gm_optim_step(sgd);     /* v = 2, w = 1 - 0.5*2 = 0 */
+    gm_optim_step(sgd);     /* v = 0.9*2 + 2 = 3.8, w = 0 - 1.9 = -1.9 */
+    EXPECT_NEAR(w->val[0], -1.9, 1e-6);
+    gm_optim_free(sgd);
+    w->grad[0] = 3; w->grad[1] = 4;
+    EXPECT_NEAR(gm_clip_grad_norm(&P, 1.0f), 5.0, 1e-6);
+    EXPECT_NEAR(w->grad[0], 0.6, 1e-5);
+    EXPECT_NEAR(w->grad[1], 0.8, 1e-5);
+    gm_params_free(&P);
+}
+
+/* The transposed convolution is the adjoint of the convolution with the same weights:
+ * <conv(x), y> = <x, convT(y)> when both have no bias. */
+static void conv_transpose_is_adjoint(void)
+{
+    gm_params P = {0};
+    gm_rng rng = gm_rng_new(3);
+    gm_conv2d c = gm_conv2d_new(&P, "c", 3, 4, 3, 2, 1, &rng);
+    gm_conv_transpose2d t = gm_conv_transpose2d_new(&P, "t", 4, 3, 3, 2, 1, 0, &rng);
+    gm_tape *T = gm_tape_new(1 << 22);
+    gm_tensor *x = gm_randn(T, gm_shape4(2, 3, 7, 7), &rng), *Ax, *y, *Aty;
+    double lhs = 0, rhs = 0;
+    int i;
+    memcpy(t.w->val, c.w->val, (size_t)c.w->size * sizeof(float));  /* (4,3,3,3) both ways */
+    memset(c.b->val, 0, 4 * sizeof(float));
+    memset(t.b->val, 0, 3 * sizeof(float));
+    Ax = gm_conv2d(T, &c, x);                                     /* (2,4,4,4) */
+    y = gm_randn(T, Ax->shape, &rng);
+    Aty = gm_conv_transpose2d(T, &t, y);                          /* back to (2,3,7,7) */
+    EXPECT(gm_shape4(2, 3, 7, 7).d[2] == Aty->shape.d[2] && Aty->shape.d[3] == 7);
+    for (i = 0; i < Ax->size; i++) lhs += (double)Ax->val[i] * y->val[i];
+    for (i = 0; i < x->size; i++) rhs += (double)x->val[i] * Aty->val[i];
+    EXPECT_NEAR(lhs, rhs, 1e-4 * fabs(lhs));
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+/* Small convolutions worked by hand. */
+static void conv_known_values(void)
+{
+    gm_params P = {0};
+    gm_rng rng = gm_rng_new(1);
+    gm_conv2d c = gm_conv2d_new(&P, "c", 1, 1, 2, 1, 0, &rng);
+    gm_tape *T = gm_tape_new(1 << 20);
+    float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    gm_tensor *y;
+    int i;
+    for (i = 0; i < 4; i++) c.w->val[i] = 1;
+    c.b->val[0] = 0.5f;
+    y = gm_conv2d(T, &c, gm_from(T, gm_shape4(1, 1, 3, 3), x));
+    /* each output sums a 2x2 window: 1+2+4+5 = 12, 16, 24, 28, plus the bias */
+    EXPECT(y->shape.d[2] == 2 && y->shape.d[3] == 2);
+    EXPECT_NEAR(y->val[0], 12.5, 1e-6);
+    EXPECT_NEAR(y->val[1], 16.5, 1e-6);
+    EXPECT_NEAR(y->val[2], 24.5, 1e-6);
+    EXPECT_NEAR(y->val[3], 28.5, 1e-6);
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+/* The one matrix product against plain loops, at sizes that straddle its blocking
+ * (K > 256, N > 512, M not a multiple of 4): the forward A B and both backward products
+ * dA = dY B^T and dB = A^T dY, which between them use three of the transpose cases. */
+static void matmul_matches_naive(void)
+{
+    gm_params P = {0};
+    gm_tape *T = gm_tape_new((size_t)64 << 20);
+    gm_rng rng = gm_rng_new(9);
+    int M = 7, N = 530, K = 300, i, j, k;
+    gm_tensor *a = gm_param_new(&P, "a", gm_shape2(M, K)), *b = gm_param_new(&P, "b", gm_shape2(K, N)), *y;
+    double wy = 0, wa = 0, wb = 0;
+    gm_init_normal(a, 0, 1, &rng);
+    gm_init_normal(b, 0, 1, &rng);
+    y = gm_matmul(T, a, b);
+    gm_backward(T, gm_sum(T, y));                        /* dY = 1 everywhere */
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double s = 0;
+            for (k = 0; k < K; k++) s += (double)a->val[i * K + k] * b->val[k * N + j];
+            wy = fmax(wy, fabs(s - y->val[i * N + j]));
+        }
+    for (i = 0; i < M; i++)                               /* dA[i,k] = sum_j B[k,j] */
+        for (k = 0; k < K; k++) {
+            double s = 0;
+            for (j = 0; j < N; j++) s += b->val[k * N + j];
+            wa = fmax(wa, fabs(s - a->grad[i * K + k]));
+        }
+    for (k = 0; k < K; k++)                               /* dB[k,j] = sum_i A[i,k] */
+        for (j = 0; j < N; j++) {
+            double s = 0;
+            for (i = 0; i < M; i++) s += a->val[i * K + k];
+            wb = fmax(wb, fabs(s - b->grad[k * N + j]));
+        }
+    EXPECT(wy < 1e-3);
+    EXPECT(wa < 1e-3);
+    EXPECT(wb < 1e-4);
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+static void batchnorm_running_stats(void)
+{
+    gm_params P = {0};
+    gm_batchnorm bn = gm_batchnorm_new(&P, "bn", 1);
+    gm_tape *T = gm_tape_new(1 << 20);
+    float x[4] = {1, 2, 3, 6};
+    gm_tensor *y = gm_batchnorm(T, &bn, gm_from(T, gm_shape2(4, 1), x), GM_TRAIN);
+    /* batch mean 3, biased variance 3.5, unbiased 14/3; running = 0.9 old + 0.1 new */
+    EXPECT_NEAR(bn.mean->val[0], 0.3, 1e-6);
+    EXPECT_NEAR(bn.var->val[0], 0.9 + 0.1 * 14.0 / 3.0, 1e-6);
+    EXPECT_NEAR(y->val[3], 3.0 / sqrt(3.5 + 1e-5), 1e-5);
+    EXPECT((bn.mean->flags & GM_BUFFER) && !(bn.mean->flags & GM_PARAM));
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+/* ---- the tape ---- */
+static void tape_gradients_overwrite_and_reset(void)
+{
+    gm_params P = {0};
+    gm_tensor *w = gm_param_new(&P, "w", gm_shape1(3));
+    gm_tape *T = gm_tape_new(1 << 20);
+    int step;
+    size_t used_after_first = 0;
+    w->val[0] = 1; w->val[1] = 2; w->val[2] = 3;
+    for (step = 0; step < 3; step++) {
+        gm_tensor *loss;
+        gm_tape_reset(T);
+        loss = gm_sum(T, gm_square(T, w));            /* dL/dw = 2w, not accumulated over steps */
+        EXPECT_NEAR(gm_backward(T, loss), 14, 1e-6);
+        EXPECT_NEAR(w->grad[2], 6, 1e-6);
+        if (step == 0) used_after_first = gm_tape_peak(T);
+    }
+    EXPECT(gm_tape_peak(T) == used_after_first);       /* the arena is reused, not grown */
+    /* detach stops the gradient */
+    gm_tape_reset(T);
+    gm_backward(T, gm_sum(T, gm_add(T, gm_detach(T, gm_square(T, w)), w)));
+    EXPECT_NEAR(w->grad[2], 1, 1e-6);
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+typedef struct { gm_tape *T; gm_tensor *a, *b; gm_dense d; } misuse;
+static void use_after_reset(void *p) { misuse *m = (misuse *)p; gm_tape_reset(m->T); gm_relu(m->T, m->a); }
+static void backward_twice(void *p)
+{
+    misuse *m = (misuse *)p;
+    gm_tensor *l;
+    gm_tape_reset(m->T);
+    l = gm_sum(m->T, gm_square(m->T, m->b));
+    gm_backward(m->T, l);
+    gm_backward(m->T, l);
+}
+static void bad_matmul(void *p) { misuse *m = (misuse *)p; gm_tape_reset(m->T); gm_matmul(m->T, m->b, m->b); }
+static void nan_loss(void *p)
+{
+    misuse *m = (misuse *)p;
+    gm_tape_reset(m->T);
+    gm_backward(m->T, gm_sum(m->T, gm_log(m->T, gm_scale(m->T, m->b, -1.0f))));
+}
+static void dense_on_images(void *p)
+{
+    misuse *m = (misuse *)p;
+    gm_tape_reset(m->T);
+    gm_dense(m->T, &m->d, gm_zeros(m->T, gm_shape4(2, 1, 2, 2)));
+}
+static void arena_full(void *p)
+{
+    misuse *m = (misuse *)p;
+    gm_tape_reset(m->T);
+    gm_zeros(m->T, gm_shape2(1000, 1000));
+}
+
+static void tape_misuse_is_caught(void)
+{
+    gm_params P = {0};
+    gm_rng r = gm_rng_new(1);
+    misuse m;
+    m.T = gm_tape_new(1 << 20);
+    m.d = gm_dense_new(&P, "d", 4, 2, &r);
+    m.b = gm_param_new(&P, "b", gm_shape2(2, 3));
+    m.b->val[0] = 1;
+    gm_tape_reset(m.T);
+    m.a = gm_zeros(m.T, gm_shape2(2, 2));
+    EXPECT(gm_test_expect_fatal(use_after_reset, &m, "before gm_tape_reset"));
+    EXPECT(gm_test_expect_fatal(backward_twice, &m, "called twice"));
+    EXPECT(gm_test_expect_fatal(bad_matmul, &m, "test_ops.c"));          /* names the caller */
+    EXPECT(gm_test_expect_fatal(bad_matmul, &m, "a is (2,3), b is (2,3)"));
+    EXPECT(gm_test_expect_fatal(nan_loss, &m, "diverged at step"));
+    EXPECT(gm_test_expect_fatal(dense_on_images, &m, "flatten"));
+    EXPECT(gm_test_expect_fatal(arena_full, &m, "arena full"));
+    gm_tape_free(m.T);
+    gm_params_free(&P);
+}
+
+static void rng_is_reproducible(void)
+{
+    gm_rng a = gm_rng_new(5), b = gm_rng_new(5), c = gm_rng_new(6);
+    double s = 0, sq = 0;
+    int i, same = 1, differ = 0, perm[10], seen[10] = {0};
+    for (i = 0; i < 1000; i++) {
+        float u = gm_rng_normal(&a), v = gm_rng_normal(&b), w = gm_rng_normal(&c);
+        same &= u == v;
+        differ |= u != w;
+        s += u; sq += (double)u * u;
+    }
+    EXPECT(same && differ);
+    EXPECT(fabs(s / 1000) < 0.1 && fabs(sq / 1000 - 1) < 0.1);       /* N(0,1): mean 0, var 1 */
+    for (i = 0; i < 10; i++) perm[i] = i;
+    gm_rng_shuffle(&a, perm, 10);
+    for (i = 0; i < 10; i++) seen[perm[i]]++;
+    for (i = 0; i < 10; i++) EXPECT(seen[i] == 1);
+}
+
+void tests_ops(void)
+{
+    printf("ops: gradient checks (L = sum y r, central differences, h = %g)\n", (double)GRAD_H);
+    TEST(grad_binary);
+    TEST(grad_unary);
+    TEST(grad_shape);
+    TEST(grad_conv);
+    TEST(grad_norm_and_losses);
+    TEST(losses_known_values);
+    TEST(optimizers_known_values);
+    TEST(conv_transpose_is_adjoint);
+    TEST(conv_known_values);
+    TEST(matmul_matches_naive);
+    TEST(batchnorm_running_stats);
+    TEST(tape_gradients_overwrite_and_reset);
+    TEST(tape_misuse_is_caught);
+    TEST(rng_is_reproducible);
+}
