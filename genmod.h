@@ -56,6 +56,13 @@
  *
  * License: see the end of the file.
  */
+/* The implementation reads a monotonic clock and lists folders, which strict C99 hides
+ * unless POSIX is asked for before the first system header: so include genmod.h first in
+ * the file that defines GENMOD_IMPLEMENTATION (or build in gnu99/gnu11 mode). */
+#if defined(GENMOD_IMPLEMENTATION) && !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#  define _POSIX_C_SOURCE 200809L
+#endif
+
 #ifndef GENMOD_H
 #define GENMOD_H
 
@@ -109,6 +116,7 @@ GMDEF void     gm_rng_shuffle(gm_rng *r, int *a, int n); /* uniform permutation 
 #include "parts/data_api.h"
 #include "parts/batch_api.h"
 #include "parts/output_api.h"
+#include "parts/ckpt_api.h"
 
 #ifdef __cplusplus
 }
@@ -305,6 +313,7 @@ GMDEF void gm_rng_shuffle(gm_rng *r, int *a, int n)
 #include "parts/data_impl.h"
 #include "parts/batch_impl.h"
 #include "parts/output_impl.h"
+#include "parts/ckpt_impl.h"
 
 #ifdef __cplusplus
 }

@@ -287,48 +287,57 @@ GMDEF void gm_params_free(gm_params *P)
 // >>matmul
 /* The one matrix product every dense, conv and conv-transpose layer goes through:
  *     C (M,N) = alpha op(A) op(B) + beta C,      op(X) = X or X^T,  all row-major.
- * Blocked over K and N so a slice of op(B) stays in cache while every row of op(A) streams
- * past it. Both operands are packed into contiguous blocks first (this is where the
- * transposes are absorbed), and the inner loop, four rows of C at a time over contiguous
- * columns, is one the compiler vectorizes. Rows are split among OpenMP threads; each C
- * value is summed by one thread in a fixed order, so results do not depend on the thread
- * count. */
+ * The structure of the classic high-performance kernels (Goto & van de Geijn 2008):
+ *   - blocks of GM__KC steps of the inner dimension K, so the operands in use fit in cache;
+ *   - op(A) packed into panels of GM__MR rows and op(B) into panels of GM__NR columns, each
+ *     stored k-major and zero-padded: this is where the transposes are absorbed, and it
+ *     makes every read of the micro-kernel contiguous;
+ *   - the micro-kernel keeps an MR x NR block of C in local accumulators (registers) for a
+ *     whole K block: per step k it reads MR numbers of A and NR of B and does MR*NR
+ *     multiply-adds. Its loops have fixed trip counts, so the compiler vectorizes them for
+ *     the machine it builds for (-march=native: AVX2/AVX-512 on x86, NEON on ARM).
+ * Tiles of C are split among OpenMP threads; each C value is summed by one thread in a
+ * fixed order, so results do not depend on the thread count. */
+#define GM__MR 4
+#define GM__NR 16
 #define GM__KC 256
-#define GM__NC 512
+#define GM__NC 1024
 
-/* Pack op(X)[r0:r0+nr, c0:c0+nc] into dst (nr rows of nc). */
-static void gm__pack(float *dst, const float *X, int ldx, int trans, int r0, int nr, int c0, int nc)
+/* Pack alpha op(A)[0:M, k0:k0+kc] as ceil(M/MR) panels of (kc x MR). */
+static void gm__pack_a(float *dst, const float *A, int lda, int tA, int M, int k0, int kc, float alpha)
 {
-    int r, c;
-    for (r = 0; r < nr; r++)
-        for (c = 0; c < nc; c++)
-            dst[r * nc + c] = trans ? X[(size_t)(c0 + c) * ldx + r0 + r] : X[(size_t)(r0 + r) * ldx + c0 + c];
+    int i0, i, k;
+    for (i0 = 0; i0 < M; i0 += GM__MR)
+        for (k = 0; k < kc; k++)
+            for (i = 0; i < GM__MR; i++, dst++) {
+                int r = i0 + i;
+                *dst = r >= M ? 0.0f : alpha * (tA ? A[(size_t)(k0 + k) * lda + r] : A[(size_t)r * lda + k0 + k]);
+            }
 }
 
-/* C rows i..i+3 (or fewer) += A rows times the packed B block. */
-static void gm__kernel(float *C, int ldc, const float *Ap, int kc, const float *Bp, int nc, int rows)
+/* Pack op(B)[k0:k0+kc, j0:j0+nc] as ceil(nc/NR) panels of (kc x NR). */
+static void gm__pack_b(float *dst, const float *B, int ldb, int tB, int k0, int kc, int j0, int nc)
 {
-    int k, j, r;
-    if (rows == 4) {
-        float *c0 = C, *c1 = C + ldc, *c2 = C + 2 * (size_t)ldc, *c3 = C + 3 * (size_t)ldc;
-        for (k = 0; k < kc; k++) {
-            const float *b = Bp + (size_t)k * nc;
-            float a0 = Ap[k], a1 = Ap[kc + k], a2 = Ap[2 * kc + k], a3 = Ap[3 * kc + k];
-            for (j = 0; j < nc; j++) {
-                c0[j] += a0 * b[j];
-                c1[j] += a1 * b[j];
-                c2[j] += a2 * b[j];
-                c3[j] += a3 * b[j];
+    int jp, j, k;
+    for (jp = 0; jp < nc; jp += GM__NR)
+        for (k = 0; k < kc; k++)
+            for (j = 0; j < GM__NR; j++, dst++) {
+                int c = j0 + jp + j;
+                *dst = jp + j >= nc ? 0.0f : (tB ? B[(size_t)c * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + c]);
             }
-        }
-        return;
-    }
-    for (r = 0; r < rows; r++)
-        for (k = 0; k < kc; k++) {
-            const float *b = Bp + (size_t)k * nc;
-            float a = Ap[r * kc + k];
-            for (j = 0; j < nc; j++) C[(size_t)r * ldc + j] += a * b[j];
-        }
+}
+
+/* C[0:mr, 0:nr] += Ap (kc x MR) * Bp (kc x NR), accumulated in registers first. */
+static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr)
+{
+    float acc[GM__MR][GM__NR];
+    int i, j, k;
+    memset(acc, 0, sizeof acc);
+    for (k = 0; k < kc; k++)
+        for (i = 0; i < GM__MR; i++)
+            for (j = 0; j < GM__NR; j++) acc[i][j] += Ap[k * GM__MR + i] * Bp[k * GM__NR + j];
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) C[(size_t)i * ldc + j] += acc[i][j];
 }
 
 #ifdef GENMOD_CBLAS
@@ -344,22 +353,27 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
 static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc)
 {
-    size_t mark = T->used;                      /* the packed blocks are scratch: give them back */
-    float *Ap = gm__floats(T, M * GM__KC, "gm_matmul", GM__HERE);
-    float *Bp = gm__floats(T, GM__KC * GM__NC, "gm_matmul", GM__HERE);
+    size_t mark = T->used;                      /* the packed panels are scratch: give them back */
+    int mp = (M + GM__MR - 1) / GM__MR, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
+    float *Ap = gm__floats(T, mp * GM__MR * kmax, "gm_matmul", GM__HERE);
+    float *Bp = gm__floats(T, kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR, "gm_matmul", GM__HERE);
     int i, j, k0, j0;
     for (i = 0; i < M; i++)                     /* C = beta C, then accumulate */
         for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
     for (k0 = 0; k0 < K; k0 += GM__KC) {
         int kc = K - k0 < GM__KC ? K - k0 : GM__KC;
-        gm__pack(Ap, A, lda, tA, 0, M, k0, kc);             /* op(A)[:, k0:k0+kc]  (M,kc) */
-        if (alpha != 1.0f) for (i = 0; i < M * kc; i++) Ap[i] *= alpha;
+        gm__pack_a(Ap, A, lda, tA, M, k0, kc, alpha);
         for (j0 = 0; j0 < N; j0 += GM__NC) {
-            int nc = N - j0 < GM__NC ? N - j0 : GM__NC;
-            gm__pack(Bp, B, ldb, tB, k0, kc, j0, nc);       /* op(B)[k0:k0+kc, j0:j0+nc] */
-            GM__OMP(omp parallel for schedule(static) if ((double)M * nc * kc > 1e6))
-            for (i = 0; i < M; i += 4)
-                gm__kernel(C + (size_t)i * ldc + j0, ldc, Ap + (size_t)i * kc, kc, Bp, nc, M - i < 4 ? M - i : 4);
+            int nc = N - j0 < GM__NC ? N - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR, t;
+            gm__pack_b(Bp, B, ldb, tB, k0, kc, j0, nc);
+            /* tile t covers rows (t / np) * MR and columns j0 + (t % np) * NR */
+            GM__OMP(omp parallel for schedule(static) if ((double)M * nc * kc > 4e6))
+            for (t = 0; t < mp * np; t++) {
+                int i0 = (t / np) * GM__MR, jj = (t % np) * GM__NR;
+                gm__micro(kc, Ap + (size_t)(t / np) * GM__MR * kc, Bp + (size_t)(t % np) * GM__NR * kc,
+                          C + (size_t)i0 * ldc + j0 + jj, ldc,
+                          M - i0 < GM__MR ? M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
+            }
         }
     }
     T->used = mark;

@@ -135,13 +135,22 @@ static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
     if (pos + 8 > inlen) return gm__error("%s: corrupt gzip: the header runs into the trailer", path);
     crc = gm__le32(in + inlen - 8);
     isize = gm__le32(in + inlen - 4);
+    /* Deflate expands at most 1032:1 (a 258-byte match costs at least 2 bits), so a
+     * small file claiming a huge ISIZE is corrupt, and never costs a huge allocation. */
+    if (isize > (uint64_t)(inlen - pos) * 1032 + 1024)
+        return gm__error("%s: corrupt gzip: the trailer says %lu bytes (ISIZE), more than deflate makes of %zu bytes",
+                         path, (unsigned long)isize, inlen - pos);
     if (isize > GM__DATA_MAX_BYTES)
         return gm__error("%s: gzip trailer says %lu bytes inflated, more than the 1 GiB genmod reads",
                          path, (unsigned long)isize);
-    buf = (unsigned char *)gm__calloc(isize ? isize : 1, 1);
-    if (!buf) return 0;
-    /* stb inflates into a buffer of exactly ISIZE bytes and fails if the stream wants more. */
-    got = stbi_zlib_decode_noheader_buffer((char *)buf, (int)isize, (const char *)in + pos, (int)(inlen - 8 - pos));
+    buf = (unsigned char *)GM_MALLOC(isize ? isize : 1);
+    if (!buf) return gm__error("%s: out of memory inflating %lu bytes", path, (unsigned long)isize);
+    /* stb inflates into a buffer of exactly ISIZE bytes and fails if the stream wants more.
+     * It is given the 8 trailer bytes too: stb_image 2.27 refuses to decode a Huffman code
+     * when fewer than 16 bits are left at the end of its input, which a stream that ends
+     * right at the buffer's end can hit. The stream marks its own end (BFINAL), so the
+     * bytes after it are never read as data unless the stream is corrupt. */
+    got = stbi_zlib_decode_noheader_buffer((char *)buf, (int)isize, (const char *)in + pos, (int)(inlen - pos));
     if (got < 0) {
         GM_FREE(buf);
         return gm__error("%s: corrupt gzip: the deflate data is invalid or inflates to more than the "
@@ -166,8 +175,8 @@ static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
 /* A file's contents, inflated if it starts with the gzip magic 1f 8b (whatever its name). */
 static int gm__read_data(const char *path, unsigned char **data, size_t *len)
 {
-    unsigned char *raw, *plain;
-    size_t rawlen, plainlen;
+    unsigned char *raw = NULL, *plain = NULL;
+    size_t rawlen = 0, plainlen = 0;
     if (!gm__read_file(path, &raw, &rawlen)) return 0;
     if (rawlen == 0) {
         GM_FREE(raw);
@@ -266,6 +275,7 @@ static int gm__idx_labels(const char *path, int *pn, int **py, int *pnclass)
     }
     y = (int *)gm__calloc(n, sizeof(int));
     if (!y) { GM_FREE(b); return 0; }
+    /* labels are bytes, so always in 0..255; classes are taken to be 0..max */
     for (i = 0; i < n; i++) {
         y[i] = b[8 + i];
         if (y[i] > maxlabel) maxlabel = y[i];
@@ -280,6 +290,7 @@ GMDEF int gm_load_idx(gm_dataset *ds, const char *images_path, const char *label
     gm_dataset t;
     int ny = 0;
     memset(&t, 0, sizeof t);
+    /* everything goes into t; a failure frees what t holds and leaves *ds as it was */
     if (!ds || !images_path) return gm__error("gm_load_idx: ds and images_path must not be NULL");
     if (!gm__idx_images(images_path, &t.n, &t.h, &t.w, &t.x)) return 0;
     t.c = 1;
@@ -300,7 +311,8 @@ GMDEF int gm_load_idx(gm_dataset *ds, const char *images_path, const char *label
 }
 
 // >>data-fashion
-/* dir/file.gz if it opens, else dir/file; NULL (error set) if neither does. */
+/* dir/file.gz if it opens, else dir/file; NULL (error set) if neither does. Debian ships
+ * the .gz files; a copy someone unpacked by hand has the plain names. */
 static char *gm__find_gz(const char *dir, const char *file)
 {
     char *gz = gm__path_join(dir, file), *plain;
@@ -345,6 +357,7 @@ GMDEF int gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char 
     gm_dataset tr, te;
     if (!train || !test) return gm__error("gm_load_fashion_mnist: train and test must not be NULL");
     if (!dir) dir = "/usr/share/datasets/fashion-mnist";     /* Debian: dataset-fashion-mnist */
+    /* both halves or nothing: the train half is freed if the test half fails */
     if (!gm__load_fashion_part(&tr, dir, "train", "train")) return 0;
     if (!gm__load_fashion_part(&te, dir, "t10k", "test")) { gm_dataset_free(&tr); return 0; }
     *train = tr;
@@ -407,7 +420,7 @@ static int gm__resize_image(const unsigned char *src, int iw, int ih, int c, flo
     int *ixy = (int *)gm__calloc((size_t)h * nty, sizeof(int));
     float *wx = (float *)gm__calloc((size_t)w * ntx, sizeof(float));
     float *wy = (float *)gm__calloc((size_t)h * nty, sizeof(float));
-    float *tmp = (float *)gm__calloc((size_t)ih * w * c, sizeof(float));
+    float *tmp = (uint64_t)ih * w * c <= GM__DATA_MAX_FLOATS ? (float *)gm__calloc((size_t)ih * w * c, sizeof(float)) : NULL;
     int x, y, ch, k, ok = ixx && ixy && wx && wy && tmp;
     if (ok) {
         gm__resample_taps(iw, w, ixx, wx);
@@ -450,14 +463,14 @@ static void gm__entries_free(gm__entry *e, int n)
 }
 
 /* Append to a growing array of entries (capacity doubles). */
-static int gm__entries_push(gm__entry **list, int *n, int *cap, char *path, int isdir)
+static int gm__entries_push(gm__entry **list, int *n, int *cap, char *path, int isdir, const char *dir)
 {
     if (*n == *cap) {
         int ncap = *cap ? 2 * *cap : 64;
         gm__entry *grown;
-        if (*cap >= (1 << 24)) return gm__error("more than 2^24 files");
+        if (*cap >= (1 << 24)) return gm__error("%s: more than 2^24 files", dir);
         grown = (gm__entry *)GM_REALLOC(*list, (size_t)ncap * sizeof **list);
-        if (!grown) return gm__error("out of memory listing files");
+        if (!grown) return gm__error("%s: out of memory listing files", dir);
         *list = grown;
         *cap = ncap;
     }
@@ -488,7 +501,7 @@ static int gm__list_dir(const char *dir, gm__entry **out, int *count)
             goto fail;
         }
         if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) { GM_FREE(path); continue; }  /* fifo, socket */
-        if (!gm__entries_push(&list, &n, &cap, path, S_ISDIR(st.st_mode) ? 1 : 0)) { GM_FREE(path); goto fail; }
+        if (!gm__entries_push(&list, &n, &cap, path, S_ISDIR(st.st_mode) ? 1 : 0, dir)) { GM_FREE(path); goto fail; }
     }
     closedir(d);
     if (n > 1) qsort(list, (size_t)n, sizeof *list, gm__entry_cmp);
@@ -519,11 +532,12 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
         return gm__error("%s: gm_load_image_folder: want 1..4 channels and 1..4096 pixels a side, got c=%d h=%d w=%d",
                          dir, c, h, w);
     if (!gm__list_dir(dir, &top, &ntop)) return 0;
+    /* any subfolder makes it a labelled set, one class per subfolder */
     for (i = 0; i < ntop; i++) nclass += top[i].isdir;
     /* Collect (path, label): class folders in sorted order, their files sorted within. */
     for (i = 0; i < ntop; i++) {
         if (nclass == 0) {
-            if (!gm__entries_push(&files, &nfiles, &cap, top[i].path, -1)) goto fail;
+            if (!gm__entries_push(&files, &nfiles, &cap, top[i].path, -1, dir)) goto fail;
             top[i].path = NULL;                       /* moved into files */
         } else if (top[i].isdir) {
             gm__entry *sub = NULL;
@@ -531,7 +545,7 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
             if (!gm__list_dir(top[i].path, &sub, &nsub)) goto fail;
             for (j = 0; j < nsub; j++) {
                 if (sub[j].isdir) continue;           /* folders inside a class folder: ignored */
-                if (!gm__entries_push(&files, &nfiles, &cap, sub[j].path, t.nclass)) {
+                if (!gm__entries_push(&files, &nfiles, &cap, sub[j].path, t.nclass, dir)) {
                     gm__entries_free(sub, nsub);
                     goto fail;
                 }
@@ -547,6 +561,7 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
         gm__error("%s: %d images of %dx%dx%d is more than the 2^29 floats genmod loads", dir, nfiles, c, h, w);
         goto fail;
     }
+    /* decode each file, convert to c channels (stb does that), resize into its row of x */
     t.n = nfiles; t.c = c; t.h = h; t.w = w; t.d = c * h * w;
     t.x = (float *)gm__calloc((size_t)t.n * t.d, sizeof(float));
     t.order = gm__identity(t.n);
@@ -564,8 +579,13 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
         if (!ok) { gm__error("%s: out of memory resizing %dx%d to %dx%d", files[i].path, iw, ih, w, h); goto fail; }
         if (t.y) t.y[i] = files[i].isdir;
     }
-    snprintf(t.name, sizeof t.name, "%.60s (%d images%s)", gm__basename(dir), t.n,
-             t.nclass ? ", one class per subfolder" : "");
+    {   /* the folder's own name, also when dir ends in '/' */
+        const char *end = dir + strlen(dir), *b;
+        while (end > dir + 1 && end[-1] == '/') end--;
+        for (b = end; b > dir && b[-1] != '/'; b--) {}
+        snprintf(t.name, sizeof t.name, "%.*s (%d images%s)", (int)(end - b < 40 ? end - b : 40), b, t.n,
+                 t.nclass ? ", one class per subfolder" : "");
+    }
     gm__entries_free(top, ntop);
     gm__entries_free(files, nfiles);
     *ds = t;
@@ -676,14 +696,16 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
     if (!ds || n < 1) gm__fatal(__FILE__, __LINE__, "gm_synthetic_shapes", "need ds and n >= 1, got n = %d", n);
     if (!gm__dataset_new(&t, n, 1, 28, 28, 1)) { memset(ds, 0, sizeof *ds); return; }
     t.nclass = 10;
+    /* the RNG order is fixed (labels, then per image 6 shape draws and 784 noise draws),
+     * so a seed gives the same bytes everywhere libm's cosf/sinf agree */
     gm__balanced_labels(t.y, n, 10, &rng);
     for (i = 0; i < n; i++) {
         int label = t.y[i];
         float *img = t.x + (size_t)i * 784;
         /* per image: centre within 3 px of the middle, size, stroke, angle, brightness */
-        float cx = 13.5f + 6.0f * (gm_rng_uniform(&rng) - 0.5f);
-        float cy = 13.5f + 6.0f * (gm_rng_uniform(&rng) - 0.5f);
-        float s = 5.5f + 3.5f * gm_rng_uniform(&rng);
+        float cx = 13.5f + 4.0f * (gm_rng_uniform(&rng) - 0.5f);
+        float cy = 13.5f + 4.0f * (gm_rng_uniform(&rng) - 0.5f);
+        float s = 7.0f + 3.0f * gm_rng_uniform(&rng);
         float th = 1.5f + 1.5f * gm_rng_uniform(&rng);
         float deg = base[label] + jitter[label] * (2.0f * gm_rng_uniform(&rng) - 1.0f);
         float ink = 0.75f + 0.25f * gm_rng_uniform(&rng);
@@ -694,8 +716,12 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
                 float dx = (float)px - cx, dy = (float)py - cy;
                 float u = co * dx + si * dy, v = -si * dx + co * dy;
                 float cover = 0.5f - gm__sd_shape(label, u, v, s, th);
-                float val = ink * (cover < 0.0f ? 0.0f : cover > 1.0f ? 1.0f : cover)
-                          + 0.03f * gm_rng_normal(&rng);                     /* a little noise */
+                /* a little noise, std 0.03: the sum of four 16-bit uniforms from one draw
+                 * has mean 2 and variance 4/12, close enough to Gaussian (Irwin-Hall) and
+                 * much cheaper than Box-Muller for 784 pixels an image */
+                uint64_t r = gm_rng_u64(&rng);
+                float e = (float)((r & 0xFFFF) + (r >> 16 & 0xFFFF) + (r >> 32 & 0xFFFF) + (r >> 48)) / 65536.0f - 2.0f;
+                float val = ink * (cover < 0.0f ? 0.0f : cover > 1.0f ? 1.0f : cover) + 0.052f * e;  /* 0.03 sqrt 3 */
                 img[py * 28 + px] = val < 0.0f ? 0.0f : val > 1.0f ? 1.0f : val;
             }
     }
@@ -716,6 +742,7 @@ GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
         gm__fatal(__FILE__, __LINE__, "gm_synthetic_2d", "need ds, a gm_toy and n >= 1, got kind %d n %d", (int)kind, n);
     if (!gm__dataset_new(&t, n, 2, 1, 1, 1)) { memset(ds, 0, sizeof *ds); return; }
     t.nclass = nclass[kind];
+    /* draw the labels first, then each point from the mode or the moon its label names */
     gm__balanced_labels(t.y, n, t.nclass, &rng);
     for (i = 0; i < n; i++) {
         int k = t.y[i];
@@ -784,6 +811,7 @@ GMDEF int gm_dataset_split(gm_dataset *keep, gm_dataset *rest, const gm_dataset 
         if (classes[i] < 0 || classes[i] >= ds->nclass)
             return gm__error("%s: gm_dataset_split: class %d is outside 0..%d", ds->name, classes[i], ds->nclass - 1);
     /* in[k] = 1 if class k is kept */
+    /* two passes over the labels: count each part, allocate it, then copy */
     in = (unsigned char *)gm__calloc((size_t)ds->nclass, 1);
     if (!in) return 0;
     for (i = 0; i < nclasses; i++) in[classes[i]] = 1;

@@ -27,7 +27,7 @@ GMDEF void   gm_npy_free(float *x);
 
 /* Plots to PNG. Add series, then save; all data are copied in, so the caller may free its
  * arrays at once. Axes fit the data with a small margin and get "nice" ticks (1, 2 or 5
- * times a power of ten); a legend appears when there are two or more labelled series.
+ * times a power of ten); a legend appears when there are 2 to 40 labelled series or classes.
  * Non-finite points (and points <= 0 on a log axis) are skipped, not drawn.
  * The adders never fail loudly: the first problem (out of memory, n < 0) is remembered
  * and reported by gm_plot_save, which then writes nothing. */
@@ -56,7 +56,10 @@ GMDEF int gm_save_heatmap(const char *path, const float *v, int rows, int cols,
 
 /* A progress bar on stderr:
  *     gm_progress pb = gm_progress_start("train", steps);
- *     for (step = 0; step < steps; step++) { ...; gm_progress_update(&pb, step + 1, "rec %.1f kl %.2f", rec, kl); }
+ *     for (step = 0; step < steps; step++) {
+ *         ...
+ *         gm_progress_update(&pb, step + 1, "rec %.1f kl %.2f", rec, kl);
+ *     }
  *     gm_progress_finish(&pb);
  * On a terminal it redraws one line at most 10 times a second:
  *     train [#####...............] 250/1000  25% | rec 80.1 kl 3.20 | 45.3 it/s | ETA 0:16

@@ -108,11 +108,13 @@ GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int
     if (!x || n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0)
         return gm__error("%s: cannot make an image grid of n=%d images (C=%d, H=%d, W=%d): "
                          "need n, H, W > 0, C = 1 or 3 and x not NULL", path, n, c, h, w);
+    /* rows x ncols cells; ncols <= 0 asks for a square-ish grid */
     if (ncols <= 0) ncols = (int)ceil(sqrt((double)n));
     if (ncols > n) ncols = n;
     rows = (n - 1) / ncols + 1;
-    gw = (long long)ncols * (w + 1) + 1;
-    gh = (long long)rows * (h + 1) + 1;
+    gw = (long long)ncols * ((long long)w + 1) + 1;
+    gh = (long long)rows * ((long long)h + 1) + 1;
+    /* stb_image_write takes int sizes; a quarter gigapixel is beyond any sensible grid */
     if (gw > 32768 || gh > 32768 || gw * gh > (1 << 28))
         return gm__error("%s: a grid of %lld x %lld pixels is too large for a PNG", path, gw, gh);
 
@@ -121,14 +123,14 @@ GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int
         size_t k, total = (size_t)n * (size_t)c * plane;
         int seen = 0;
         for (k = 0; k < total; k++) {
-            if (x[k] != x[k]) continue;            /* NaN */
+            if (!(x[k] - x[k] == 0)) continue;     /* NaN or infinite */
             if (!seen || x[k] < lo) lo = x[k];
             if (!seen || x[k] > hi) hi = x[k];
             seen = 1;
         }
         if (lo == hi) hi = lo + 1.0f;              /* a constant image shows as black */
     }
-    scale = 255.0 / ((double)hi - (double)lo);
+    scale = 255.0 / ((double)hi - (double)lo);   /* hi < lo is allowed: a negative image */
 
     /* the smallest integer magnification that brings the longer side to 400 px */
     for (s = 1; s < 8 && s * (gw > gh ? gw : gh) < 400; s++) {}
@@ -153,7 +155,8 @@ GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int
             for (Y = 0; Y < h; Y++) {
                 unsigned char *dst = grid + ((size_t)(1 + r * (h + 1) + Y) * (size_t)gw
                                              + (size_t)(1 + col * (w + 1))) * (size_t)c + (size_t)ch;
-                for (X = 0; X < w; X++) dst[(size_t)X * (size_t)c] = gm__byte(src[Y * w + X], lo, scale);
+                for (X = 0; X < w; X++)
+                    dst[(size_t)X * (size_t)c] = gm__byte(src[Y * w + X], lo, scale);
             }
         }
     }
@@ -185,20 +188,25 @@ GMDEF int gm_save_npy(const char *path, const float *x, int ndim, const int *sha
         return gm__error("%s: cannot save an array of %d dimensions (0 to 4)", path, ndim);
     for (i = 0; i < ndim; i++) {
         if (shape[i] < 0) return gm__error("%s: dimension %d of the shape is %d", path, i, shape[i]);
-        count *= (size_t)shape[i];   /* four ints: cannot overflow a 64-bit size_t */
+        if (shape[i] > 0 && count > (size_t)-1 / 4 / (size_t)shape[i])
+            return gm__error("%s: an array of that shape does not fit in memory", path);
+        count *= (size_t)shape[i];
     }
     if (count > 0 && !x) return gm__error("%s: no values to save (x is NULL)", path);
 
+    /* the header as numpy writes it: a 1-D shape needs its trailing comma, (7,) */
     len = sprintf(head + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
     for (i = 0; i < ndim; i++)
         len += sprintf(head + 10 + len, i + 1 < ndim ? "%d, " : ndim == 1 ? "%d," : "%d", shape[i]);
     len += sprintf(head + 10 + len, "), }");
     while ((10 + len + 1) % 64 != 0) head[10 + len++] = ' ';   /* 64-byte aligned data */
     head[10 + len++] = '\n';
+    /* magic, version 1.0, header length as little-endian uint16 */
     memcpy(head, "\x93NUMPY\x01\x00", 8);
     head[8] = (char)(len & 255);
     head[9] = (char)(len >> 8);
 
+    /* values go out in blocks of 1024, each float's bits least significant byte first */
     if (!gm__out_open(&o, path)) return 0;
     gm__out_write(&o, head, (size_t)(10 + len));
     for (k = 0; k < count; k++) {
@@ -223,6 +231,7 @@ typedef struct gm__npy_head {
     int have;           /* bits: 1 descr, 2 fortran_order, 4 shape */
 } gm__npy_head;
 
+/* The header parser reads only what numpy writes: strings, True/False, tuples of ints. */
 static const char *gm__skip_space(const char *s)
 {
     while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
@@ -247,15 +256,16 @@ static int gm__npy_parse(const char *s, gm__npy_head *hd)
 {
     memset(hd, 0, sizeof *hd);
     s = gm__skip_space(s);
-    if (*s++ != '{') return 0;
+    if (*s != '{') return 0;    /* test before stepping: never step over the final NUL */
+    s++;
     for (;;) {
         char key[32];
         s = gm__skip_space(s);
         if (*s == '}') break;
         if (!(s = gm__npy_string(s, key, sizeof key))) return 0;
         s = gm__skip_space(s);
-        if (*s++ != ':') return 0;
-        s = gm__skip_space(s);
+        if (*s != ':') return 0;
+        s = gm__skip_space(s + 1);
         if (strcmp(key, "descr") == 0) {
             if (!(s = gm__npy_string(s, hd->descr, sizeof hd->descr))) return 0;
             hd->have |= 1;
@@ -265,8 +275,8 @@ static int gm__npy_parse(const char *s, gm__npy_head *hd)
             else return 0;
             hd->have |= 2;
         } else if (strcmp(key, "shape") == 0) {
-            if (*s++ != '(') return 0;
-            for (;;) {
+            if (*s != '(') return 0;
+            for (s++;;) {
                 long long v = 0;
                 s = gm__skip_space(s);
                 if (*s == ')') { s++; break; }
@@ -290,88 +300,93 @@ static int gm__npy_parse(const char *s, gm__npy_head *hd)
     return hd->have == 7;
 }
 
-GMDEF float *gm_load_npy(const char *path, int *ndim, int shape[4])
+/* The reading itself: header checks first, then values. Returns 1 with *out the values
+ * (GM_MALLOC'd) and hd the header, or 0 with the reason in gm_last_error(). */
+static int gm__npy_read(FILE *f, const char *path, gm__npy_head *hd, float **out)
 {
     unsigned char pre[10], buf[4096];
-    char *text = NULL;
-    float *x = NULL;
+    char text[4096];    /* a float32 header is about 120 bytes */
     size_t hlen, count = 1, k, got;
     long start, end;
-    gm__npy_head hd;
+    float *x;
     int i;
-    FILE *f = fopen(path, "rb");
 
-    if (!f) { gm__error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
     got = fread(pre, 1, 8, f);
-    if (got < 6 || memcmp(pre, "\x93NUMPY", 6) != 0) { gm__error("%s: not a .npy file (bad magic)", path); goto fail; }
-    if (got < 8) { gm__error("%s: truncated .npy header", path); goto fail; }
+    if (got < 6 || memcmp(pre, "\x93NUMPY", 6) != 0)
+        return gm__error("%s: not a .npy file (bad magic)", path);
+    if (got < 8) return gm__error("%s: truncated .npy header", path);
     /* version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one */
     if (pre[6] == 1) {
-        if (fread(pre + 8, 1, 2, f) != 2) { gm__error("%s: truncated .npy header", path); goto fail; }
+        if (fread(pre + 8, 1, 2, f) != 2) return gm__error("%s: truncated .npy header", path);
         hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
     } else if (pre[6] == 2 || pre[6] == 3) {
-        unsigned char b[4];
-        if (fread(b, 1, 4, f) != 4) { gm__error("%s: truncated .npy header", path); goto fail; }
-        hlen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16 | (size_t)b[3] << 24;
+        if (fread(pre + 6, 1, 4, f) != 4) return gm__error("%s: truncated .npy header", path);
+        hlen = (size_t)pre[6] | (size_t)pre[7] << 8 | (size_t)pre[8] << 16 | (size_t)pre[9] << 24;
     } else {
-        gm__error("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
-        goto fail;
+        return gm__error("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
     }
-    if (hlen > (1u << 20)) { gm__error("%s: .npy header of %lu bytes is absurd", path, (unsigned long)hlen); goto fail; }
-    if (!(text = (char *)GM_MALLOC(hlen + 1))) { gm__error("%s: out of memory", path); goto fail; }
-    if (fread(text, 1, hlen, f) != hlen) { gm__error("%s: truncated .npy header", path); goto fail; }
+    if (hlen >= sizeof text)
+        return gm__error("%s: .npy header of %lu bytes is absurd for a float32 array",
+                         path, (unsigned long)hlen);
+    if (fread(text, 1, hlen, f) != hlen) return gm__error("%s: truncated .npy header", path);
     text[hlen] = 0;
 
-    if (!gm__npy_parse(text, &hd)) { gm__error("%s: malformed .npy header: %.80s", path, text); goto fail; }
-    if (strcmp(hd.descr, "<f4") != 0) {
-        gm__error("%s: dtype is '%s', genmod reads only little-endian float32 '<f4' "
-                  "(convert with a.astype('<f4'))", path, hd.descr);
-        goto fail;
+    if (!gm__npy_parse(text, hd)) return gm__error("%s: malformed .npy header: %.80s", path, text);
+    if (strcmp(hd->descr, "<f4") != 0)
+        return gm__error("%s: dtype is '%s', genmod reads only little-endian float32 '<f4' "
+                         "(convert with a.astype('<f4'))", path, hd->descr);
+    if (hd->fortran)
+        return gm__error("%s: array is in Fortran order; save np.ascontiguousarray(a) instead", path);
+    if (hd->ndim > 4)
+        return gm__error("%s: array has %d dimensions, genmod reads at most 4", path, hd->ndim);
+    for (i = 0; i < hd->ndim; i++) {
+        /* count stays <= INT_MAX, so count * 4 fits a size_t and every index an int */
+        long long d = hd->shape[i];
+        if (d > INT_MAX || (d > 0 && count > (size_t)INT_MAX / (size_t)d))
+            return gm__error("%s: shape is absurd (more than %d values)", path, INT_MAX);
+        count *= (size_t)d;
     }
-    if (hd.fortran) {
-        gm__error("%s: array is in Fortran order; save np.ascontiguousarray(a) instead", path);
-        goto fail;
-    }
-    if (hd.ndim > 4) { gm__error("%s: array has %d dimensions, genmod reads at most 4", path, hd.ndim); goto fail; }
-    for (i = 0; i < hd.ndim; i++) {
-        if (hd.shape[i] > INT_MAX || (hd.shape[i] > 0 && count > (size_t)INT_MAX / (size_t)hd.shape[i])) {
-            gm__error("%s: shape is absurd (more than %d values)", path, INT_MAX);
-            goto fail;
-        }
-        count *= (size_t)hd.shape[i];
-    }
+
     /* the data must fill the rest of the file exactly: fewer bytes is a truncated file,
      * more means the header lies; checked before allocating what the header asks for */
     start = ftell(f);
     if (start >= 0 && fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= start) {
-        if ((size_t)(end - start) != count * 4) {
-            gm__error("%s: %s: the shape needs %lu bytes of data, the file has %ld",
-                      path, (size_t)(end - start) < count * 4 ? "truncated" : "trailing bytes",
-                      (unsigned long)(count * 4), end - start);
-            goto fail;
-        }
+        if ((size_t)(end - start) != count * 4)
+            return gm__error("%s: %s: the shape needs %lu bytes of data, the file has %ld", path,
+                             (size_t)(end - start) < count * 4 ? "truncated" : "trailing bytes",
+                             (unsigned long)(count * 4), end - start);
         fseek(f, start, SEEK_SET);
     }
-    if (!(x = (float *)GM_MALLOC(count ? count * 4 : 4))) { gm__error("%s: out of memory", path); goto fail; }
+    if (!(x = (float *)GM_MALLOC(count ? count * 4 : 4))) return gm__error("%s: out of memory", path);
     for (k = 0; k < count; k += got / 4) {
         size_t want = (count - k) * 4 < sizeof buf ? (count - k) * 4 : sizeof buf, j;
-        if ((got = fread(buf, 1, want, f)) != want) { gm__error("%s: truncated .npy data", path); goto fail; }
-        for (j = 0; j < got; j += 4) {
+        if ((got = fread(buf, 1, want, f)) != want) {
+            GM_FREE(x);
+            return gm__error("%s: truncated .npy data", path);
+        }
+        for (j = 0; j < got; j += 4) {   /* little-endian bytes -> float, on any host */
             uint32_t u = (uint32_t)buf[j] | (uint32_t)buf[j + 1] << 8
                        | (uint32_t)buf[j + 2] << 16 | (uint32_t)buf[j + 3] << 24;
             memcpy(&x[k + j / 4], &u, 4);
         }
     }
+    *out = x;
+    return 1;
+}
+
+GMDEF float *gm_load_npy(const char *path, int *ndim, int shape[4])
+{
+    gm__npy_head hd;
+    float *x = NULL;
+    int i, ok;
+    FILE *f = fopen(path, "rb");
+    if (!f) { gm__error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    ok = gm__npy_read(f, path, &hd, &x);
     fclose(f);
-    GM_FREE(text);
+    if (!ok) return NULL;
     *ndim = hd.ndim;    /* the caller's variables change only on success */
     for (i = 0; i < hd.ndim; i++) shape[i] = (int)hd.shape[i];
     return x;
-fail:
-    fclose(f);
-    GM_FREE(text);
-    GM_FREE(x);
-    return NULL;
 }
 
 GMDEF void gm_npy_free(float *x) { GM_FREE(x); }
@@ -419,7 +434,8 @@ static void gm__rect(gm__canvas *cv, int x0, int y0, int x1, int y1, unsigned rg
 
 /* A segment from a to b, width px wide: each pixel near it is covered by
  * clamp(width/2 + 1/2 - distance to the segment, 0, 1), an anti-aliased line. */
-static void gm__segment(gm__canvas *cv, float ax, float ay, float bx, float by, float width, unsigned rgb)
+static void gm__segment(gm__canvas *cv, float ax, float ay, float bx, float by, float width,
+                         unsigned rgb)
 {
     float r = 0.5f * width + 0.5f, dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
     int x0 = (int)floor((ax < bx ? ax : bx) - r), x1 = (int)ceil((ax > bx ? ax : bx) + r);
@@ -433,7 +449,7 @@ static void gm__segment(gm__canvas *cv, float ax, float ay, float bx, float by, 
         for (x = x0; x < x1; x++) {
             float px = (float)x + 0.5f - ax, py = (float)y + 0.5f - ay;   /* pixel centre - a */
             float t = len2 > 0 ? (px * dx + py * dy) / len2 : 0.0f, ex, ey, cover;
-            t = t < 0 ? 0 : t > 1 ? 1 : t;                                /* nearest point a + t (b - a) */
+            t = t < 0 ? 0 : t > 1 ? 1 : t;           /* the nearest point is a + t (b - a) */
             ex = px - t * dx;
             ey = py - t * dy;
             cover = r - (float)sqrt(ex * ex + ey * ey);
@@ -459,6 +475,7 @@ static void gm__disc(gm__canvas *cv, float cx, float cy, float rad, unsigned rgb
  * rectangle. GM__TEXT_H is the height a line of text takes, in font units. */
 #define GM__TEXT_H 10
 
+/* Width in pixels: the sum of the glyphs' advances, drawn one glyph at a time below. */
 static int gm__text_width(const char *str, int s)
 {
     char one[2] = {0, 0};
@@ -548,6 +565,7 @@ static unsigned gm__colormap(float t)
     return rgb;
 }
 
+/* Copy a caller's string into a fixed buffer, cut if too long; NULL becomes "". */
 static void gm__copy_text(char *dst, size_t cap, const char *src)
 {
     size_t n = src ? strlen(src) : 0;
@@ -637,12 +655,18 @@ GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *label
     int i;
     if (!p) return;
     if (nclass <= 0) { gm__plot_fail(p, "gm_plot_scatter_labeled: nclass is %d", nclass); return; }
-    if (n > 0 && (!xy || !labels)) { gm__plot_fail(p, "gm_plot_scatter_labeled: xy or labels is NULL"); return; }
+    if (n > 0 && (!xy || !labels)) {
+        gm__plot_fail(p, "gm_plot_scatter_labeled: xy or labels is NULL");
+        return;
+    }
     for (i = 0; i < n; i++)
         if (labels[i] < 0 || labels[i] >= nclass) {
-            gm__plot_fail(p, "gm_plot_scatter_labeled: labels[%d] is %d, not in 0..%d", i, labels[i], nclass - 1);
+            gm__plot_fail(p, "gm_plot_scatter_labeled: labels[%d] is %d, not in 0..%d",
+                          i, labels[i], nclass - 1);
             return;
         }
+    /* one series with a class per point: drawn in the caller's order, so no class is
+     * painted over all the others just because it came last */
     if (!(s = gm__plot_push(p, GM__SCATTER, "", n, "gm_plot_scatter_labeled"))) return;
     if (!(s->cls = (int *)gm__calloc((size_t)n, sizeof(int)))) {
         GM_FREE(s->x);
@@ -674,6 +698,7 @@ GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
         return;
     }
     memcpy(copy, v, (size_t)rows * (size_t)cols * sizeof(float));
+    /* replace only once the copy succeeded, so a failure leaves the old layer intact */
     GM_FREE(p->heat);
     p->heat = copy;
     p->rows = rows;
@@ -752,7 +777,8 @@ static void gm__ticks(gm__axis *a, int want)
     if (!a->log) { gm__ticks_linear(a, a->lo, a->hi, want, 0); return; }
     if (d >= 3) {
         double stride = ceil(gm__nice_step(d, want));
-        for (e = ceil(a->lo / stride) * stride; e <= a->hi + 1e-9 && a->ntick < GM__MAXTICK; e += stride) {
+        for (e = ceil(a->lo / stride) * stride; e <= a->hi + 1e-9 && a->ntick < GM__MAXTICK;
+             e += stride) {
             a->tick[a->ntick] = e;
             snprintf(a->label[a->ntick++], 24, "%g", pow(10.0, e));
         }
@@ -771,6 +797,7 @@ static void gm__ticks(gm__axis *a, int want)
     }
 }
 
+/* Pixels the widest tick label takes, to size the margin or space the ticks. */
 static int gm__widest_label(const gm__axis *a, int s)
 {
     int i, w = 0;
@@ -848,13 +875,15 @@ static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, unsigned rgb)
     else gm__disc(cv, (float)x + 9, (float)y, 3.5f, rgb, 1.0f);
 }
 
+/* The legend box: entries stacked in columns, put in the corner of the plot area where it
+ * hides the fewest points. */
 static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay, int ts)
 {
     int n = gm__legend_count(p), i, k, e, tw = 0, lh = 12 * ts + 4, per_col, ncol, bw, bh;
     int c, pl = (int)ax->p0, pr = (int)ax->p1, pt = (int)ay->p1, pb = (int)ay->p0, b[4];
     long fewest = -1;
     char num[16];
-    if (n < 2) return;
+    if (n < 2 || n > 40) return;    /* one series needs no legend; 40 would be wallpaper */
     for (i = 0; i < p->ns; i++) {
         const gm__series *s = &p->s[i];
         if (s->cls) {
@@ -926,17 +955,171 @@ static void gm__draw_heat(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, 
     }
 }
 
-/* Format a number for the colour bar. */
-static void gm__short_num(char *buf, size_t cap, float v) { snprintf(buf, cap, "%.3g", (double)v); }
+/* Where everything goes on the canvas. */
+typedef struct gm__layout {
+    int w, h;                       /* canvas */
+    int left, right, top, bottom;   /* margins around the plot area */
+    int ts;                         /* pixels per font unit for labels; the title gets ts + 1 */
+    float vmin, vmax;               /* heatmap value range, mapped to colours 0..1 */
+    char vlo[24], vhi[24];          /* their labels on the colour bar */
+} gm__layout;
+
+/* Axis ranges from the data (skipping what cannot be drawn) and the heatmap extent. */
+static void gm__plot_ranges(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__layout *L)
+{
+    double xmin = 0, xmax = 0, ymin = 0, ymax = 0, e0, e1;
+    int have = 0, i, j;
+    for (i = 0; i < p->ns; i++)
+        for (j = 0; j < p->s[i].n; j++) {
+            double x = p->s[i].x[j], y = p->s[i].y[j];
+            if (!(x - x == 0) || !(y - y == 0) || (ay->log && y <= 0)) continue;   /* inf, NaN */
+            y = gm__to_axis(ay, y);
+            if (!have || x < xmin) xmin = x;
+            if (!have || x > xmax) xmax = x;
+            if (!have || y < ymin) ymin = y;
+            if (!have || y > ymax) ymax = y;
+            have = 1;
+        }
+    L->vmin = L->vmax = 0;
+    if (p->heat) {
+        size_t k, nv = (size_t)p->rows * (size_t)p->cols;
+        int seen = 0;
+        for (k = 0; k < nv; k++) {
+            float v = p->heat[k];
+            if (!(v - v == 0)) continue;
+            if (!seen || v < L->vmin) L->vmin = v;
+            if (!seen || v > L->vmax) L->vmax = v;
+            seen = 1;
+        }
+        if (!(L->vmax > L->vmin)) L->vmax = L->vmin + 1;   /* a constant map: its lowest colour */
+    }
+    gm__fit(ax, xmin, xmax, have, p->heat != NULL, p->hx0, p->hx1);
+    /* on a log axis the heatmap's y extent counts only if it is positive */
+    e0 = ay->log && p->hy0 > 0 ? log10(p->hy0) : p->hy0;
+    e1 = ay->log && p->hy0 > 0 ? log10(p->hy1) : p->hy1;
+    gm__fit(ay, ymin, ymax, have, p->heat && !(ay->log && p->hy0 <= 0), e0, e1);
+}
+
+/* Margins and ticks. The left margin waits for the y tick labels, whose number depends on
+ * the plot's height; the x ticks thin out until their labels no longer touch. */
+static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__layout *L)
+{
+    int ts, want, wl, wh;
+    L->ts = ts = (L->w < 1000 || L->h < 750) ? 1 : 2;
+    L->top = p->title[0] ? 14 + GM__TEXT_H * (ts + 1) + 10 : 16;
+    /* tick, gap, tick labels, the x label, edge */
+    L->bottom = 6 + 6 + GM__TEXT_H * ts + (p->xlabel[0] ? 10 + GM__TEXT_H * ts : 0) + 12;
+    L->right = 24;
+    if (p->heat) {
+        snprintf(L->vlo, sizeof L->vlo, "%.3g", (double)L->vmin);
+        snprintf(L->vhi, sizeof L->vhi, "%.3g", (double)L->vmax);
+        wl = gm__text_width(L->vlo, ts);
+        wh = gm__text_width(L->vhi, ts);
+        L->right = 18 + 16 + 6 + (wl > wh ? wl : wh) + 12;   /* gap, bar, gap, labels, edge */
+    }
+    ay->p0 = L->h - L->bottom;
+    ay->p1 = L->top;
+    want = (int)((ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
+    gm__ticks(ay, want > 10 ? 10 : want);
+    /* edge, the y label turned upwards, tick labels, gap, tick */
+    L->left = 12 + (p->ylabel[0] ? GM__TEXT_H * ts + 10 : 0) + gm__widest_label(ay, ts) + 6 + 6;
+    ax->p0 = L->left;
+    ax->p1 = L->w - L->right;
+    for (want = (int)((ax->p1 - ax->p0) / (70 * ts)) + 1; ; want--) {
+        if (want > 10) want = 10;
+        gm__ticks(ax, want);
+        if (want <= 2 || (gm__widest_label(ax, ts) + 12 * ts) * ax->ntick < ax->p1 - ax->p0) break;
+    }
+}
+
+/* The pixel row or column of a tick. */
+static int gm__tick_px(const gm__axis *a, int i)
+{
+    return (int)floor(a->p0 + (a->tick[i] - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0));
+}
+
+/* Lines and points, in the order they were added, so later series lie on top. */
+static void gm__draw_series(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay)
+{
+    int i, j;
+    for (i = 0; i < p->ns; i++) {
+        const gm__series *s = &p->s[i];
+        /* many points: smaller and see-through, so dense regions show as dense */
+        float rad = s->n > 2000 ? 1.6f : 2.5f, alpha = s->n > 2000 ? 0.5f : s->n > 500 ? 0.8f : 1.0f;
+        double px = NAN, py = NAN;      /* the previous point in pixels, NaN if none */
+        for (j = 0; j < s->n; j++) {
+            double qx = gm__to_px(ax, s->x[j]), qy = gm__to_px(ay, s->y[j]);
+            if (qx != qx || qy != qy) { px = NAN; continue; }   /* not drawable: a gap in the line */
+            if (s->kind == GM__SCATTER) {
+                unsigned rgb = gm__palette[s->cls ? s->cls[j] % 10 : s->colour];
+                if (p->heat && s->n <= 2000)     /* a white rim shows points on colour */
+                    gm__disc(cv, (float)qx, (float)qy, rad + 1.2f, 0xFFFFFF, alpha);
+                gm__disc(cv, (float)qx, (float)qy, rad, rgb, alpha);
+            } else if (px == px) {
+                gm__segment(cv, (float)px, (float)py, (float)qx, (float)qy, 2.0f,
+                            gm__palette[s->colour]);
+            } else if (j + 1 == s->n || gm__to_px(ay, s->y[j + 1]) != gm__to_px(ay, s->y[j + 1])
+                       || gm__to_px(ax, s->x[j + 1]) != gm__to_px(ax, s->x[j + 1])) {
+                /* a point with no drawable neighbour would vanish from a line: show a dot */
+                gm__disc(cv, (float)qx, (float)qy, 1.5f, gm__palette[s->colour], 1.0f);
+            }
+            px = qx;
+            py = qy;
+        }
+    }
+}
+
+/* Frame, ticks with their labels, title and axis labels (the y label reads upwards). */
+static void gm__draw_axes(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay,
+                          const gm__layout *L)
+{
+    int i, ts = L->ts, x0 = L->left, x1 = L->w - L->right, y0 = L->top, y1 = L->h - L->bottom;
+    gm__rect(cv, x0 - 1, y0 - 1, x1 + 1, y0, GM__FRAME, 1.0f);
+    gm__rect(cv, x0 - 1, y1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, x0 - 1, y0 - 1, x0, y1 + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, x1, y0 - 1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
+    for (i = 0; i < ax->ntick; i++) {      /* x labels centred under their ticks */
+        int x = gm__tick_px(ax, i), lw = gm__text_width(ax->label[i], ts);
+        gm__rect(cv, x, y1 + 1, x + 1, y1 + 6, GM__FRAME, 1.0f);
+        gm__text(cv, x - lw / 2, y1 + 10, ax->label[i], ts, GM__INK, 0);
+    }
+    for (i = 0; i < ay->ntick; i++) {      /* y labels right-aligned, capitals centred on the tick */
+        int y = gm__tick_px(ay, i), lw = gm__text_width(ay->label[i], ts);
+        gm__rect(cv, x0 - 6, y, x0 - 1, y + 1, GM__FRAME, 1.0f);
+        gm__text(cv, x0 - 10 - lw, y - (7 * ts) / 2, ay->label[i], ts, GM__INK, 0);
+    }
+    if (p->title[0])
+        gm__text(cv, (x0 + x1 - gm__text_width(p->title, ts + 1)) / 2, 14,
+                 p->title, ts + 1, GM__INK, 0);
+    if (p->xlabel[0])
+        gm__text(cv, (x0 + x1 - gm__text_width(p->xlabel, ts)) / 2, L->h - 12 - GM__TEXT_H * ts,
+                 p->xlabel, ts, GM__INK, 0);
+    if (p->ylabel[0])
+        gm__text(cv, 12, (y0 + y1 + gm__text_width(p->ylabel, ts)) / 2, p->ylabel, ts, GM__INK, 1);
+}
+
+/* The colour bar right of the plot: the map from max (top) to min (bottom), both labelled. */
+static void gm__draw_colorbar(gm__canvas *cv, const gm__layout *L)
+{
+    int bx = L->w - L->right + 18, bt = L->top, bb = L->h - L->bottom, y;
+    for (y = bt; y < bb; y++) {
+        float t = (float)(bb - 1 - y) / (float)(bb - 1 - bt);   /* 1 at the top row, 0 at the bottom */
+        gm__rect(cv, bx, y, bx + 16, y + 1, gm__colormap(t), 1.0f);
+    }
+    gm__rect(cv, bx - 1, bt - 1, bx + 17, bt, GM__FRAME, 1.0f);
+    gm__rect(cv, bx - 1, bb, bx + 17, bb + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, bx - 1, bt - 1, bx, bb + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, bx + 16, bt - 1, bx + 17, bb + 1, GM__FRAME, 1.0f);
+    gm__text(cv, bx + 22, bt, L->vhi, L->ts, GM__INK, 0);
+    gm__text(cv, bx + 22, bb - 7 * L->ts, L->vlo, L->ts, GM__INK, 0);
+}
 
 GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
 {
     gm__axis ax, ay;
+    gm__layout L;
     gm__canvas cv;
-    double xmin = 0, xmax = 0, ymin = 0, ymax = 0;
-    float vmin = 0, vmax = 0;
-    int have = 0, i, j, ts, left, right, top, bottom, ok, want, hw, vw;
-    char vlo[24], vhi[24];
+    int i, ok;
 
     if (!p) return gm__error("%s: no plot to save (did gm_plot_new fail?)", path);
     if (p->error[0]) return gm__error("%s: %s", path, p->error);
@@ -945,64 +1128,14 @@ GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
     if (width < 200 || height < 150 || width > 8192 || height > 8192)
         return gm__error("%s: plot size %d x %d is not in 200x150 .. 8192x8192", path, width, height);
 
-    /* data ranges in axis space, skipping what cannot be drawn */
     memset(&ax, 0, sizeof ax);
     memset(&ay, 0, sizeof ay);
+    memset(&L, 0, sizeof L);
     ay.log = p->logy;
-    for (i = 0; i < p->ns; i++)
-        for (j = 0; j < p->s[i].n; j++) {
-            double x = p->s[i].x[j], y = p->s[i].y[j];
-            if (!(x - x == 0) || !(y - y == 0) || (ay.log && y <= 0)) continue;
-            y = gm__to_axis(&ay, y);
-            if (!have || x < xmin) xmin = x;
-            if (!have || x > xmax) xmax = x;
-            if (!have || y < ymin) ymin = y;
-            if (!have || y > ymax) ymax = y;
-            have = 1;
-        }
-    if (p->heat) {
-        size_t k, nv = (size_t)p->rows * (size_t)p->cols;
-        int seen = 0;
-        for (k = 0; k < nv; k++) {
-            float v = p->heat[k];
-            if (!(v - v == 0)) continue;
-            if (!seen || v < vmin) vmin = v;
-            if (!seen || v > vmax) vmax = v;
-            seen = 1;
-        }
-        if (!(vmax > vmin)) vmax = vmin + 1;    /* a constant map shows its lowest colour */
-    }
-    gm__fit(&ax, xmin, xmax, have, p->heat != NULL, p->hx0, p->hx1);
-    gm__fit(&ay, ymin, ymax, have, p->heat && !(ay.log && p->hy0 <= 0),
-            ay.log && p->hy0 > 0 ? log10(p->hy0) : p->hy0, ay.log && p->hy0 > 0 ? log10(p->hy1) : p->hy1);
-
-    /* layout: ts pixels per font unit for labels, one more for the title; the left margin
-     * waits for the y tick labels, whose number depends on the height */
-    ts = (width < 1000 || height < 750) ? 1 : 2;
-    top = p->title[0] ? 14 + GM__TEXT_H * (ts + 1) + 10 : 16;
-    bottom = 6 + 6 + GM__TEXT_H * ts + (p->xlabel[0] ? 10 + GM__TEXT_H * ts : 0) + 12;
-    right = 24;
-    if (p->heat) {
-        gm__short_num(vlo, sizeof vlo, vmin);
-        gm__short_num(vhi, sizeof vhi, vmax);
-        hw = gm__text_width(vlo, ts);
-        vw = gm__text_width(vhi, ts);
-        right = 18 + 16 + 6 + (hw > vw ? hw : vw) + 12;   /* gap, bar, gap, labels, edge */
-    }
-    ay.p0 = height - bottom;
-    ay.p1 = top;
-    want = (int)((ay.p0 - ay.p1) / (40 * ts)) + 1;
-    if (want > 10) want = 10;
-    gm__ticks(&ay, want);
-    left = 12 + (p->ylabel[0] ? GM__TEXT_H * ts + 10 : 0) + gm__widest_label(&ay, ts) + 6 + 6;
-    ax.p0 = left;
-    ax.p1 = width - right;
-    /* fewer x ticks until their labels no longer touch */
-    for (want = (int)((ax.p1 - ax.p0) / (70 * ts)) + 1; ; want--) {
-        if (want > 10) want = 10;
-        gm__ticks(&ax, want);
-        if (want <= 2 || (gm__widest_label(&ax, ts) + 12 * ts) * ax.ntick < ax.p1 - ax.p0) break;
-    }
+    L.w = width;
+    L.h = height;
+    gm__plot_ranges(p, &ax, &ay, &L);
+    gm__plot_layout(p, &ax, &ay, &L);
 
     cv.w = width;
     cv.h = height;
@@ -1010,77 +1143,25 @@ GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
         return gm__error("%s: out of memory for a %d x %d plot", path, width, height);
     memset(cv.px, 255, (size_t)width * (size_t)height * 3);   /* white */
 
-    /* the plot area: grid lines, the heatmap over them, then the series in order */
-    gm__clip(&cv, left, top, width - right, height - bottom);
+    /* inside the plot area, bottom to top: grid lines (hidden by a heatmap anyway), the
+     * heatmap, the series, the legend */
+    gm__clip(&cv, L.left, L.top, width - L.right, height - L.bottom);
     for (i = 0; i < ax.ntick && !p->heat; i++) {
-        int x = (int)floor(ax.p0 + (ax.tick[i] - ax.lo) / (ax.hi - ax.lo) * (ax.p1 - ax.p0));
-        gm__rect(&cv, x, top, x + 1, height - bottom, GM__GRID, 1.0f);
+        int x = gm__tick_px(&ax, i);
+        gm__rect(&cv, x, L.top, x + 1, height - L.bottom, GM__GRID, 1.0f);
     }
     for (i = 0; i < ay.ntick && !p->heat; i++) {
-        int y = (int)floor(ay.p0 + (ay.tick[i] - ay.lo) / (ay.hi - ay.lo) * (ay.p1 - ay.p0));
-        gm__rect(&cv, left, y, width - right, y + 1, GM__GRID, 1.0f);
+        int y = gm__tick_px(&ay, i);
+        gm__rect(&cv, L.left, y, width - L.right, y + 1, GM__GRID, 1.0f);
     }
-    if (p->heat) gm__draw_heat(p, &cv, &ax, &ay, vmin, vmax);
-    for (i = 0; i < p->ns; i++) {
-        const gm__series *s = &p->s[i];
-        /* many points: smaller and see-through, so dense regions show as dense */
-        float rad = s->n > 2000 ? 1.6f : 2.5f, alpha = s->n > 2000 ? 0.5f : 0.85f;
-        double px = NAN, py = NAN;
-        for (j = 0; j < s->n; j++) {
-            double qx = gm__to_px(&ax, s->x[j]), qy = gm__to_px(&ay, s->y[j]);
-            if (qx != qx || qy != qy) { px = NAN; continue; }   /* a gap in the line */
-            if (s->kind == GM__SCATTER)
-                gm__disc(&cv, (float)qx, (float)qy, rad, gm__palette[s->cls ? s->cls[j] % 10 : s->colour], alpha);
-            else if (px == px)
-                gm__segment(&cv, (float)px, (float)py, (float)qx, (float)qy, 2.0f, gm__palette[s->colour]);
-            else if (j + 1 == s->n || !(s->y[j + 1] - s->y[j + 1] == 0))
-                gm__disc(&cv, (float)qx, (float)qy, 1.5f, gm__palette[s->colour], 1.0f);  /* a lone point */
-            px = qx;
-            py = qy;
-        }
-    }
-    gm__legend(p, &cv, &ax, &ay, ts);
+    if (p->heat) gm__draw_heat(p, &cv, &ax, &ay, L.vmin, L.vmax);
+    gm__draw_series(p, &cv, &ax, &ay);
+    gm__legend(p, &cv, &ax, &ay, L.ts);
 
-    /* frame, ticks and their labels, outside the plot area */
+    /* outside it: frame, ticks, labels, colour bar */
     gm__clip(&cv, 0, 0, width, height);
-    gm__rect(&cv, left - 1, top - 1, width - right + 1, top, GM__FRAME, 1.0f);
-    gm__rect(&cv, left - 1, height - bottom, width - right + 1, height - bottom + 1, GM__FRAME, 1.0f);
-    gm__rect(&cv, left - 1, top - 1, left, height - bottom + 1, GM__FRAME, 1.0f);
-    gm__rect(&cv, width - right, top - 1, width - right + 1, height - bottom + 1, GM__FRAME, 1.0f);
-    for (i = 0; i < ax.ntick; i++) {
-        int x = (int)floor(ax.p0 + (ax.tick[i] - ax.lo) / (ax.hi - ax.lo) * (ax.p1 - ax.p0));
-        int lw = gm__text_width(ax.label[i], ts);
-        gm__rect(&cv, x, height - bottom + 1, x + 1, height - bottom + 6, GM__FRAME, 1.0f);
-        gm__text(&cv, x - lw / 2, height - bottom + 10, ax.label[i], ts, GM__INK, 0);
-    }
-    for (i = 0; i < ay.ntick; i++) {
-        int y = (int)floor(ay.p0 + (ay.tick[i] - ay.lo) / (ay.hi - ay.lo) * (ay.p1 - ay.p0));
-        int lw = gm__text_width(ay.label[i], ts);
-        gm__rect(&cv, left - 6, y, left - 1, y + 1, GM__FRAME, 1.0f);
-        gm__text(&cv, left - 10 - lw, y - (7 * ts) / 2, ay.label[i], ts, GM__INK, 0);
-    }
-    /* title, axis labels (the y label reads upwards) */
-    if (p->title[0])
-        gm__text(&cv, (left + width - right - gm__text_width(p->title, ts + 1)) / 2, 14,
-                 p->title, ts + 1, GM__INK, 0);
-    if (p->xlabel[0])
-        gm__text(&cv, (left + width - right - gm__text_width(p->xlabel, ts)) / 2,
-                 height - 12 - GM__TEXT_H * ts, p->xlabel, ts, GM__INK, 0);
-    if (p->ylabel[0])
-        gm__text(&cv, 12, (top + height - bottom + gm__text_width(p->ylabel, ts)) / 2,
-                 p->ylabel, ts, GM__INK, 1);
-    /* colour bar: max at the top, min at the bottom */
-    if (p->heat) {
-        int bx = width - right + 18, bt = top, bb = height - bottom, y;
-        for (y = bt; y < bb; y++)
-            gm__rect(&cv, bx, y, bx + 16, y + 1, gm__colormap((float)(bb - 1 - y) / (float)(bb - 1 - bt)), 1.0f);
-        gm__rect(&cv, bx - 1, bt - 1, bx + 17, bt, GM__FRAME, 1.0f);
-        gm__rect(&cv, bx - 1, bb, bx + 17, bb + 1, GM__FRAME, 1.0f);
-        gm__rect(&cv, bx - 1, bt - 1, bx, bb + 1, GM__FRAME, 1.0f);
-        gm__rect(&cv, bx + 16, bt - 1, bx + 17, bb + 1, GM__FRAME, 1.0f);
-        gm__text(&cv, bx + 22, bt, vhi, ts, GM__INK, 0);
-        gm__text(&cv, bx + 22, bb - 7 * ts, vlo, ts, GM__INK, 0);
-    }
+    gm__draw_axes(p, &cv, &ax, &ay, &L);
+    if (p->heat) gm__draw_colorbar(&cv, &L);
 
     ok = gm__write_png(path, cv.px, width, height, 3);
     GM_FREE(cv.px);
@@ -1132,6 +1213,7 @@ static void gm__clock(char *buf, size_t cap, double sec)
 /* "what [#####...] done/total pct% | terms | rate it/s | ETA m:ss" (or "| m:ss total" when final) */
 static size_t gm__progress_line(const gm_progress *p, char *buf, size_t cap, int final)
 {
+    /* the rate is the average since start: steady, and honest about the ETA */
     double elapsed = gm_seconds() - p->t_start, rate = elapsed > 0 ? p->done / elapsed : 0;
     char t[32];
     size_t n = 0;
@@ -1175,6 +1257,8 @@ static void gm__progress_print(gm_progress *p, int final)
     p->t_last = gm_seconds();
 }
 
+/* Terminal or not is decided once, at start; the struct is returned by value, nothing
+ * to free. */
 GMDEF gm_progress gm_progress_start(const char *what, long total)
 {
     gm_progress p;
@@ -1190,6 +1274,7 @@ GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)
 {
     double now = gm_seconds();
     p->done = done;
+    /* keep the caller's terms even when nothing is printed now: finish shows the last ones */
     p->terms[0] = 0;
     if (fmt) {
         va_list ap;
@@ -1211,4 +1296,5 @@ GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)
     gm__progress_print(p, 0);
 }
 
+/* The last line, always printed, with the total time instead of an ETA. */
 GMDEF void gm_progress_finish(gm_progress *p) { gm__progress_print(p, 1); }

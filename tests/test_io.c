@@ -1,3 +1,168 @@
+/* tests/test_io.c - checkpoints: round trip, and every kind of bad file leaves the model
+ * unchanged with a reason naming the file. Also mini-batching. */
 #include "../genmod.h"
 #include "test.h"
-void tests_io(void) {}
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct model { gm_params P; gm_dense a; gm_batchnorm bn; } model;
+
+static model make(int out, uint64_t seed)
+{
+    model m;
+    gm_rng r = gm_rng_new(seed);
+    memset(&m, 0, sizeof m);
+    m.a = gm_dense_new(&m.P, "a", 3, out, &r);
+    m.bn = gm_batchnorm_new(&m.P, "bn", out);
+    gm_init_normal(m.bn.mean, 0, 1, &r);
+    return m;
+}
+
+static int same_values(const gm_params *x, const gm_params *y)
+{
+    int i;
+    for (i = 0; i < x->n; i++)
+        if (memcmp(x->t[i]->val, y->t[i]->val, (size_t)x->t[i]->size * sizeof(float))) return 0;
+    return 1;
+}
+
+static void path(char *buf, const char *name) { snprintf(buf, 512, "%s/%s", gm_test_dir, name); }
+
+static void write_bytes(const char *p, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(p, "wb");
+    if (f) { fwrite(b, 1, n, f); fclose(f); }
+}
+
+static unsigned char *read_bytes(const char *p, size_t *n)
+{
+    FILE *f = fopen(p, "rb");
+    unsigned char *b = (unsigned char *)malloc(1 << 16);
+    *n = f ? fread(b, 1, 1 << 16, f) : 0;
+    if (f) fclose(f);
+    return b;
+}
+
+static void checkpoint_round_trip(void)
+{
+    model m = make(4, 1), n = make(4, 2);
+    char p[512], tmp[600];
+    FILE *f;
+    path(p, "model.ckpt");
+    EXPECT(!same_values(&m.P, &n.P));
+    EXPECT(gm_save_params(&m.P, p));
+    snprintf(tmp, sizeof tmp, "%s.tmp", p);
+    f = fopen(tmp, "rb");
+    EXPECT(f == NULL);                               /* the temporary file was renamed away */
+    if (f) fclose(f);
+    EXPECT(gm_load_params(&n.P, p));
+    EXPECT(same_values(&m.P, &n.P));                 /* weights and running statistics */
+    gm_params_free(&m.P);
+    gm_params_free(&n.P);
+}
+
+/* Load `bytes` as a checkpoint into a fresh model: it must fail, mention `want`, and leave
+ * the model's values exactly as they were. */
+static void expect_bad(const unsigned char *bytes, size_t n, const char *want)
+{
+    model m = make(4, 5), keep = make(4, 5);
+    char p[512];
+    path(p, "bad.ckpt");
+    write_bytes(p, bytes, n);
+    EXPECT(!gm_load_params(&m.P, p));
+    EXPECT(strstr(gm_last_error(), "bad.ckpt") != NULL);
+    if (!strstr(gm_last_error(), want)) printf("  message \"%s\" lacks \"%s\"\n", gm_last_error(), want);
+    EXPECT(strstr(gm_last_error(), want) != NULL);
+    EXPECT(same_values(&m.P, &keep.P));
+    gm_params_free(&m.P);
+    gm_params_free(&keep.P);
+}
+
+static void checkpoint_bad_files(void)
+{
+    model m = make(4, 1), other = make(5, 1);
+    char p[512], q[512];
+    size_t n, n5;
+    unsigned char *good, *wide;
+    path(p, "good.ckpt");
+    path(q, "wide.ckpt");
+    gm_save_params(&m.P, p);
+    gm_save_params(&other.P, q);
+    good = read_bytes(p, &n);
+    wide = read_bytes(q, &n5);
+    {   /* missing file */
+        model k = make(4, 5);
+        path(p, "no-such-file.ckpt");
+        EXPECT(!gm_load_params(&k.P, p));
+        EXPECT(strstr(gm_last_error(), "no-such-file.ckpt") != NULL);
+        gm_params_free(&k.P);
+    }
+    expect_bad(good, 0, "bad magic");                       /* empty */
+    expect_bad(good, 11, "bad magic");                      /* cut inside the header */
+    expect_bad(good, n - 9, "checksum");                    /* cut inside the values */
+    good[0] ^= 1;
+    expect_bad(good, n, "bad magic");
+    good[0] ^= 1;
+    good[8] = 7;                                            /* version 7 */
+    expect_bad(good, n, "version 7");
+    good[8] = 1;
+    good[40] ^= 0x10;                                       /* one flipped bit */
+    expect_bad(good, n, "checksum");
+    good[40] ^= 0x10;
+    expect_bad(wide, n5, "is (5,3) in the file but (4,3) in the model");
+    gm_params_free(&m.P);
+    gm_params_free(&other.P);
+    free(good);
+    free(wide);
+}
+
+static void checkpoint_failed_save_keeps_old_file(void)
+{
+    model m = make(4, 1), n = make(4, 9);
+    char p[512], bad[512];
+    path(p, "keep.ckpt");
+    EXPECT(gm_save_params(&m.P, p));
+    path(bad, "missing-folder/x.ckpt");
+    EXPECT(!gm_save_params(&n.P, bad));
+    EXPECT(strstr(gm_last_error(), "missing-folder/x.ckpt") != NULL);
+    EXPECT(gm_load_params(&n.P, p));                      /* the earlier file is intact */
+    EXPECT(same_values(&m.P, &n.P));
+    gm_params_free(&m.P);
+    gm_params_free(&n.P);
+}
+
+static void batches_cover_an_epoch(void)
+{
+    gm_dataset ds;
+    gm_tape *T = gm_tape_new(1 << 20);
+    gm_rng r = gm_rng_new(3);
+    int seen[10] = {0}, i, k, total = 0;
+    gm_synthetic_2d(&ds, GM_RING8, 10, 1);
+    gm_dataset_shuffle(&ds, &r);
+    EXPECT(gm_batches(&ds, 4) == 3);
+    for (i = 0; i < 3; i++) {
+        gm_tensor *x = gm_batch(T, &ds, i, 4);
+        int *y = gm_batch_labels(T, &ds, i, 4);
+        EXPECT(x->shape.ndim == 2 && x->shape.d[1] == 2);
+        EXPECT(x->shape.d[0] == (i < 2 ? 4 : 2));       /* the last batch holds the rest */
+        for (k = 0; k < x->shape.d[0]; k++) {
+            int id = ds.order[i * 4 + k];
+            seen[id]++;
+            total++;
+            EXPECT(x->val[2 * k] == ds.x[2 * id] && y[k] == ds.y[id]);
+        }
+    }
+    for (i = 0; i < 10; i++) EXPECT(seen[i] == 1);
+    EXPECT(total == 10);
+    EXPECT(gm_batch(T, &ds, 3, 4)->val[0] == gm_batch(T, &ds, 0, 4)->val[0]);   /* wraps */
+    gm_dataset_free(&ds);
+    gm_tape_free(T);
+}
+
+void tests_io(void)
+{
+    TEST(checkpoint_round_trip);
+    TEST(checkpoint_bad_files);
+    TEST(checkpoint_failed_save_keeps_old_file);
+    TEST(batches_cover_an_epoch);
+}

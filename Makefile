@@ -1,0 +1,50 @@
+# genmod - build the demos, run the tests, install the header.
+#   make            every demo into build/<topic>  (e.g. build/autoencoder)
+#   make test       unit tests (plain and under ASan+UBSan), C++/GM_STATIC/clang builds,
+#                   every demo with --quick; ends with "N passed, N failed"
+#   make clean      remove build/ and out/
+#   make install    genmod.h into $(PREFIX)/include
+CC      ?= cc
+CXX     ?= c++
+PREFIX  ?= /usr/local
+STB     := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
+WARN    := -Wall -Wextra -pedantic
+CFLAGS  ?= -O2 -march=native
+OPENMP  ?= -fopenmp
+DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(OPENMP) $(STB)
+LDLIBS  := -lm
+
+DEMO_SRC := $(sort $(wildcard demos/[0-9][0-9]_*.c))
+# demos/02_autoencoder.c -> build/autoencoder
+topic    = $(shell echo $(basename $(notdir $(1))) | cut -c4-)
+DEMOS    := $(foreach f,$(DEMO_SRC),build/$(call topic,$(f)))
+
+all: $(DEMOS)
+
+define demo_rule
+build/$(call topic,$(1)): $(1) genmod.h demos/demo.h $(wildcard parts/*.h) | build
+	$$(CC) $$(DEMO_CFLAGS) -o $$@ $$< $$(LDLIBS)
+endef
+$(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
+
+build:
+	mkdir -p build
+
+TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c
+build/tests: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build
+	$(CC) -std=c99 $(WARN) -O2 -g $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+build/tests-san: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build
+	$(CC) -std=c99 $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+
+test: build/tests build/tests-san $(DEMOS)
+	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
+
+install:
+	install -d $(DESTDIR)$(PREFIX)/include
+	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
+
+clean:
+	rm -rf build out
+
+.PHONY: all test install clean
