@@ -30,7 +30,7 @@ $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
 build:
 	mkdir -p build
 
-TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c
+TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/stb_impl.c
 build/tests: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 build/tests-san: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build

@@ -421,13 +421,19 @@ static void gm__blend(gm__canvas *cv, int x, int y, unsigned rgb, float a)
     }
 }
 
+/* Cut the pixel box [x0,x1) x [y0,y1) to the canvas's clip rectangle. */
+static void gm__clip_box(const gm__canvas *cv, int *x0, int *y0, int *x1, int *y1)
+{
+    if (*x0 < cv->cx0) *x0 = cv->cx0;
+    if (*y0 < cv->cy0) *y0 = cv->cy0;
+    if (*x1 > cv->cx1) *x1 = cv->cx1;
+    if (*y1 > cv->cy1) *y1 = cv->cy1;
+}
+
 static void gm__rect(gm__canvas *cv, int x0, int y0, int x1, int y1, unsigned rgb, float a)
 {
     int x, y;
-    if (x0 < cv->cx0) x0 = cv->cx0;
-    if (y0 < cv->cy0) y0 = cv->cy0;
-    if (x1 > cv->cx1) x1 = cv->cx1;
-    if (y1 > cv->cy1) y1 = cv->cy1;
+    gm__clip_box(cv, &x0, &y0, &x1, &y1);
     for (y = y0; y < y1; y++)
         for (x = x0; x < x1; x++) gm__blend(cv, x, y, rgb, a);
 }
@@ -441,10 +447,7 @@ static void gm__segment(gm__canvas *cv, float ax, float ay, float bx, float by, 
     int x0 = (int)floor((ax < bx ? ax : bx) - r), x1 = (int)ceil((ax > bx ? ax : bx) + r);
     int y0 = (int)floor((ay < by ? ay : by) - r), y1 = (int)ceil((ay > by ? ay : by) + r);
     int x, y;
-    if (x0 < cv->cx0) x0 = cv->cx0;
-    if (y0 < cv->cy0) y0 = cv->cy0;
-    if (x1 > cv->cx1) x1 = cv->cx1;
-    if (y1 > cv->cy1) y1 = cv->cy1;
+    gm__clip_box(cv, &x0, &y0, &x1, &y1);
     for (y = y0; y < y1; y++)
         for (x = x0; x < x1; x++) {
             float px = (float)x + 0.5f - ax, py = (float)y + 0.5f - ay;   /* pixel centre - a */

@@ -7,20 +7,7 @@
 #include "../genmod.h"
 #include "test.h"
 
-/* genmod compiles stb_image_write privately (static), so the test makes its PNGs with its
- * own private copy. */
-#define STB_IMAGE_WRITE_STATIC
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic push
-#  pragma GCC diagnostic ignored "-Wunused-function"
-#  pragma GCC diagnostic ignored "-Wsign-compare"
-#  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
-#include <stb_image_write.h>
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic pop
-#endif
+#include <stb_image_write.h>     /* implemented in tests/stb_impl.c */
 
 /* ---------------------------------------------------------------------------------------
  * helpers: paths, files, IDX and gzip writers

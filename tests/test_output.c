@@ -14,22 +14,7 @@
 #include "../genmod.h"
 #include "test.h"
 
-/* stb_image compiled privately into this file, to read the PNGs back */
-#define STB_IMAGE_STATIC
-#define STB_IMAGE_IMPLEMENTATION
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic push
-#  pragma GCC diagnostic ignored "-Wunused-function"
-#  pragma GCC diagnostic ignored "-Wsign-compare"
-#  pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#endif
-/* this stb_image declares the function but defines it as stbi_set_unpremultiply_on_load */
-#define stbi_set_unpremultiply_on_load_thread stbi_set_unpremultiply_on_load
-#include <stb_image.h>
-#undef stbi_set_unpremultiply_on_load_thread
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic pop
-#endif
+#include <stb_image.h>           /* implemented in tests/stb_impl.c */
 
 static void out_path(char *buf, size_t cap, const char *name)
 {
