@@ -19,13 +19,11 @@ GMDEF int gm_save_params(const gm_params *P, const char *path)
 {
     size_t bytes = 8 + 4 + 4 + 4, len;
     unsigned char *buf, *p;
-    char *tmp;
-    FILE *f;
-    int i, k, ok;
+    gm__outfile o;
+    int i, k;
     for (i = 0; i < P->n; i++) bytes += 4 + strlen(P->t[i]->name) + 4 + 4 * (size_t)P->t[i]->shape.ndim + 4 * (size_t)P->t[i]->size;
     buf = (unsigned char *)gm__calloc(bytes, 1);
-    tmp = (char *)gm__calloc(strlen(path) + 5, 1);
-    if (!buf || !tmp) { GM_FREE(buf); GM_FREE(tmp); return gm__error("%s: out of memory saving", path); }
+    if (!buf) return gm__error("%s: out of memory saving", path);
     p = buf;
     memcpy(p, "GMCKPT\r\n", 8); p += 8;
     gm__put32(&p, GM__CKPT_VERSION);
@@ -40,19 +38,11 @@ GMDEF int gm_save_params(const gm_params *P, const char *path)
         for (k = 0; k < t->size; k++) gm__put32(&p, gm__float_bits(t->val[k]));
     }
     gm__put32(&p, gm__crc32(buf, (size_t)(p - buf)));
-    /* write beside the target, then rename over it: the old file survives any failure */
-    sprintf(tmp, "%s.tmp", path);
-    f = fopen(tmp, "wb");
-    ok = f && fwrite(buf, 1, bytes, f) == bytes;
-    if (f) ok = (fclose(f) == 0) && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok) {
-        remove(tmp);
-        gm__error("%s: cannot write the checkpoint: %s", path, strerror(errno));
-    }
-    GM_FREE(tmp);
+    /* through "<path>.tmp" and a rename (>>output-files): the old file survives any failure */
+    if (!gm__out_open(&o, path)) { GM_FREE(buf); return 0; }
+    gm__out_write(&o, buf, bytes);
     GM_FREE(buf);
-    return ok;
+    return gm__out_close(&o, path);
 }
 
 static gm_tensor *gm__find_param(const gm_params *P, const unsigned char *name, size_t len)
