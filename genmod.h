@@ -13,20 +13,23 @@
  *   genmod compiles their implementations privately (static), so they never clash with
  *   your own copy. Define GENMOD_EXTERNAL_STB to link your own instead (e.g. -lstb).
  *
- * QUICK START: one training step of a tiny regression net
+ * QUICK START: an autoencoder of the two-moons points (tests/quickstart.c runs this)
  *       gm_rng rng = gm_rng_new(1);
- *       gm_params P = {0};
- *       gm_dense l1 = gm_dense_new(&P, "l1", 2, 16, &rng), l2 = gm_dense_new(&P, "l2", 16, 1, &rng);
- *       gm_optim *opt = gm_adam_new(&P, gm_optim_defaults(1e-3f));
- *       gm_tape *T = gm_tape_new(0);                       // 0: default arena size
- *       for (int step = 0; step < 1000; step++) {
- *           gm_tape_reset(T);                              // frees everything the last step made
- *           gm_tensor *x = gm_batch(T, &data, step, 64);   // (B, 2)
- *           gm_tensor *y = gm_dense(T, &l2, gm_relu(T, gm_dense(T, &l1, x)));
- *           gm_tensor *loss = gm_mean(T, gm_mse(T, y, target));
- *           gm_backward(T, loss);                          // p->grad = dloss/dp for every parameter
+ *       gm_dataset data;
+ *       gm_synthetic_2d(&data, GM_TWO_MOONS, 1000, 1);
+ *       gm_params P = {0};                                    // the model: its parameters
+ *       gm_dense l1 = gm_dense_new(&P, "l1", 2, 64, &rng), l2 = gm_dense_new(&P, "l2", 64, 2, &rng);
+ *       gm_optim *opt = gm_adam_new(&P, 1e-2f, 0.9f, 0.999f);
+ *       gm_tape *T = gm_tape_new(0);                          // 0: the default arena size
+ *       for (long step = 0; step < 500; step++) {
+ *           gm_tape_reset(T);                                 // forget the last step's tensors
+ *           gm_tensor *x = gm_batch(T, &data, step, 64);      // (B, 2)
+ *           gm_tensor *y = gm_dense(T, &l2, gm_tanh(T, gm_dense(T, &l1, x)));
+ *           gm_tensor *loss = gm_mean(T, gm_mse(T, y, x));    // reconstruct x
+ *           gm_backward(T, loss);                             // p->grad = dloss/dp
  *           gm_optim_step(opt);
  *       }
+ *       gm_optim_free(opt); gm_tape_free(T); gm_params_free(&P); gm_dataset_free(&data);
  *
  * CONFIGURATION MACROS (define before the implementation include)
  *   GM_MALLOC(n), GM_REALLOC(p, n), GM_FREE(p)   allocator; define all or none (default: libc)
