@@ -10,7 +10,7 @@
  *         reverse KL(q||p) = E_q[log q - log p]   (reparameterized z = mu + sigma eps):
  *                                                  q settles on one mode.
  * Lecture: lectures/01-generative-models-and-kl.md
- * Run:     make build/kl_divergence && ./build/kl_divergence        (about 0.5 s)
+ * Run:     make build/kl_divergence && ./build/kl_divergence        (about 0.2 s)
  *          --quick for the tests; --seed N changes every random draw.
  * Output (out/kl_divergence/):
  *   fits.png    the mixture density p and the two fitted Gaussians
@@ -23,7 +23,7 @@
 #include <math.h>
 
 static const char *usage =
-    "  --steps N    Adam steps of each fit (default 1500, --quick 300)\n"
+    "  --steps N    Adam steps of each fit (default 800, --quick 400)\n"
     "  --batch N    samples per step, from p (forward) or from q (reverse) (default 1000)\n"
     "  --mc N       Monte Carlo samples per KL estimate in part (a) (default 1000000)\n"
     "  --lr X       Adam learning rate (default 0.02)\n"
@@ -104,7 +104,7 @@ int main(int argc, char **argv)
 {
     /* ---- configuration --------------------------------------------------------------- */
     demo d = demo_start(argc, argv, "kl_divergence", usage);
-    int steps = demo_int(&d, "--steps", d.quick ? 300 : 1500);
+    int steps = demo_int(&d, "--steps", d.quick ? 400 : 800);
     int batch = demo_int(&d, "--batch", 1000);
     int n_mc = demo_int(&d, "--mc", d.quick ? 100000 : 1000000);
     float lr = demo_float(&d, "--lr", 0.02f);
