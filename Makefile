@@ -22,7 +22,7 @@ DEMOS    := $(foreach f,$(DEMO_SRC),build/$(call topic,$(f)))
 all: $(DEMOS)
 
 define demo_rule
-build/$(call topic,$(1)): $(1) genmod.h demos/demo.h $(wildcard parts/*.h) | build
+build/$(call topic,$(1)): $(1) genmod.h demos/demo.h | build
 	$$(CC) $$(DEMO_CFLAGS) -o $$@ $$< $$(LDLIBS)
 endef
 $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
@@ -31,9 +31,9 @@ build:
 	mkdir -p build
 
 TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/stb_impl.c
-build/tests: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build
+build/tests: $(TEST_SRC) tests/test.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
-build/tests-san: $(TEST_SRC) tests/test.h genmod.h $(wildcard parts/*.h) | build
+build/tests-san: $(TEST_SRC) tests/test.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 

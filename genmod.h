@@ -115,11 +115,427 @@ GMDEF float    gm_rng_normal(gm_rng *r);               /* e ~ N(0, 1)           
 GMDEF int      gm_rng_below(gm_rng *r, int n);         /* k ~ U{0, ..., n-1}      */
 GMDEF void     gm_rng_shuffle(gm_rng *r, int *a, int n); /* uniform permutation in place */
 
-#include "parts/core_api.h"
-#include "parts/data_api.h"
-#include "parts/batch_api.h"
-#include "parts/output_api.h"
-#include "parts/ckpt_api.h"
+/* ======================================================================================
+ * 3. tensors and the tape
+ *
+ *   A tensor is float32 with up to 4 dims. Parameters live as long as the model that owns
+ *   them (a gm_params list). Everything a training step makes lives on the tape: a bump
+ *   arena emptied by gm_tape_reset in O(1). Each op computes its result at once and keeps,
+ *   in the tensor it returns, how it was made (op, inputs, backward function). The tape is
+ *   therefore in creation order, which is already a topological order: gm_backward is one
+ *   reverse walk.
+ *
+ *   Lifetimes, checked in every build:
+ *   - a tensor made on the tape lives until the next gm_tape_reset; using one from the step
+ *     before stops with an error naming where it was made (tensors older than that are
+ *     caught on a best-effort basis only: do not keep tape tensors across steps);
+ *   - gm_backward runs once per step; a second call before gm_tape_reset is an error.
+ * ====================================================================================== */
+typedef struct gm_shape { int ndim; int d[4]; } gm_shape;
+
+GMDEF gm_shape gm_shape1(int d0);
+GMDEF gm_shape gm_shape2(int d0, int d1);
+GMDEF gm_shape gm_shape3(int d0, int d1, int d2);
+GMDEF gm_shape gm_shape4(int d0, int d1, int d2, int d3);
+
+typedef struct gm_tensor gm_tensor;
+typedef struct gm_tape gm_tape;
+typedef void (*gm_kernel)(gm_tensor *y);   /* a forward or backward kernel, given the output */
+
+enum {
+    GM_PARAM  = 1,   /* trained by optimizers, saved in checkpoints, has a grad buffer   */
+    GM_BUFFER = 2    /* saved in checkpoints but not trained (batch-norm running stats)  */
+};
+
+struct gm_tensor {
+    gm_shape shape;
+    int size;                   /* number of values: the product of the dims            */
+    float *val;                 /* the values                                           */
+    float *grad;                /* dloss/dval, or NULL when no gradient flows here      */
+    int flags;                  /* GM_PARAM, GM_BUFFER, and private bits                */
+    char *name;                 /* parameters: the name used in checkpoints, "enc1.w"   */
+    /* how a tape tensor was made */
+    const char *op;             /* "gm_relu"                                            */
+    const char *file;           /* the caller that made it                              */
+    int line;
+    gm_kernel backward;         /* adds dloss/dy into the inputs' grads                 */
+    gm_tensor *in[3];           /* the inputs                                           */
+    int iarg[8];                /* integer arguments (strides, paddings, ...)           */
+    float farg[2];              /* float arguments (slopes, epsilons, ...)              */
+    float *saved;               /* whatever the backward needs from the forward         */
+    gm_tensor *prev;            /* the tensor made just before this one on the tape     */
+    gm_tape *tape;              /* the tape it lives on (NULL for parameters)           */
+    unsigned long step;         /* the tape step it was made in                         */
+};
+
+/* Ops are macros that pass their caller's file and line, so errors can name them.
+ * gm_relu(T, x) calls gm_relu_at(T, x, __FILE__, __LINE__). */
+#define GM__SITE const char *file, int line
+#define GM__HERE __FILE__, __LINE__
+
+/* A tape with `bytes` of arena for one step's tensors (0: 512 MiB; untouched memory costs
+ * nothing on systems with virtual memory). NULL with gm_last_error() if out of memory. */
+GMDEF gm_tape *gm_tape_new(size_t bytes);
+GMDEF void     gm_tape_free(gm_tape *T);
+GMDEF void     gm_tape_reset(gm_tape *T);            /* forget every tensor of the step, O(1)  */
+GMDEF size_t   gm_tape_peak(const gm_tape *T);       /* most arena bytes any step has used     */
+GMDEF void    *gm_tape_alloc(gm_tape *T, size_t bytes); /* scratch memory until the next reset  */
+
+/* A fresh tensor on the tape, filled with zeros / copied from data / filled with normals. */
+GMDEF gm_tensor *gm_zeros_at(gm_tape *T, gm_shape s, GM__SITE);
+GMDEF gm_tensor *gm_from_at(gm_tape *T, gm_shape s, const float *data, GM__SITE);
+GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE);
+#define gm_zeros(...) gm_zeros_at(__VA_ARGS__, GM__HERE)
+#define gm_from(...)  gm_from_at(__VA_ARGS__, GM__HERE)
+#define gm_randn(...) gm_randn_at(__VA_ARGS__, GM__HERE)
+
+/* Backpropagate from a single-number loss: afterwards every parameter that the loss
+ * depends on has p->grad = dloss/dp (overwritten, not accumulated), and so does every tape
+ * tensor on the way. Returns the loss. A NaN or Inf loss stops with the step number and
+ * the op that made it. */
+GMDEF float gm_backward_at(gm_tape *T, gm_tensor *loss, GM__SITE);
+#define gm_backward(...) gm_backward_at(__VA_ARGS__, GM__HERE)
+
+GMDEF float gm_item(const gm_tensor *x);            /* the value of a one-number tensor */
+
+/* Parameters: a model is a list of them, owned by the list. */
+typedef struct gm_params { gm_tensor **t; int n, cap; } gm_params;
+GMDEF gm_tensor *gm_param_new(gm_params *P, const char *name, gm_shape s);  /* zeros, GM_PARAM  */
+GMDEF gm_tensor *gm_buffer_new(gm_params *P, const char *name, gm_shape s); /* zeros, GM_BUFFER */
+GMDEF long       gm_params_count(const gm_params *P);   /* trainable numbers */
+GMDEF void       gm_params_free(gm_params *P);
+
+/* ======================================================================================
+ * 4. ops
+ *   Each returns a new tensor on the tape. Elementwise ops keep the shape of x.
+ * ====================================================================================== */
+/* Binary ops: b is the same shape as a, one number, or a vector broadcast along dim 1
+ * of a: per feature of a (B,D), per channel of a (B,C,H,W). */
+GMDEF gm_tensor *gm_add_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a + b   */
+GMDEF gm_tensor *gm_sub_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a - b   */
+GMDEF gm_tensor *gm_mul_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a * b   */
+GMDEF gm_tensor *gm_scale_at(gm_tape *T, gm_tensor *x, float s, GM__SITE);         /* y = s x     */
+GMDEF gm_tensor *gm_matmul_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);   /* (M,K)(K,N)  */
+#define gm_add(...)    gm_add_at(__VA_ARGS__, GM__HERE)
+#define gm_sub(...)    gm_sub_at(__VA_ARGS__, GM__HERE)
+#define gm_mul(...)    gm_mul_at(__VA_ARGS__, GM__HERE)
+#define gm_scale(...)  gm_scale_at(__VA_ARGS__, GM__HERE)
+#define gm_matmul(...) gm_matmul_at(__VA_ARGS__, GM__HERE)
+
+GMDEF gm_tensor *gm_relu_at(gm_tape *T, gm_tensor *x, GM__SITE);            /* max(0, x)          */
+GMDEF gm_tensor *gm_leaky_relu_at(gm_tape *T, gm_tensor *x, float slope, GM__SITE); /* x>0 ? x : slope x */
+GMDEF gm_tensor *gm_sigmoid_at(gm_tape *T, gm_tensor *x, GM__SITE);         /* 1 / (1 + e^-x)     */
+GMDEF gm_tensor *gm_tanh_at(gm_tape *T, gm_tensor *x, GM__SITE);            /* tanh x             */
+GMDEF gm_tensor *gm_softplus_at(gm_tape *T, gm_tensor *x, GM__SITE);        /* log(1 + e^x)       */
+GMDEF gm_tensor *gm_silu_at(gm_tape *T, gm_tensor *x, GM__SITE);            /* x sigmoid(x)       */
+GMDEF gm_tensor *gm_exp_at(gm_tape *T, gm_tensor *x, GM__SITE);             /* e^x                */
+GMDEF gm_tensor *gm_log_at(gm_tape *T, gm_tensor *x, GM__SITE);             /* log x              */
+GMDEF gm_tensor *gm_square_at(gm_tape *T, gm_tensor *x, GM__SITE);          /* x^2                */
+#define gm_relu(...)       gm_relu_at(__VA_ARGS__, GM__HERE)
+#define gm_leaky_relu(...) gm_leaky_relu_at(__VA_ARGS__, GM__HERE)
+#define gm_sigmoid(...)    gm_sigmoid_at(__VA_ARGS__, GM__HERE)
+#define gm_tanh(...)       gm_tanh_at(__VA_ARGS__, GM__HERE)
+#define gm_softplus(...)   gm_softplus_at(__VA_ARGS__, GM__HERE)
+#define gm_silu(...)       gm_silu_at(__VA_ARGS__, GM__HERE)
+#define gm_exp(...)        gm_exp_at(__VA_ARGS__, GM__HERE)
+#define gm_log(...)        gm_log_at(__VA_ARGS__, GM__HERE)
+#define gm_square(...)     gm_square_at(__VA_ARGS__, GM__HERE)
+
+GMDEF gm_tensor *gm_sum_at(gm_tape *T, gm_tensor *x, GM__SITE);             /* sum of all, (1)    */
+GMDEF gm_tensor *gm_mean_at(gm_tape *T, gm_tensor *x, GM__SITE);            /* mean of all, (1)   */
+GMDEF gm_tensor *gm_sum_per_example_at(gm_tape *T, gm_tensor *x, GM__SITE); /* (B,...) -> (B)     */
+GMDEF gm_tensor *gm_mean_per_example_at(gm_tape *T, gm_tensor *x, GM__SITE);/* (B,...) -> (B)     */
+#define gm_sum(...)              gm_sum_at(__VA_ARGS__, GM__HERE)
+#define gm_mean(...)             gm_mean_at(__VA_ARGS__, GM__HERE)
+#define gm_sum_per_example(...)  gm_sum_per_example_at(__VA_ARGS__, GM__HERE)
+#define gm_mean_per_example(...) gm_mean_per_example_at(__VA_ARGS__, GM__HERE)
+
+GMDEF gm_tensor *gm_reshape_at(gm_tape *T, gm_tensor *x, gm_shape s, GM__SITE); /* same values  */
+GMDEF gm_tensor *gm_flatten_at(gm_tape *T, gm_tensor *x, GM__SITE);         /* (B,...) -> (B,D)   */
+GMDEF gm_tensor *gm_concat_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE); /* along dim 1  */
+GMDEF gm_tensor *gm_detach_at(gm_tape *T, gm_tensor *x, GM__SITE);          /* y = x, no gradient */
+GMDEF gm_tensor *gm_upsample2x_at(gm_tape *T, gm_tensor *x, GM__SITE);      /* nearest, H,W x2    */
+GMDEF gm_tensor *gm_avgpool2x2_at(gm_tape *T, gm_tensor *x, GM__SITE);      /* mean of 2x2 blocks */
+#define gm_reshape(...)    gm_reshape_at(__VA_ARGS__, GM__HERE)
+#define gm_flatten(...)    gm_flatten_at(__VA_ARGS__, GM__HERE)
+#define gm_concat(...)     gm_concat_at(__VA_ARGS__, GM__HERE)
+#define gm_detach(...)     gm_detach_at(__VA_ARGS__, GM__HERE)
+#define gm_upsample2x(...) gm_upsample2x_at(__VA_ARGS__, GM__HERE)
+#define gm_avgpool2x2(...) gm_avgpool2x2_at(__VA_ARGS__, GM__HERE)
+
+/* Losses, one number per example, shape (B): average them with gm_mean. */
+GMDEF gm_tensor *gm_mse_at(gm_tape *T, gm_tensor *pred, gm_tensor *target, GM__SITE);
+    /* mean over the example's values of (pred - target)^2 */
+GMDEF gm_tensor *gm_bernoulli_nll_at(gm_tape *T, gm_tensor *logits, gm_tensor *x, GM__SITE);
+    /* -log p(x|l) = sum_d softplus(l_d) - x_d l_d, for x in [0,1] (binary cross-entropy) */
+GMDEF gm_tensor *gm_gaussian_nll_at(gm_tape *T, gm_tensor *mean, gm_tensor *logvar, gm_tensor *x, GM__SITE);
+    /* -log N(x; mean, e^logvar) = sum_d (log 2pi + logvar_d + (x_d - mean_d)^2 e^-logvar_d) / 2 */
+#define gm_mse(...)            gm_mse_at(__VA_ARGS__, GM__HERE)
+#define gm_bernoulli_nll(...)  gm_bernoulli_nll_at(__VA_ARGS__, GM__HERE)
+#define gm_gaussian_nll(...)   gm_gaussian_nll_at(__VA_ARGS__, GM__HERE)
+
+/* ======================================================================================
+ * 5. layers
+ *   A layer is a small struct of parameter pointers and settings; the params list owns
+ *   the tensors. Default initialization is PyTorch's: weights and biases uniform in
+ *   +-1/sqrt(fan_in). Re-initialize with gm_init_* where a paper says otherwise.
+ * ====================================================================================== */
+typedef struct gm_dense { gm_tensor *w, *b; int in, out; } gm_dense;     /* w (out,in), b (out) */
+typedef struct gm_conv2d {
+    gm_tensor *w, *b;           /* w (Cout, Cin, K, K), b (Cout) */
+    int cin, cout, k, stride, pad;
+} gm_conv2d;
+typedef struct gm_conv_transpose2d {
+    gm_tensor *w, *b;           /* w (Cin, Cout, K, K), b (Cout), as in PyTorch */
+    int cin, cout, k, stride, pad, out_pad;
+} gm_conv_transpose2d;
+typedef struct gm_batchnorm {
+    gm_tensor *gamma, *beta;    /* (C) learned scale and shift */
+    gm_tensor *mean, *var;      /* (C) running statistics, GM_BUFFER */
+    int c;
+    float momentum, eps;        /* 0.1 and 1e-5 */
+} gm_batchnorm;
+enum { GM_EVAL = 0, GM_TRAIN = 1 };
+
+GMDEF gm_dense gm_dense_new(gm_params *P, const char *name, int in, int out, gm_rng *rng);
+GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout, int k,
+                              int stride, int pad, gm_rng *rng);
+GMDEF gm_conv_transpose2d gm_conv_transpose2d_new(gm_params *P, const char *name, int cin, int cout,
+                              int k, int stride, int pad, int out_pad, gm_rng *rng);
+GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c);
+
+/* y = x W^T + b:  x (B, in) -> (B, out) */
+GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SITE);
+/* y[b,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] x[b, c, S i - P + u, S j - P + v]
+ * (B,Cin,H,W) -> (B,Cout,(H+2P-K)/S+1,(W+2P-K)/S+1) */
+GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__SITE);
+/* the adjoint of conv2d in x (plus a bias): (B,Cin,H,W) -> (B,Cout,(H-1)S-2P+K+OP,(W-1)S-2P+K+OP) */
+GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l, gm_tensor *x, GM__SITE);
+/* y = gamma (x - mean) / sqrt(var + eps) + beta per feature (B,D) or channel (B,C,H,W);
+ * GM_TRAIN: batch statistics, running ones updated; GM_EVAL: running statistics. */
+GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x, int mode, GM__SITE);
+#define gm_dense(...)            gm_dense_at(__VA_ARGS__, GM__HERE)
+#define gm_conv2d(...)           gm_conv2d_at(__VA_ARGS__, GM__HERE)
+#define gm_conv_transpose2d(...) gm_conv_transpose2d_at(__VA_ARGS__, GM__HERE)
+#define gm_batchnorm(...)        gm_batchnorm_at(__VA_ARGS__, GM__HERE)
+
+GMDEF void gm_init_uniform(gm_tensor *t, float lo, float hi, gm_rng *rng);
+GMDEF void gm_init_normal(gm_tensor *t, float mean, float std, gm_rng *rng);
+
+/* ======================================================================================
+ * 6. optimizers
+ * ====================================================================================== */
+typedef struct gm_optim {
+    float lr;                   /* may be changed between steps (schedules)              */
+    float beta1, beta2, eps;    /* Adam; beta1 is the momentum of SGD                    */
+    int adam;                   /* 1 Adam, 0 SGD                                         */
+    long t;                     /* steps taken                                           */
+    gm_params *P;
+    float *m, *v;               /* one slot per trainable number, in params order       */
+    long n;
+} gm_optim;
+
+/* SGD with momentum mu: v = mu v + g;  theta -= lr v   (mu = 0: plain SGD) */
+GMDEF gm_optim *gm_sgd_new(gm_params *P, float lr, float momentum);
+/* Adam (Kingma & Ba 2015), bias-corrected: m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
+ * theta -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  eps = 1e-8 */
+GMDEF gm_optim *gm_adam_new(gm_params *P, float lr, float beta1, float beta2);
+GMDEF void      gm_optim_step(gm_optim *o);   /* one update of every GM_PARAM from its grad */
+GMDEF void      gm_optim_free(gm_optim *o);
+/* Scale all gradients so their joint L2 norm is at most max_norm; returns the norm before. */
+GMDEF float     gm_clip_grad_norm(gm_params *P, float max_norm);
+
+/* ======================================================================================
+ * checking gradients
+ *   L = sum_i y_i r_i for a fixed random r; compares dL/dx from gm_backward with central
+ *   differences (L(x + h) - L(x - h)) / 2h, in double, for every number of every input.
+ *   Returns the worst relative error max_j |a_j - n_j| / max(|a_j|, |n_j|, 0.01 max_k |n_k|).
+ * ====================================================================================== */
+typedef gm_tensor *(*gm_build_fn)(gm_tape *T, void *ctx);
+GMDEF double gm_grad_check(gm_build_fn build, void *ctx, gm_tensor **inputs, int n_inputs,
+                           float h, uint64_t seed);
+/* ======================================================================================
+ * 9. data
+ *    A data set is n examples of d = C*H*W floats in one array, optional integer labels,
+ *    and a permutation `order` that batching walks through. Loaders for MNIST-format IDX
+ *    files (plain or gzip), for folders of images, and built-in synthetic sets so every
+ *    demo runs with nothing installed.
+ *    Loaders return 1 on success, or 0 with gm_last_error() naming the file and what is
+ *    wrong; on failure the output struct is not touched. On success it is overwritten
+ *    (free what it held first). Every loaded set is freed with gm_dataset_free.
+ * ====================================================================================== */
+typedef struct gm_dataset {
+    int n;           /* number of examples */
+    int c, h, w;     /* shape of one example: images (C,H,W); a set of D-dim vectors has c = D, h = w = 1 */
+    int d;           /* floats per example = c*h*w */
+    float *x;        /* n*d values, example i at x + i*d, images CHW and scaled to [0,1] */
+    int *y;          /* n labels in [0, nclass), or NULL */
+    int nclass;      /* number of classes (0 when unlabeled) */
+    int *order;      /* a permutation of 0..n-1 used by batching; identity after loading */
+    char name[96];   /* where it came from, for the demos' first line, e.g. "Fashion-MNIST train (60000 images)" */
+} gm_dataset;
+
+/* MNIST-format IDX: images magic 0x00000803 (unsigned bytes, 3 dims N,H,W), labels magic
+ * 0x00000801 (unsigned bytes, 1 dim N), big-endian dims. Plain or gzip (told by the 1f 8b
+ * magic, not the name). labels_path may be NULL (then y = NULL). x = pixel / 255, C = 1,
+ * nclass = max label + 1. The label count must equal the image count. */
+GMDEF int  gm_load_idx(gm_dataset *ds, const char *images_path, const char *labels_path);
+
+/* Fashion-MNIST from dir (NULL: "/usr/share/datasets/fashion-mnist", Debian package
+ * dataset-fashion-mnist): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
+ * t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, or the same names without .gz.
+ * 60000 + 10000 images (1,28,28), 10 classes. On failure neither output is changed. */
+GMDEF int  gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char *dir);
+
+/* Every image stb_image reads (PNG, JPG, BMP, TGA, GIF, PSD, HDR, PNM) in dir, sorted by
+ * file name, converted to c channels (1 grey, 3 RGB; 2 and 4 add alpha) and resized to
+ * h x w (area average when shrinking, bilinear when growing). If dir has subfolders,
+ * each subfolder (sorted by name) is one class and labels its images, as torchvision's
+ * ImageFolder does (plain files beside the class folders are then ignored); otherwise
+ * y = NULL. Names starting with '.' are skipped. A file that is not a readable image is
+ * an error naming it. POSIX only (opendir/readdir); on Windows it returns an error. */
+GMDEF int  gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w);
+
+/* The embedded default image set: n grey 28x28 images of 10 classes drawn procedurally
+ * with anti-aliased edges, random position, size, stroke width and rotation, and a
+ * little Gaussian noise; values in [0,1]. Labels 0..9, balanced (n/10 each, shuffled):
+ *   0 filled disc   1 ring   2 filled square   3 square outline   4 filled triangle
+ *   5 plus          6 X      7 three horizontal bars   8 three vertical bars   9 2x2 dots
+ * Same seed, same bytes. n must be >= 1; if memory runs out *ds is zeroed (n = 0) and
+ * gm_last_error() says so. */
+GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed);
+
+/* Toy 2-D sets for GANs and flows: c = 2 (the D of a vector set), h = w = 1.
+ *   GM_RING8      8 Gaussians on a circle of radius 2, std 0.02; label = mode 0..7
+ *   GM_GRID25     25 Gaussians at {-4,-2,0,2,4}^2, std 0.05; label = mode 0..24 (row-major)
+ *   GM_SWISS_ROLL t ~ U[1.5pi, 4.5pi], (t cos t, t sin t) + N(0, 0.25^2), all / 7 so it
+ *                 fills about [-2,2]^2; label 0, nclass 1
+ *   GM_TWO_MOONS  scikit-learn's two moons with noise 0.1, centred and scaled by 1.3 to
+ *                 about [-2,2] x [-1,1]; label = the moon, 0 (upper) or 1 (lower)
+ * Labels are balanced (i % K, shuffled). Same seed, same bytes. */
+typedef enum gm_toy { GM_RING8, GM_GRID25, GM_SWISS_ROLL, GM_TWO_MOONS } gm_toy;
+GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed);
+
+/* order = a uniform random permutation of 0..n-1 (it depends on rng only). */
+GMDEF void gm_dataset_shuffle(gm_dataset *ds, gm_rng *rng);
+
+/* Free x, y and order and zero the struct (safe on a zeroed struct). */
+GMDEF void gm_dataset_free(gm_dataset *ds);
+
+/* Copy the examples whose label is one of classes[0..nclasses) into keep and all others
+ * into rest (either may be NULL), in their original order; labels keep their values and
+ * nclass. Used for outlier detection: train on keep, score rest. Returns 0 with an error
+ * if ds has no labels, a class is out of range, or a requested output would be empty. */
+GMDEF int  gm_dataset_split(gm_dataset *keep, gm_dataset *rest, const gm_dataset *ds,
+                            const int *classes, int nclasses);
+/* Mini-batches. Batch i of size B holds examples ds->order[j B .. min(n, (j+1) B)) with
+ * j = i mod ceil(n/B): so i can count steps past the end of an epoch, and the last batch of
+ * an epoch is smaller when B does not divide n. Shuffle ds->order between epochs with
+ * gm_dataset_shuffle. Images come out as (B,C,H,W), vectors as (B,D). */
+GMDEF gm_tensor *gm_batch_at(gm_tape *T, const gm_dataset *ds, long i, int B, GM__SITE);
+GMDEF int       *gm_batch_labels_at(gm_tape *T, const gm_dataset *ds, long i, int B, GM__SITE);
+GMDEF int        gm_batches(const gm_dataset *ds, int B);   /* ceil(n / B): batches per epoch */
+#define gm_batch(...)        gm_batch_at(__VA_ARGS__, GM__HERE)
+#define gm_batch_labels(...) gm_batch_labels_at(__VA_ARGS__, GM__HERE)
+/* ======================================================================================
+ * 10. output
+ *    What a run leaves behind: PNG grids of samples, .npy arrays of raw values, plots of
+ *    losses, latent spaces and densities as PNG, and a progress bar on stderr.
+ *    Every file is written to "<path>.tmp" and renamed over <path> only when complete, so
+ *    a failed or interrupted write never leaves half a file nor destroys the old one.
+ *    Functions returning int give 1 on success and 0 on failure (reason in gm_last_error()).
+ * ====================================================================================== */
+
+/* Tile n images x (B=n, C, H, W), C = 1 or 3, ncols to a row (ncols <= 0: a near-square
+ * grid), into one PNG. A pixel value v becomes round(255 (v - lo) / (hi - lo)), clamped
+ * to 0..255, NaN -> 0; lo == hi means "use the min and max of x". Cells are separated
+ * by a 1 px grey (128) border, and the grid is then magnified by the smallest integer
+ * s in 1..8 that makes its longer side at least 400 px, so 28x28 samples are not tiny:
+ * the PNG is s (ncols W + ncols + 1) wide and s (rows H + rows + 1) high. */
+GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int h, int w,
+                             int ncols, float lo, float hi);
+
+/* NumPy .npy (format 1.0, little-endian float32 '<f4', C order): ndim in 0..4 and shape
+ * as in x[shape[0]][shape[1]]...; np.load(path) reads it back. */
+GMDEF int gm_save_npy(const char *path, const float *x, int ndim, const int *shape);
+/* Read a float32 '<f4' C-order .npy (format 1, 2 or 3) with at most 4 dims: returns the
+ * values (free with gm_npy_free), sets *ndim and shape[0..*ndim-1]; NULL on any problem
+ * with the file (bad magic, other dtype, Fortran order, absurd shape, truncated). */
+GMDEF float *gm_load_npy(const char *path, int *ndim, int shape[4]);
+GMDEF void   gm_npy_free(float *x);
+
+/* Plots to PNG. Add series, then save; all data are copied in, so the caller may free its
+ * arrays at once. Axes fit the data with a small margin and get "nice" ticks (1, 2 or 5
+ * times a power of ten); a legend appears when there are 2 to 40 labelled series or classes.
+ * Non-finite points (and points <= 0 on a log axis) are skipped, not drawn.
+ * The adders never fail loudly: the first problem (out of memory, n < 0) is remembered
+ * and reported by gm_plot_save, which then writes nothing. */
+typedef struct gm_plot gm_plot;
+GMDEF gm_plot *gm_plot_new(const char *title, const char *xlabel, const char *ylabel);  /* NULL ok */
+/* A polyline through (x[i], y[i]); x == NULL means x[i] = i. */
+GMDEF void gm_plot_line(gm_plot *p, const char *label, const float *x, const float *y, int n);
+/* n points in one colour; x == NULL means x[i] = i. */
+GMDEF void gm_plot_scatter(gm_plot *p, const char *label, const float *x, const float *y, int n);
+/* n points xy = (x0, y0, x1, y1, ...), point i coloured by its class labels[i] in
+ * 0..nclass-1, legend "0" .. "nclass-1" (colours repeat after 10 classes). */
+GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass);
+/* A layer under all series: v (rows, cols) row-major, row 0 at the top (y = y1), column 0
+ * at the left (x = x0), painted with a viridis-like colour map and explained by a colour
+ * bar from min(v) to max(v). One heatmap per plot; a second call replaces the first. */
+GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
+                           float x0, float x1, float y0, float y1);
+GMDEF void gm_plot_logy(gm_plot *p, int on);    /* y on a log10 axis: loss curves */
+/* Draw and write the PNG; width, height 0 mean 640 x 480. */
+GMDEF int  gm_plot_save(gm_plot *p, const char *path, int width, int height);
+GMDEF void gm_plot_free(gm_plot *p);
+
+/* A heatmap alone (the same drawing as gm_plot_heatmap), 640 x 480, title may be NULL. */
+GMDEF int gm_save_heatmap(const char *path, const float *v, int rows, int cols,
+                          float x0, float x1, float y0, float y1, const char *title);
+
+/* A progress bar on stderr:
+ *     gm_progress pb = gm_progress_start("train", steps);
+ *     for (step = 0; step < steps; step++) {
+ *         ...
+ *         gm_progress_update(&pb, step + 1, "rec %.1f kl %.2f", rec, kl);
+ *     }
+ *     gm_progress_finish(&pb);
+ * On a terminal it redraws one line at most 10 times a second:
+ *     train [#####...............] 250/1000  25% | rec 80.1 kl 3.20 | 45.3 it/s | ETA 0:16
+ * otherwise (a log file, CI) it prints a plain line at each tenth of the total; finish
+ * prints the final line with the total time. total <= 0: unknown, no bar and no ETA.
+ * A plain struct with no allocation; set .tty = 0 after start to force plain lines. */
+#ifndef GM__PRINTF
+#  if defined(__GNUC__) || defined(__clang__)
+#    define GM__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))  /* check the format */
+#  else
+#    define GM__PRINTF(fmt, args)
+#  endif
+#endif
+typedef struct gm_progress {
+    char what[32];       /* the name in front of the bar */
+    long total, done;    /* steps in all, steps so far */
+    double t_start;      /* gm_seconds() at start */
+    double t_last;       /* gm_seconds() at the last line printed */
+    int tty;             /* 1: redraw one line with '\r'; 0: plain lines */
+    int tenth;           /* plain mode: the last tenth of total printed */
+    int width;           /* tty mode: length of the last line drawn, to blank it */
+    char terms[96];      /* the caller's loss terms from the last update */
+} gm_progress;
+GMDEF gm_progress gm_progress_start(const char *what, long total);
+GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)  /* fmt may be NULL */
+    GM__PRINTF(3, 4);
+GMDEF void gm_progress_finish(gm_progress *p);
+/* ======================================================================================
+ * 11. checkpoints
+ *   A file of named tensors (magic "GMCKPT01", count, then name, shape and values of each,
+ *   then a CRC-32 of everything before it). Saving writes "<path>.tmp" and renames it, so a
+ *   crash mid-save leaves the previous file whole. Loading checks magic, version, checksum,
+ *   and that names and shapes match the model exactly; on any mismatch it returns 0 with
+ *   the reason and the model is unchanged.
+ * ====================================================================================== */
+GMDEF int gm_save_params(const gm_params *P, const char *path);
+GMDEF int gm_load_params(gm_params *P, const char *path);
 
 #ifdef __cplusplus
 }
@@ -312,11 +728,3742 @@ GMDEF void gm_rng_shuffle(gm_rng *r, int *a, int n)
 #  endif
 #endif
 
-#include "parts/core_impl.h"
-#include "parts/data_impl.h"
-#include "parts/batch_impl.h"
-#include "parts/output_impl.h"
-#include "parts/ckpt_impl.h"
+// >>tape
+GMDEF gm_shape gm_shape1(int d0) { gm_shape s = {1, {d0, 1, 1, 1}}; return s; }
+GMDEF gm_shape gm_shape2(int d0, int d1) { gm_shape s = {2, {d0, d1, 1, 1}}; return s; }
+GMDEF gm_shape gm_shape3(int d0, int d1, int d2) { gm_shape s = {3, {d0, d1, d2, 1}}; return s; }
+GMDEF gm_shape gm_shape4(int d0, int d1, int d2, int d3) { gm_shape s = {4, {d0, d1, d2, d3}}; return s; }
+
+/* "(4,3)" for error messages; buf holds at least 64 chars. */
+static const char *gm__shape_str(gm_shape s, char *buf)
+{
+    int i, n = 0;
+    n += sprintf(buf + n, "(");
+    for (i = 0; i < s.ndim; i++) n += sprintf(buf + n, i ? ",%d" : "%d", s.d[i]);
+    sprintf(buf + n, ")");
+    return buf;
+}
+
+static int gm__shape_size(gm_shape s, const char *op, GM__SITE)
+{
+    long long n = 1;
+    int i;
+    char b[64];
+    if (s.ndim < 1 || s.ndim > 4) gm__fatal(file, line, op, "a shape has 1 to 4 dims, got %d", s.ndim);
+    for (i = 0; i < s.ndim; i++) {
+        if (s.d[i] < 1) gm__fatal(file, line, op, "shape %s has a dim < 1", gm__shape_str(s, b));
+        n *= s.d[i];
+        if (n > 0x7fffffff) gm__fatal(file, line, op, "shape %s has more than 2^31 values", gm__shape_str(s, b));
+    }
+    return (int)n;
+}
+
+static int gm__same_shape(gm_shape a, gm_shape b)
+{
+    int i;
+    if (a.ndim != b.ndim) return 0;
+    for (i = 0; i < a.ndim; i++) if (a.d[i] != b.d[i]) return 0;
+    return 1;
+}
+
+/* Private flag bits of gm_tensor.flags. */
+enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32 };
+
+/* The arena. Values and scratch memory come from `data`, a bump allocator. Tensor headers
+ * come from one of two pools, alternating by step: the headers of the previous step stay
+ * intact for a whole step, so a tensor kept past gm_tape_reset is recognized (its step no
+ * longer matches) instead of silently aliasing a new tensor. */
+struct gm_tape {
+    char *data;  size_t cap, used, peak;
+    char *heads[2]; size_t heads_cap, heads_used;
+    gm_tensor *last;            /* the newest tensor: the tape walks back from here */
+    unsigned long step;         /* how many resets so far */
+    int backward_done;
+};
+
+#define GM__ALIGN 64
+
+GMDEF gm_tape *gm_tape_new(size_t bytes)
+{
+    gm_tape *T = (gm_tape *)gm__calloc(1, sizeof *T);
+    if (!T) return NULL;
+    T->cap = bytes ? bytes : (size_t)512 << 20;
+    T->heads_cap = T->cap / 32 > 4096 ? T->cap / 32 : 4096;
+    T->data = (char *)GM_MALLOC(T->cap + GM__ALIGN);
+    T->heads[0] = (char *)GM_MALLOC(T->heads_cap);
+    T->heads[1] = (char *)GM_MALLOC(T->heads_cap);
+    if (!T->data || !T->heads[0] || !T->heads[1]) {
+        gm_tape_free(T);
+        gm__error("gm_tape_new: out of memory for a %zu-byte arena", bytes);
+        return NULL;
+    }
+    return T;
+}
+
+GMDEF void gm_tape_free(gm_tape *T)
+{
+    if (!T) return;
+    GM_FREE(T->data);
+    GM_FREE(T->heads[0]);
+    GM_FREE(T->heads[1]);
+    GM_FREE(T);
+}
+
+GMDEF void gm_tape_reset(gm_tape *T)
+{
+    T->used = 0;
+    T->heads_used = 0;
+    T->last = NULL;
+    T->step++;
+    T->backward_done = 0;
+}
+
+GMDEF size_t gm_tape_peak(const gm_tape *T) { return T->peak; }
+
+/* Bump allocation, 64-byte aligned (a cache line, and any SIMD width). */
+static void *gm__arena(gm_tape *T, size_t bytes, const char *op, GM__SITE)
+{
+    char *base = (char *)(((uintptr_t)T->data + GM__ALIGN - 1) & ~(uintptr_t)(GM__ALIGN - 1));
+    size_t at = T->used;
+    if (bytes > T->cap - at)
+        gm__fatal(file, line, op, "tape arena full: this step has used %.1f MiB of %.1f MiB and needs "
+                  "%.1f MiB more; make it larger with gm_tape_new(%zu)", at / 1048576.0, T->cap / 1048576.0,
+                  bytes / 1048576.0, (size_t)((at + bytes) * 2));
+    T->used = at + ((bytes + GM__ALIGN - 1) & ~(size_t)(GM__ALIGN - 1));
+    if (T->used > T->peak) T->peak = T->used;
+    return base + at;
+}
+
+GMDEF void *gm_tape_alloc(gm_tape *T, size_t bytes) { return gm__arena(T, bytes, "gm_tape_alloc", GM__HERE); }
+
+static float *gm__floats(gm_tape *T, int n, const char *op, GM__SITE)
+{
+    return (float *)gm__arena(T, (size_t)n * sizeof(float), op, file, line);
+}
+
+static void gm__check_input(gm_tape *T, const gm_tensor *x, const char *op, GM__SITE)
+{
+    if (!x) gm__fatal(file, line, op, "an input is NULL");
+    if (!x->tape) return;                               /* a parameter or constant: lives on */
+    if (x->tape != T) gm__fatal(file, line, op, "an input (made by %s at %s:%d) belongs to another tape",
+                                x->op, x->file, x->line);
+    if (x->step != T->step)
+        gm__fatal(file, line, op, "an input (made by %s at %s:%d) is from before gm_tape_reset; "
+                  "tape tensors live for one step", x->op, x->file, x->line);
+}
+
+/* Make the output of an op: header, uninitialized values, inputs and backward recorded.
+ * It needs a gradient when any input does and the op has a backward. */
+static gm_tensor *gm__node(gm_tape *T, gm_shape s, const char *op, gm_kernel backward,
+                           gm_tensor *a, gm_tensor *b, gm_tensor *c, GM__SITE)
+{
+    gm_tensor *y, *in[3];
+    int i, k;
+    if (!T) gm__fatal(file, line, op, "the tape is NULL");
+    k = (int)(T->step & 1);                     /* this step's header pool */
+    in[0] = a; in[1] = b; in[2] = c;
+    if (T->heads_used + sizeof(gm_tensor) > T->heads_cap)
+        gm__fatal(file, line, op, "tape full: more than %zu tensors in one step; make it larger with "
+                  "gm_tape_new(%zu)", T->heads_cap / sizeof(gm_tensor), T->cap * 2);
+    y = (gm_tensor *)(T->heads[k] + T->heads_used);
+    T->heads_used += sizeof(gm_tensor);
+    memset(y, 0, sizeof *y);
+    y->shape = s;
+    y->size = gm__shape_size(s, op, file, line);
+    y->val = gm__floats(T, y->size, op, file, line);
+    y->op = op; y->file = file; y->line = line;
+    y->tape = T; y->step = T->step;
+    y->prev = T->last;
+    T->last = y;
+    for (i = 0; i < 3; i++) {
+        if (!in[i]) continue;
+        gm__check_input(T, in[i], op, file, line);
+        y->in[i] = in[i];
+        if (backward && (in[i]->flags & (GM_PARAM | GM__NEEDS_GRAD))) y->flags |= GM__NEEDS_GRAD;
+    }
+    if (y->flags & GM__NEEDS_GRAD) y->backward = backward;
+    return y;
+}
+
+GMDEF gm_tensor *gm_zeros_at(gm_tape *T, gm_shape s, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, s, "gm_zeros", NULL, NULL, NULL, NULL, file, line);
+    memset(y->val, 0, (size_t)y->size * sizeof(float));
+    return y;
+}
+
+GMDEF gm_tensor *gm_from_at(gm_tape *T, gm_shape s, const float *data, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, s, "gm_from", NULL, NULL, NULL, NULL, file, line);
+    memcpy(y->val, data, (size_t)y->size * sizeof(float));
+    return y;
+}
+
+GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, s, "gm_randn", NULL, NULL, NULL, NULL, file, line);
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = gm_rng_normal(rng);
+    return y;
+}
+
+GMDEF float gm_item(const gm_tensor *x) { return x->val[0]; }
+
+/* The walk behind gm_backward, seeded with dL/dy = seed (for the gradient check, any y).
+ * 1. from y back to the start of the tape, mark what y depends on; give those tape tensors
+ *    a zeroed grad and zero the grads of the parameters reached;
+ * 2. walk again, calling each reached tensor's backward (reverse creation order means every
+ *    consumer of a tensor has added its share before that tensor's backward runs);
+ * 3. clear the marks on parameters. */
+static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
+{
+    gm_tensor *t;
+    int i;
+    if (T->backward_done)
+        gm__fatal(file, line, "gm_backward", "called twice in one step; call gm_tape_reset, then run "
+                  "the forward again");
+    gm__check_input(T, y, "gm_backward", file, line);
+    T->backward_done = 1;
+    y->flags |= GM__REACHED;
+    for (t = y; t; t = t->prev) {
+        if (!(t->flags & GM__REACHED)) continue;
+        if (t->flags & GM__NEEDS_GRAD) {
+            t->grad = gm__floats(T, t->size, "gm_backward", file, line);
+            memset(t->grad, 0, (size_t)t->size * sizeof(float));
+        }
+        for (i = 0; i < 3; i++) {
+            gm_tensor *x = t->in[i];
+            if (!x || (x->flags & GM__REACHED)) continue;
+            x->flags |= GM__REACHED;
+            if (x->flags & GM_PARAM) memset(x->grad, 0, (size_t)x->size * sizeof(float));
+        }
+    }
+    if (y->grad) memcpy(y->grad, seed, (size_t)y->size * sizeof(float));
+    for (t = y; t; t = t->prev)
+        if ((t->flags & GM__REACHED) && t->backward) t->backward(t);
+    for (t = y; t; t = t->prev)
+        for (i = 0; i < 3; i++)
+            if (t->in[i] && !t->in[i]->tape) t->in[i]->flags &= ~GM__REACHED;
+}
+
+GMDEF float gm_backward_at(gm_tape *T, gm_tensor *loss, GM__SITE)
+{
+    float one = 1.0f;
+    char b[64];
+    if (loss->size != 1)
+        gm__fatal(file, line, "gm_backward", "the loss must be one number, got shape %s; "
+                  "reduce it with gm_mean or gm_sum", gm__shape_str(loss->shape, b));
+    if (!isfinite(loss->val[0]))
+        gm__fatal(file, line, "gm_backward", "training diverged at step %lu: the loss is %f (made by %s "
+                  "at %s:%d)", T->step, loss->val[0], loss->op ? loss->op : "?", loss->file, loss->line);
+    gm__backprop(T, loss, &one, file, line);
+    return loss->val[0];
+}
+
+// >>params
+static gm_tensor *gm__param(gm_params *P, const char *name, gm_shape s, int flags)
+{
+    gm_tensor *t;
+    size_t n;
+    char b[64];
+    int i;
+    for (i = 0; i < P->n; i++)
+        if (strcmp(P->t[i]->name, name) == 0)
+            gm__fatal(__FILE__, __LINE__, "gm_param_new", "two parameters are named \"%s\"", name);
+    t = (gm_tensor *)gm__calloc(1, sizeof *t);
+    if (!t) gm__fatal(__FILE__, __LINE__, "gm_param_new", "out of memory");
+    t->shape = s;
+    t->size = gm__shape_size(s, "gm_param_new", __FILE__, __LINE__);
+    t->flags = flags;
+    n = strlen(name) + 1;
+    t->name = (char *)GM_MALLOC(n);
+    t->val = (float *)gm__calloc((size_t)t->size, sizeof(float));
+    t->grad = flags & GM_PARAM ? (float *)gm__calloc((size_t)t->size, sizeof(float)) : NULL;
+    if (P->n == P->cap) {
+        P->cap = P->cap ? 2 * P->cap : 16;
+        P->t = (gm_tensor **)GM_REALLOC(P->t, (size_t)P->cap * sizeof *P->t);
+    }
+    if (!t->name || !t->val || ((flags & GM_PARAM) && !t->grad) || !P->t)
+        gm__fatal(__FILE__, __LINE__, "gm_param_new", "out of memory for \"%s\" %s", name, gm__shape_str(s, b));
+    memcpy(t->name, name, n);
+    P->t[P->n++] = t;
+    return t;
+}
+
+GMDEF gm_tensor *gm_param_new(gm_params *P, const char *name, gm_shape s) { return gm__param(P, name, s, GM_PARAM); }
+GMDEF gm_tensor *gm_buffer_new(gm_params *P, const char *name, gm_shape s) { return gm__param(P, name, s, GM_BUFFER); }
+
+GMDEF long gm_params_count(const gm_params *P)
+{
+    long n = 0;
+    int i;
+    for (i = 0; i < P->n; i++) if (P->t[i]->flags & GM_PARAM) n += P->t[i]->size;
+    return n;
+}
+
+GMDEF void gm_params_free(gm_params *P)
+{
+    int i;
+    for (i = 0; i < P->n; i++) {
+        GM_FREE(P->t[i]->name);
+        GM_FREE(P->t[i]->val);
+        GM_FREE(P->t[i]->grad);
+        GM_FREE(P->t[i]);
+    }
+    GM_FREE(P->t);
+    memset(P, 0, sizeof *P);
+}
+
+// >>matmul
+/* The one matrix product every dense, conv and conv-transpose layer goes through:
+ *     C (M,N) = alpha op(A) op(B) + beta C,      op(X) = X or X^T,  all row-major.
+ * The structure of the classic high-performance kernels (Goto & van de Geijn 2008):
+ *   - blocks of GM__KC steps of the inner dimension K, so the operands in use fit in cache;
+ *   - op(A) packed into panels of GM__MR rows and op(B) into panels of GM__NR columns, each
+ *     stored k-major and zero-padded: this is where the transposes are absorbed, and it
+ *     makes every read of the micro-kernel contiguous;
+ *   - the micro-kernel keeps an MR x NR block of C in local accumulators (registers) for a
+ *     whole K block: per step k it reads MR numbers of A and NR of B and does MR*NR
+ *     multiply-adds. Its loops have fixed trip counts, so the compiler vectorizes them for
+ *     the machine it builds for (-march=native: AVX2/AVX-512 on x86, NEON on ARM).
+ * Tiles of C are split among OpenMP threads; each C value is summed by one thread in a
+ * fixed order, so results do not depend on the thread count. */
+#define GM__MR 4
+#define GM__NR 16
+#define GM__KC 256
+#define GM__NC 1024
+
+/* Pack alpha op(A)[0:M, k0:k0+kc] as ceil(M/MR) panels of (kc x MR). */
+static void gm__pack_a(float *dst, const float *A, int lda, int tA, int M, int k0, int kc, float alpha)
+{
+    int i0, i, k;
+    for (i0 = 0; i0 < M; i0 += GM__MR)
+        for (k = 0; k < kc; k++)
+            for (i = 0; i < GM__MR; i++, dst++) {
+                int r = i0 + i;
+                *dst = r >= M ? 0.0f : alpha * (tA ? A[(size_t)(k0 + k) * lda + r] : A[(size_t)r * lda + k0 + k]);
+            }
+}
+
+/* Pack op(B)[k0:k0+kc, j0:j0+nc] as ceil(nc/NR) panels of (kc x NR). */
+static void gm__pack_b(float *dst, const float *B, int ldb, int tB, int k0, int kc, int j0, int nc)
+{
+    int jp, j, k;
+    for (jp = 0; jp < nc; jp += GM__NR)
+        for (k = 0; k < kc; k++)
+            for (j = 0; j < GM__NR; j++, dst++) {
+                int c = j0 + jp + j;
+                *dst = jp + j >= nc ? 0.0f : (tB ? B[(size_t)c * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + c]);
+            }
+}
+
+/* C[0:mr, 0:nr] += Ap (kc x MR) * Bp (kc x NR), accumulated in registers first. */
+static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr)
+{
+    float acc[GM__MR][GM__NR];
+    int i, j, k;
+    memset(acc, 0, sizeof acc);
+    for (k = 0; k < kc; k++)
+        for (i = 0; i < GM__MR; i++)
+            for (j = 0; j < GM__NR; j++) acc[i][j] += Ap[k * GM__MR + i] * Bp[k * GM__NR + j];
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) C[(size_t)i * ldc + j] += acc[i][j];
+}
+
+#ifdef GENMOD_CBLAS
+#include <cblas.h>
+static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    (void)T;
+    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
+                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#else
+static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    size_t mark = T->used;                      /* the packed panels are scratch: give them back */
+    int mp = (M + GM__MR - 1) / GM__MR, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
+    float *Ap = gm__floats(T, mp * GM__MR * kmax, "gm_matmul", GM__HERE);
+    float *Bp = gm__floats(T, kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR, "gm_matmul", GM__HERE);
+    int i, j, k0, j0;
+    for (i = 0; i < M; i++)                     /* C = beta C, then accumulate */
+        for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    for (k0 = 0; k0 < K; k0 += GM__KC) {
+        int kc = K - k0 < GM__KC ? K - k0 : GM__KC;
+        gm__pack_a(Ap, A, lda, tA, M, k0, kc, alpha);
+        for (j0 = 0; j0 < N; j0 += GM__NC) {
+            int nc = N - j0 < GM__NC ? N - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR, t;
+            gm__pack_b(Bp, B, ldb, tB, k0, kc, j0, nc);
+            /* tile t covers rows (t / np) * MR and columns j0 + (t % np) * NR */
+            GM__OMP(omp parallel for schedule(static) if ((double)M * nc * kc > 4e6))
+            for (t = 0; t < mp * np; t++) {
+                int i0 = (t / np) * GM__MR, jj = (t % np) * GM__NR;
+                gm__micro(kc, Ap + (size_t)(t / np) * GM__MR * kc, Bp + (size_t)(t % np) * GM__NR * kc,
+                          C + (size_t)i0 * ldc + j0 + jj, ldc,
+                          M - i0 < GM__MR ? M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
+            }
+        }
+    }
+    T->used = mark;
+}
+#endif
+
+// >>ops-binary
+/* Broadcasting for add, sub, mul: view a as (outer, F, inner) with F = a.d[1]; b is the
+ * same shape (mode 0), one number (mode 1), or a vector of F (mode 2). */
+static int gm__bcast(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
+{
+    char sa[64], sb[64];
+    if (gm__same_shape(a->shape, b->shape)) return 0;
+    if (b->size == 1) return 1;
+    if (a->shape.ndim >= 2 && b->shape.ndim == 1 && b->size == a->shape.d[1]) return 2;
+    gm__fatal(file, line, op, "shapes do not broadcast: a is %s, b is %s (b must match a, be one number, "
+              "or be a vector the size of a's dim 1)", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+    return -1;
+}
+
+/* The index into b of a's element i. */
+static int gm__bidx(const gm_tensor *y, int i)
+{
+    int inner;
+    if (y->iarg[0] == 0) return i;
+    if (y->iarg[0] == 1) return 0;
+    inner = y->size / (y->shape.d[0] * y->shape.d[1]);
+    return (i / inner) % y->shape.d[1];
+}
+
+/* y = a + b;  da = dy, db = dy (summed over broadcast copies) */
+static void gm__add_bwd(gm_tensor *y)
+{
+    gm_tensor *a = y->in[0], *b = y->in[1];
+    int i;
+    if (a->grad) for (i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
+    if (b->grad) for (i = 0; i < y->size; i++) b->grad[gm__bidx(y, i)] += y->grad[i];
+}
+
+GMDEF gm_tensor *gm_add_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE)
+{
+    int mode = gm__bcast(a, b, "gm_add", file, line), i;
+    gm_tensor *y = gm__node(T, a->shape, "gm_add", gm__add_bwd, a, b, NULL, file, line);
+    y->iarg[0] = mode;
+    for (i = 0; i < y->size; i++) y->val[i] = a->val[i] + b->val[gm__bidx(y, i)];
+    return y;
+}
+
+/* y = a - b;  da = dy, db = -dy */
+static void gm__sub_bwd(gm_tensor *y)
+{
+    gm_tensor *a = y->in[0], *b = y->in[1];
+    int i;
+    if (a->grad) for (i = 0; i < y->size; i++) a->grad[i] += y->grad[i];
+    if (b->grad) for (i = 0; i < y->size; i++) b->grad[gm__bidx(y, i)] -= y->grad[i];
+}
+
+GMDEF gm_tensor *gm_sub_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE)
+{
+    int mode = gm__bcast(a, b, "gm_sub", file, line), i;
+    gm_tensor *y = gm__node(T, a->shape, "gm_sub", gm__sub_bwd, a, b, NULL, file, line);
+    y->iarg[0] = mode;
+    for (i = 0; i < y->size; i++) y->val[i] = a->val[i] - b->val[gm__bidx(y, i)];
+    return y;
+}
+
+/* y = a * b;  da = dy b, db = dy a */
+static void gm__mul_bwd(gm_tensor *y)
+{
+    gm_tensor *a = y->in[0], *b = y->in[1];
+    int i;
+    if (a->grad) for (i = 0; i < y->size; i++) a->grad[i] += y->grad[i] * b->val[gm__bidx(y, i)];
+    if (b->grad) for (i = 0; i < y->size; i++) b->grad[gm__bidx(y, i)] += y->grad[i] * a->val[i];
+}
+
+GMDEF gm_tensor *gm_mul_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE)
+{
+    int mode = gm__bcast(a, b, "gm_mul", file, line), i;
+    gm_tensor *y = gm__node(T, a->shape, "gm_mul", gm__mul_bwd, a, b, NULL, file, line);
+    y->iarg[0] = mode;
+    for (i = 0; i < y->size; i++) y->val[i] = a->val[i] * b->val[gm__bidx(y, i)];
+    return y;
+}
+
+/* y = s x;  dx = s dy */
+static void gm__scale_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->farg[0] * y->grad[i];
+}
+
+GMDEF gm_tensor *gm_scale_at(gm_tape *T, gm_tensor *x, float s, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, x->shape, "gm_scale", gm__scale_bwd, x, NULL, NULL, file, line);
+    int i;
+    y->farg[0] = s;
+    for (i = 0; i < y->size; i++) y->val[i] = s * x->val[i];
+    return y;
+}
+
+/* Y = A B,  A (M,K), B (K,N);  dA = dY B^T,  dB = A^T dY */
+static void gm__matmul_bwd(gm_tensor *y)
+{
+    gm_tensor *a = y->in[0], *b = y->in[1];
+    int M = a->shape.d[0], K = a->shape.d[1], N = b->shape.d[1];
+    if (a->grad) gm__gemm(y->tape, 0, 1, M, K, N, 1.0f, y->grad, N, b->val, N, 1.0f, a->grad, K);
+    if (b->grad) gm__gemm(y->tape, 1, 0, K, N, M, 1.0f, a->val, K, y->grad, N, 1.0f, b->grad, N);
+}
+
+GMDEF gm_tensor *gm_matmul_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE)
+{
+    char sa[64], sb[64];
+    gm_tensor *y;
+    if (a->shape.ndim != 2 || b->shape.ndim != 2 || a->shape.d[1] != b->shape.d[0])
+        gm__fatal(file, line, "gm_matmul", "needs (M,K) and (K,N): a is %s, b is %s",
+                  gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+    y = gm__node(T, gm_shape2(a->shape.d[0], b->shape.d[1]), "gm_matmul", gm__matmul_bwd, a, b, NULL, file, line);
+    gm__gemm(T, 0, 0, a->shape.d[0], b->shape.d[1], a->shape.d[1], 1.0f, a->val, a->shape.d[1],
+             b->val, b->shape.d[1], 0.0f, y->val, b->shape.d[1]);
+    return y;
+}
+
+// >>ops-unary
+/* An elementwise op is a forward kernel y = f(x) and a backward kernel dx += dy f'(x),
+ * both given the output y (whose in[0] is x). gm__unary builds the node and runs the
+ * forward; farg is the op's one number, if any (the leaky ReLU slope). */
+static gm_tensor *gm__unary(gm_tape *T, gm_tensor *x, const char *op, gm_kernel fwd, gm_kernel bwd,
+                            float farg, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, x->shape, op, bwd, x, NULL, NULL, file, line);
+    y->farg[0] = farg;
+    fwd(y);
+    return y;
+}
+
+/* y = max(0, x);  dx = dy [x > 0] */
+static void gm__relu_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = x[i] > 0.0f ? x[i] : 0.0f;
+}
+static void gm__relu_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += x->val[i] > 0.0f ? y->grad[i] : 0.0f;
+}
+GMDEF gm_tensor *gm_relu_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_relu", gm__relu_fwd, gm__relu_bwd, 0.0f, file, line);
+}
+
+/* y = x if x > 0 else a x;  dx = dy (1 or a) */
+static void gm__leaky_relu_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = x[i] > 0.0f ? x[i] : y->farg[0] * x[i];
+}
+static void gm__leaky_relu_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += x->val[i] > 0.0f ? y->grad[i] : y->farg[0] * y->grad[i];
+}
+GMDEF gm_tensor *gm_leaky_relu_at(gm_tape *T, gm_tensor *x, float slope, GM__SITE)
+{
+    return gm__unary(T, x, "gm_leaky_relu", gm__leaky_relu_fwd, gm__leaky_relu_bwd, slope, file, line);
+}
+
+/* y = 1/(1+e^-x);  dx = dy y (1-y).  Written so e^(large) never overflows. */
+static float gm__sigmoidf(float x)
+{
+    if (x >= 0.0f) return 1.0f / (1.0f + expf(-x));
+    return expf(x) / (1.0f + expf(x));
+}
+static void gm__sigmoid_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = gm__sigmoidf(x[i]);
+}
+static void gm__sigmoid_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * y->val[i] * (1.0f - y->val[i]);
+}
+GMDEF gm_tensor *gm_sigmoid_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_sigmoid", gm__sigmoid_fwd, gm__sigmoid_bwd, 0.0f, file, line);
+}
+
+/* y = tanh x;  dx = dy (1 - y^2) */
+static void gm__tanh_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = tanhf(x[i]);
+}
+static void gm__tanh_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * (1.0f - y->val[i] * y->val[i]);
+}
+GMDEF gm_tensor *gm_tanh_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_tanh", gm__tanh_fwd, gm__tanh_bwd, 0.0f, file, line);
+}
+
+/* y = log(1 + e^x) = max(x,0) + log(1 + e^-|x|)  (stable);  dx = dy sigmoid(x) */
+static float gm__softplusf(float x) { return (x > 0.0f ? x : 0.0f) + log1pf(expf(-fabsf(x))); }
+static void gm__softplus_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = gm__softplusf(x[i]);
+}
+static void gm__softplus_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * gm__sigmoidf(x->val[i]);
+}
+GMDEF gm_tensor *gm_softplus_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_softplus", gm__softplus_fwd, gm__softplus_bwd, 0.0f, file, line);
+}
+
+/* y = x s(x), s = sigmoid;  dx = dy (s + x s (1 - s)) */
+static void gm__silu_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = x[i] * gm__sigmoidf(x[i]);
+}
+static void gm__silu_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) {
+        float s = gm__sigmoidf(x->val[i]);
+        x->grad[i] += y->grad[i] * (s + x->val[i] * s * (1.0f - s));
+    }
+}
+GMDEF gm_tensor *gm_silu_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_silu", gm__silu_fwd, gm__silu_bwd, 0.0f, file, line);
+}
+
+/* y = e^x;  dx = dy y */
+static void gm__exp_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = expf(x[i]);
+}
+static void gm__exp_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i] * y->val[i];
+}
+GMDEF gm_tensor *gm_exp_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_exp", gm__exp_fwd, gm__exp_bwd, 0.0f, file, line);
+}
+
+/* y = log x;  dx = dy / x */
+static void gm__log_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = logf(x[i]);
+}
+static void gm__log_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i] / x->val[i];
+}
+GMDEF gm_tensor *gm_log_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_log", gm__log_fwd, gm__log_bwd, 0.0f, file, line);
+}
+
+/* y = x^2;  dx = 2 x dy */
+static void gm__square_fwd(gm_tensor *y)
+{
+    const float *x = y->in[0]->val;
+    int i;
+    for (i = 0; i < y->size; i++) y->val[i] = x[i] * x[i];
+}
+static void gm__square_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += 2.0f * x->val[i] * y->grad[i];
+}
+GMDEF gm_tensor *gm_square_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__unary(T, x, "gm_square", gm__square_fwd, gm__square_bwd, 0.0f, file, line);
+}
+
+// >>ops-reduce
+/* Reductions over groups of n consecutive values: y_g = s sum_{i in g} x_i with s = 1 (sum)
+ * or 1/n (mean); dx_i = s dy_g. One group is everything; per example, a group is one row. */
+static void gm__reduce_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int n = x->size / y->size, g, i;
+    for (g = 0; g < y->size; g++)
+        for (i = 0; i < n; i++) x->grad[g * n + i] += y->farg[0] * y->grad[g];
+}
+
+static gm_tensor *gm__reduce(gm_tape *T, gm_tensor *x, int per_example, int mean, const char *op, GM__SITE)
+{
+    gm_shape s = per_example ? gm_shape1(x->shape.d[0]) : gm_shape1(1);
+    gm_tensor *y = gm__node(T, s, op, gm__reduce_bwd, x, NULL, NULL, file, line);
+    int n = x->size / y->size, g, i;
+    y->farg[0] = mean ? 1.0f / (float)n : 1.0f;
+    for (g = 0; g < y->size; g++) {
+        double acc = 0.0;                       /* double: a sum of 10^5 floats stays exact enough */
+        for (i = 0; i < n; i++) acc += x->val[(size_t)g * n + i];
+        y->val[g] = (float)(acc * y->farg[0]);
+    }
+    return y;
+}
+
+GMDEF gm_tensor *gm_sum_at(gm_tape *T, gm_tensor *x, GM__SITE) { return gm__reduce(T, x, 0, 0, "gm_sum", file, line); }
+GMDEF gm_tensor *gm_mean_at(gm_tape *T, gm_tensor *x, GM__SITE) { return gm__reduce(T, x, 0, 1, "gm_mean", file, line); }
+GMDEF gm_tensor *gm_sum_per_example_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__reduce(T, x, 1, 0, "gm_sum_per_example", file, line);
+}
+GMDEF gm_tensor *gm_mean_per_example_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm__reduce(T, x, 1, 1, "gm_mean_per_example", file, line);
+}
+
+// >>ops-shape
+/* Same values, new shape: y shares x's values; dx += dy. */
+static void gm__copy_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int i;
+    for (i = 0; i < y->size; i++) x->grad[i] += y->grad[i];
+}
+
+GMDEF gm_tensor *gm_reshape_at(gm_tape *T, gm_tensor *x, gm_shape s, GM__SITE)
+{
+    char sx[64], ss[64];
+    gm_tensor *y;
+    if (gm__shape_size(s, "gm_reshape", file, line) != x->size)
+        gm__fatal(file, line, "gm_reshape", "x is %s, which does not fit in %s",
+                  gm__shape_str(x->shape, sx), gm__shape_str(s, ss));
+    y = gm__node(T, s, "gm_reshape", gm__copy_bwd, x, NULL, NULL, file, line);
+    T->used -= ((size_t)y->size * sizeof(float) + GM__ALIGN - 1) & ~(size_t)(GM__ALIGN - 1);
+    y->val = x->val;                            /* a view: give back the values gm__node made */
+    return y;
+}
+
+GMDEF gm_tensor *gm_flatten_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    return gm_reshape_at(T, x, gm_shape2(x->shape.d[0], x->size / x->shape.d[0]), file, line);
+}
+
+/* y = x with no history: gradients stop here (the GAN's fake images in the D step). */
+GMDEF gm_tensor *gm_detach_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, x->shape, "gm_detach", NULL, x, NULL, NULL, file, line);
+    memcpy(y->val, x->val, (size_t)y->size * sizeof(float));
+    return y;
+}
+
+/* Concatenate along dim 1: a (B,Ca,...) and b (B,Cb,...) -> (B,Ca+Cb,...). Per example,
+ * y's row is a's row followed by b's row; the backward splits dy the same way. */
+static void gm__concat_bwd(gm_tensor *y)
+{
+    gm_tensor *a = y->in[0], *b = y->in[1];
+    int B = y->shape.d[0], na = a->size / B, nb = b->size / B, n, i;
+    for (n = 0; n < B; n++) {
+        const float *g = y->grad + (size_t)n * (na + nb);
+        if (a->grad) for (i = 0; i < na; i++) a->grad[(size_t)n * na + i] += g[i];
+        if (b->grad) for (i = 0; i < nb; i++) b->grad[(size_t)n * nb + i] += g[na + i];
+    }
+}
+
+GMDEF gm_tensor *gm_concat_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE)
+{
+    char sa[64], sb[64];
+    gm_shape s = a->shape;
+    gm_tensor *y;
+    int B = a->shape.d[0], na = a->size / B, nb = b->size / B, n, k, ok = a->shape.ndim == b->shape.ndim && a->shape.ndim >= 2;
+    for (k = 0; ok && k < a->shape.ndim; k++) ok = k == 1 || a->shape.d[k] == b->shape.d[k];
+    if (!ok) gm__fatal(file, line, "gm_concat", "shapes differ outside dim 1: a is %s, b is %s",
+                       gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+    s.d[1] += b->shape.d[1];
+    y = gm__node(T, s, "gm_concat", gm__concat_bwd, a, b, NULL, file, line);
+    for (n = 0; n < B; n++) {
+        memcpy(y->val + (size_t)n * (na + nb), a->val + (size_t)n * na, (size_t)na * sizeof(float));
+        memcpy(y->val + (size_t)n * (na + nb) + na, b->val + (size_t)n * nb, (size_t)nb * sizeof(float));
+    }
+    return y;
+}
+
+static void gm__need4(const gm_tensor *x, const char *op, GM__SITE)
+{
+    char s[64];
+    if (x->shape.ndim != 4) gm__fatal(file, line, op, "needs images (B,C,H,W), got %s", gm__shape_str(x->shape, s));
+}
+
+/* Nearest-neighbour upsampling: y[.., i, j] = x[.., i/2, j/2];  dx sums the 2x2 block of dy. */
+static void gm__upsample2x_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int H = x->shape.d[2], W = x->shape.d[3], planes = x->size / (H * W), p, i, j;
+    for (p = 0; p < planes; p++)
+        for (i = 0; i < 2 * H; i++)
+            for (j = 0; j < 2 * W; j++)
+                x->grad[((size_t)p * H + i / 2) * W + j / 2] += y->grad[((size_t)p * 2 * H + i) * 2 * W + j];
+}
+
+GMDEF gm_tensor *gm_upsample2x_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y;
+    int H, W, planes, p, i, j;
+    gm__need4(x, "gm_upsample2x", file, line);
+    H = x->shape.d[2]; W = x->shape.d[3]; planes = x->size / (H * W);
+    y = gm__node(T, gm_shape4(x->shape.d[0], x->shape.d[1], 2 * H, 2 * W), "gm_upsample2x",
+                 gm__upsample2x_bwd, x, NULL, NULL, file, line);
+    for (p = 0; p < planes; p++)
+        for (i = 0; i < 2 * H; i++)
+            for (j = 0; j < 2 * W; j++)
+                y->val[((size_t)p * 2 * H + i) * 2 * W + j] = x->val[((size_t)p * H + i / 2) * W + j / 2];
+    return y;
+}
+
+/* 2x2 average pooling: y[.., i, j] = mean of x[.., 2i:2i+2, 2j:2j+2];  dx = dy / 4 on the block. */
+static void gm__avgpool2x2_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int H = y->shape.d[2], W = y->shape.d[3], planes = y->size / (H * W), p, i, j;
+    for (p = 0; p < planes; p++)
+        for (i = 0; i < 2 * H; i++)
+            for (j = 0; j < 2 * W; j++)
+                x->grad[((size_t)p * 2 * H + i) * 2 * W + j] += 0.25f * y->grad[((size_t)p * H + i / 2) * W + j / 2];
+}
+
+GMDEF gm_tensor *gm_avgpool2x2_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    char s[64];
+    gm_tensor *y;
+    int H, W, planes, p, i, j;
+    gm__need4(x, "gm_avgpool2x2", file, line);
+    if (x->shape.d[2] % 2 || x->shape.d[3] % 2)
+        gm__fatal(file, line, "gm_avgpool2x2", "H and W must be even, x is %s", gm__shape_str(x->shape, s));
+    H = x->shape.d[2] / 2; W = x->shape.d[3] / 2; planes = x->size / (4 * H * W);
+    y = gm__node(T, gm_shape4(x->shape.d[0], x->shape.d[1], H, W), "gm_avgpool2x2",
+                 gm__avgpool2x2_bwd, x, NULL, NULL, file, line);
+    memset(y->val, 0, (size_t)y->size * sizeof(float));
+    for (p = 0; p < planes; p++)
+        for (i = 0; i < 2 * H; i++)
+            for (j = 0; j < 2 * W; j++)
+                y->val[((size_t)p * H + i / 2) * W + j / 2] += 0.25f * x->val[((size_t)p * 2 * H + i) * 2 * W + j];
+    return y;
+}
+
+// >>losses
+static void gm__need_same(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
+{
+    char sa[64], sb[64];
+    if (!gm__same_shape(a->shape, b->shape))
+        gm__fatal(file, line, op, "shapes differ: %s vs %s", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+}
+
+/* y_b = (1/D) sum_d (p_bd - t_bd)^2;  dp = 2 (p - t) dy / D,  dt = -dp */
+static void gm__mse_bwd(gm_tensor *y)
+{
+    gm_tensor *p = y->in[0], *t = y->in[1];
+    int D = p->size / y->size, b, d;
+    for (b = 0; b < y->size; b++)
+        for (d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            float g = 2.0f * (p->val[i] - t->val[i]) * y->grad[b] / (float)D;
+            if (p->grad) p->grad[i] += g;
+            if (t->grad) t->grad[i] -= g;
+        }
+}
+
+GMDEF gm_tensor *gm_mse_at(gm_tape *T, gm_tensor *pred, gm_tensor *target, GM__SITE)
+{
+    gm_tensor *y;
+    int D, b, d;
+    gm__need_same(pred, target, "gm_mse", file, line);
+    y = gm__node(T, gm_shape1(pred->shape.d[0]), "gm_mse", gm__mse_bwd, pred, target, NULL, file, line);
+    D = pred->size / y->size;
+    for (b = 0; b < y->size; b++) {
+        double acc = 0.0;
+        for (d = 0; d < D; d++) {
+            double e = pred->val[(size_t)b * D + d] - target->val[(size_t)b * D + d];
+            acc += e * e;
+        }
+        y->val[b] = (float)(acc / D);
+    }
+    return y;
+}
+
+/* y_b = sum_d softplus(l_bd) - x_bd l_bd   (= -log Bernoulli(x | sigmoid(l)), stable for any l)
+ * dl = dy (sigmoid(l) - x),   dx = -dy l */
+static void gm__bernoulli_nll_bwd(gm_tensor *y)
+{
+    gm_tensor *l = y->in[0], *x = y->in[1];
+    int D = l->size / y->size, b, d;
+    for (b = 0; b < y->size; b++)
+        for (d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            if (l->grad) l->grad[i] += y->grad[b] * (gm__sigmoidf(l->val[i]) - x->val[i]);
+            if (x->grad) x->grad[i] -= y->grad[b] * l->val[i];
+        }
+}
+
+GMDEF gm_tensor *gm_bernoulli_nll_at(gm_tape *T, gm_tensor *logits, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y;
+    int D, b, d;
+    gm__need_same(logits, x, "gm_bernoulli_nll", file, line);
+    y = gm__node(T, gm_shape1(x->shape.d[0]), "gm_bernoulli_nll", gm__bernoulli_nll_bwd, logits, x, NULL, file, line);
+    D = x->size / y->size;
+    for (b = 0; b < y->size; b++) {
+        double acc = 0.0;
+        for (d = 0; d < D; d++) {
+            float l = logits->val[(size_t)b * D + d];
+            acc += gm__softplusf(l) - x->val[(size_t)b * D + d] * l;
+        }
+        y->val[b] = (float)acc;
+    }
+    return y;
+}
+
+/* y_b = (1/2) sum_d log 2pi + v_bd + (x_bd - m_bd)^2 e^-v_bd,   v = log variance
+ * dm = -dy (x - m) e^-v,   dv = dy (1 - (x - m)^2 e^-v) / 2,   dx = -dm */
+static void gm__gaussian_nll_bwd(gm_tensor *y)
+{
+    gm_tensor *m = y->in[0], *v = y->in[1], *x = y->in[2];
+    int D = m->size / y->size, b, d;
+    for (b = 0; b < y->size; b++)
+        for (d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            float e = x->val[i] - m->val[i], iv = expf(-v->val[i]);
+            if (m->grad) m->grad[i] -= y->grad[b] * e * iv;
+            if (x->grad) x->grad[i] += y->grad[b] * e * iv;
+            if (v->grad) v->grad[i] += 0.5f * y->grad[b] * (1.0f - e * e * iv);
+        }
+}
+
+GMDEF gm_tensor *gm_gaussian_nll_at(gm_tape *T, gm_tensor *mean, gm_tensor *logvar, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y;
+    int D, b, d;
+    gm__need_same(mean, x, "gm_gaussian_nll", file, line);
+    gm__need_same(logvar, x, "gm_gaussian_nll", file, line);
+    y = gm__node(T, gm_shape1(x->shape.d[0]), "gm_gaussian_nll", gm__gaussian_nll_bwd, mean, logvar, x, file, line);
+    D = x->size / y->size;
+    for (b = 0; b < y->size; b++) {
+        double acc = 0.0;
+        for (d = 0; d < D; d++) {
+            size_t i = (size_t)b * D + d;
+            double e = x->val[i] - mean->val[i];
+            acc += 1.8378770664093453 + logvar->val[i] + e * e * exp(-(double)logvar->val[i]);  /* log 2pi */
+        }
+        y->val[b] = (float)(0.5 * acc);
+    }
+    return y;
+}
+
+// >>layers
+GMDEF void gm_init_uniform(gm_tensor *t, float lo, float hi, gm_rng *rng)
+{
+    int i;
+    for (i = 0; i < t->size; i++) t->val[i] = lo + (hi - lo) * gm_rng_uniform(rng);
+}
+
+GMDEF void gm_init_normal(gm_tensor *t, float mean, float std, gm_rng *rng)
+{
+    int i;
+    for (i = 0; i < t->size; i++) t->val[i] = mean + std * gm_rng_normal(rng);
+}
+
+/* "<prefix>.<suffix>" into buf (names longer than the buffer are cut, never overflow). */
+static const char *gm__pname(char *buf, size_t n, const char *prefix, const char *suffix)
+{
+    snprintf(buf, n, "%s.%s", prefix, suffix);
+    return buf;
+}
+
+/* Weights and bias drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), PyTorch's default. */
+static void gm__init_fan_in(gm_tensor *w, gm_tensor *b, int fan_in, gm_rng *rng)
+{
+    float bound = 1.0f / sqrtf((float)fan_in);
+    gm_init_uniform(w, -bound, bound, rng);
+    gm_init_uniform(b, -bound, bound, rng);
+}
+
+GMDEF gm_dense gm_dense_new(gm_params *P, const char *name, int in, int out, gm_rng *rng)
+{
+    gm_dense l;
+    char buf[128];
+    l.in = in; l.out = out;
+    l.w = gm_param_new(P, gm__pname(buf, sizeof buf, name, "w"), gm_shape2(out, in));
+    l.b = gm_param_new(P, gm__pname(buf, sizeof buf, name, "b"), gm_shape1(out));
+    gm__init_fan_in(l.w, l.b, in, rng);
+    return l;
+}
+
+/* Y = X W^T + b,  X (B,in), W (out,in);  dX = dY W,  dW = dY^T X,  db = sum_B dY */
+static void gm__dense_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
+    int B = x->shape.d[0], in = x->shape.d[1], out = w->shape.d[0], n, o;
+    if (x->grad) gm__gemm(y->tape, 0, 0, B, in, out, 1.0f, y->grad, out, w->val, in, 1.0f, x->grad, in);
+    if (w->grad) gm__gemm(y->tape, 1, 0, out, in, B, 1.0f, y->grad, out, x->val, in, 1.0f, w->grad, in);
+    if (b->grad) for (n = 0; n < B; n++) for (o = 0; o < out; o++) b->grad[o] += y->grad[(size_t)n * out + o];
+}
+
+GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SITE)
+{
+    char s[64];
+    gm_tensor *y;
+    int B, n, o;
+    if (x->shape.ndim != 2 || x->shape.d[1] != l->in)
+        gm__fatal(file, line, "gm_dense", "expects x of shape (B,%d), got %s%s", l->in, gm__shape_str(x->shape, s),
+                  x->shape.ndim > 2 ? "; flatten images first with gm_flatten" : "");
+    B = x->shape.d[0];
+    y = gm__node(T, gm_shape2(B, l->out), "gm_dense", gm__dense_bwd, x, l->w, l->b, file, line);
+    for (n = 0; n < B; n++) for (o = 0; o < l->out; o++) y->val[(size_t)n * l->out + o] = l->b->val[o];
+    gm__gemm(T, 0, 1, B, l->out, l->in, 1.0f, x->val, l->in, l->w->val, l->in, 1.0f, y->val, l->out);
+    return y;
+}
+
+// >>ops-conv
+/* im2col: unfold the K x K patches of one image x (C,H,W) into the columns of
+ *     col[(c,u,v), (i,j)] = x[c, S i - P + u, S j - P + v]   (0 outside the image),
+ * a (C K K, Ho Wo) matrix, so a convolution becomes one matrix product W col.
+ * col2im is its adjoint: it adds every column entry back where it came from. */
+static void gm__im2col(const float *x, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *col)
+{
+    int c, u, v, i, j;
+    for (c = 0; c < C; c++)
+        for (u = 0; u < K; u++)
+            for (v = 0; v < K; v++) {
+                float *row = col + ((size_t)(c * K + u) * K + v) * Ho * Wo;
+                for (i = 0; i < Ho; i++) {
+                    int r = S * i - P + u;
+                    for (j = 0; j < Wo; j++) {
+                        int q = S * j - P + v;
+                        row[i * Wo + j] = (r >= 0 && r < H && q >= 0 && q < W) ? x[((size_t)c * H + r) * W + q] : 0.0f;
+                    }
+                }
+            }
+}
+
+static void gm__col2im(const float *col, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *x)
+{
+    int c, u, v, i, j;
+    for (c = 0; c < C; c++)
+        for (u = 0; u < K; u++)
+            for (v = 0; v < K; v++) {
+                const float *row = col + ((size_t)(c * K + u) * K + v) * Ho * Wo;
+                for (i = 0; i < Ho; i++) {
+                    int r = S * i - P + u;
+                    if (r < 0 || r >= H) continue;
+                    for (j = 0; j < Wo; j++) {
+                        int q = S * j - P + v;
+                        if (q >= 0 && q < W) x[((size_t)c * H + r) * W + q] += row[i * Wo + j];
+                    }
+                }
+            }
+}
+
+GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout, int k, int stride, int pad,
+                              gm_rng *rng)
+{
+    gm_conv2d l;
+    char buf[128];
+    l.cin = cin; l.cout = cout; l.k = k; l.stride = stride; l.pad = pad;
+    l.w = gm_param_new(P, gm__pname(buf, sizeof buf, name, "w"), gm_shape4(cout, cin, k, k));
+    l.b = gm_param_new(P, gm__pname(buf, sizeof buf, name, "b"), gm_shape1(cout));
+    gm__init_fan_in(l.w, l.b, cin * k * k, rng);
+    return l;
+}
+
+/* Per example n: col = im2col(x_n);  y_n = W col + b  (W viewed as (Cout, Cin K K)).
+ * Backward: dW += dy_n col^T;  dcol = W^T dy_n;  dx_n += col2im(dcol);  db += sum dy_n.
+ * The columns are rebuilt in the backward instead of kept: memory over a little time. */
+static void gm__conv2d_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
+    int B = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
+    int K = y->iarg[0], S = y->iarg[1], P = y->iarg[2], Co = y->shape.d[1], Ho = y->shape.d[2], Wo = y->shape.d[3];
+    int CKK = C * K * K, HWo = Ho * Wo, n, o, i;
+    size_t mark = y->tape->used;
+    float *col = gm__floats(y->tape, CKK * HWo, "gm_conv2d", GM__HERE);
+    for (n = 0; n < B; n++) {
+        const float *dy = y->grad + (size_t)n * Co * HWo;
+        if (b->grad) for (o = 0; o < Co; o++) for (i = 0; i < HWo; i++) b->grad[o] += dy[(size_t)o * HWo + i];
+        if (w->grad) {
+            gm__im2col(x->val + (size_t)n * C * H * W, C, H, W, K, S, P, Ho, Wo, col);
+            gm__gemm(y->tape, 0, 1, Co, CKK, HWo, 1.0f, dy, HWo, col, HWo, 1.0f, w->grad, CKK);
+        }
+        if (x->grad) {
+            gm__gemm(y->tape, 1, 0, CKK, HWo, Co, 1.0f, w->val, CKK, dy, HWo, 0.0f, col, HWo);
+            gm__col2im(col, C, H, W, K, S, P, Ho, Wo, x->grad + (size_t)n * C * H * W);
+        }
+    }
+    y->tape->used = mark;
+}
+
+static void gm__conv_geometry(const gm_tensor *x, int cin, int K, int S, int P, const char *op, GM__SITE)
+{
+    char s[64];
+    gm__need4(x, op, file, line);
+    if (x->shape.d[1] != cin)
+        gm__fatal(file, line, op, "the layer takes %d input channels, x is %s", cin, gm__shape_str(x->shape, s));
+    if (K < 1 || S < 1 || P < 0)
+        gm__fatal(file, line, op, "needs K >= 1, S >= 1, P >= 0, got K=%d S=%d P=%d", K, S, P);
+}
+
+GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__SITE)
+{
+    char s[64];
+    gm_tensor *y;
+    int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, n, o, i;
+    size_t mark;
+    float *col;
+    gm__conv_geometry(x, l->cin, K, S, P, "gm_conv2d", file, line);
+    B = x->shape.d[0]; C = x->shape.d[1]; H = x->shape.d[2]; W = x->shape.d[3];
+    if (H + 2 * P < K || W + 2 * P < K)
+        gm__fatal(file, line, "gm_conv2d", "a %dx%d kernel does not fit x %s with padding %d", K, K,
+                  gm__shape_str(x->shape, s), P);
+    Ho = (H + 2 * P - K) / S + 1; Wo = (W + 2 * P - K) / S + 1;
+    CKK = C * K * K; HWo = Ho * Wo;
+    y = gm__node(T, gm_shape4(B, Co, Ho, Wo), "gm_conv2d", gm__conv2d_bwd, x, l->w, l->b, file, line);
+    y->iarg[0] = K; y->iarg[1] = S; y->iarg[2] = P;
+    mark = T->used;
+    col = gm__floats(T, CKK * HWo, "gm_conv2d", file, line);
+    for (n = 0; n < B; n++) {
+        float *yn = y->val + (size_t)n * Co * HWo;
+        for (o = 0; o < Co; o++) for (i = 0; i < HWo; i++) yn[(size_t)o * HWo + i] = l->b->val[o];
+        gm__im2col(x->val + (size_t)n * C * H * W, C, H, W, K, S, P, Ho, Wo, col);
+        gm__gemm(T, 0, 0, Co, HWo, CKK, 1.0f, l->w->val, CKK, col, HWo, 1.0f, yn, HWo);
+    }
+    T->used = mark;
+    return y;
+}
+
+GMDEF gm_conv_transpose2d gm_conv_transpose2d_new(gm_params *P, const char *name, int cin, int cout, int k,
+                                                  int stride, int pad, int out_pad, gm_rng *rng)
+{
+    gm_conv_transpose2d l;
+    char buf[128];
+    l.cin = cin; l.cout = cout; l.k = k; l.stride = stride; l.pad = pad; l.out_pad = out_pad;
+    l.w = gm_param_new(P, gm__pname(buf, sizeof buf, name, "w"), gm_shape4(cin, cout, k, k));
+    l.b = gm_param_new(P, gm__pname(buf, sizeof buf, name, "b"), gm_shape1(cout));
+    gm__init_fan_in(l.w, l.b, cout * k * k, rng);   /* PyTorch takes fan_in from w's dim 1 */
+    return l;
+}
+
+/* The transposed convolution runs conv2d's data flow backwards. Per example n, with W
+ * viewed as (Cin, Cout K K):  col = W^T x_n  (Cout K K, H W);  y_n = col2im(col) + b,
+ * where col2im uses the geometry of a conv from y (Ho,Wo) down to x (H,W).
+ * Backward: dcol = im2col(dy_n);  dx_n += W dcol;  dW += x_n dcol^T;  db += sum dy_n. */
+static void gm__conv_transpose2d_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
+    int B = x->shape.d[0], Ci = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
+    int K = y->iarg[0], S = y->iarg[1], P = y->iarg[2], Co = y->shape.d[1], Ho = y->shape.d[2], Wo = y->shape.d[3];
+    int CKK = Co * K * K, HW = H * W, n, o, i;
+    size_t mark = y->tape->used;
+    float *col = gm__floats(y->tape, CKK * HW, "gm_conv_transpose2d", GM__HERE);
+    for (n = 0; n < B; n++) {
+        const float *dy = y->grad + (size_t)n * Co * Ho * Wo;
+        if (b->grad) for (o = 0; o < Co; o++) for (i = 0; i < Ho * Wo; i++) b->grad[o] += dy[(size_t)o * Ho * Wo + i];
+        gm__im2col(dy, Co, Ho, Wo, K, S, P, H, W, col);
+        if (x->grad) gm__gemm(y->tape, 0, 0, Ci, HW, CKK, 1.0f, w->val, CKK, col, HW, 1.0f,
+                              x->grad + (size_t)n * Ci * HW, HW);
+        if (w->grad) gm__gemm(y->tape, 0, 1, Ci, CKK, HW, 1.0f, x->val + (size_t)n * Ci * HW, HW, col, HW,
+                              1.0f, w->grad, CKK);
+    }
+    y->tape->used = mark;
+}
+
+GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y;
+    int B, Ci, H, W, K = l->k, S = l->stride, P = l->pad, OP = l->out_pad, Co = l->cout, Ho, Wo, CKK, n, o, i;
+    size_t mark;
+    float *col;
+    gm__conv_geometry(x, l->cin, K, S, P, "gm_conv_transpose2d", file, line);
+    if (OP < 0 || OP >= S)
+        gm__fatal(file, line, "gm_conv_transpose2d", "output padding must be in [0, stride), got %d", OP);
+    B = x->shape.d[0]; Ci = x->shape.d[1]; H = x->shape.d[2]; W = x->shape.d[3];
+    Ho = (H - 1) * S - 2 * P + K + OP; Wo = (W - 1) * S - 2 * P + K + OP;
+    if (Ho < 1 || Wo < 1)
+        gm__fatal(file, line, "gm_conv_transpose2d", "padding %d leaves no output for %dx%d inputs", P, H, W);
+    CKK = Co * K * K;
+    y = gm__node(T, gm_shape4(B, Co, Ho, Wo), "gm_conv_transpose2d", gm__conv_transpose2d_bwd, x, l->w, l->b,
+                 file, line);
+    y->iarg[0] = K; y->iarg[1] = S; y->iarg[2] = P;
+    mark = T->used;
+    col = gm__floats(T, CKK * H * W, "gm_conv_transpose2d", file, line);
+    for (n = 0; n < B; n++) {
+        float *yn = y->val + (size_t)n * Co * Ho * Wo;
+        gm__gemm(T, 1, 0, CKK, H * W, Ci, 1.0f, l->w->val, CKK, x->val + (size_t)n * Ci * H * W, H * W, 0.0f,
+                 col, H * W);
+        for (o = 0; o < Co; o++) for (i = 0; i < Ho * Wo; i++) yn[(size_t)o * Ho * Wo + i] = l->b->val[o];
+        gm__col2im(col, Co, Ho, Wo, K, S, P, H, W, yn);
+    }
+    T->used = mark;
+    return y;
+}
+
+// >>ops-batchnorm
+GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c)
+{
+    gm_batchnorm l;
+    char buf[128];
+    int i;
+    l.c = c; l.momentum = 0.1f; l.eps = 1e-5f;
+    l.gamma = gm_param_new(P, gm__pname(buf, sizeof buf, name, "gamma"), gm_shape1(c));
+    l.beta = gm_param_new(P, gm__pname(buf, sizeof buf, name, "beta"), gm_shape1(c));
+    l.mean = gm_buffer_new(P, gm__pname(buf, sizeof buf, name, "running_mean"), gm_shape1(c));
+    l.var = gm_buffer_new(P, gm__pname(buf, sizeof buf, name, "running_var"), gm_shape1(c));
+    for (i = 0; i < c; i++) { l.gamma->val[i] = 1.0f; l.var->val[i] = 1.0f; }
+    return l;
+}
+
+/* Per channel c, over its N = B H W values:
+ *   xhat = (x - mu) s,  s = 1/sqrt(var + eps),  y = gamma xhat + beta.
+ * Training (mu, var from the batch; var biased):
+ *   dgamma = sum dy xhat,  dbeta = sum dy,
+ *   dx = gamma s (dy - mean(dy) - xhat mean(dy xhat))     (mu and var depend on x too)
+ * Eval (running mu, var are constants):  dx = gamma s dy.
+ * saved holds xhat (x's size) then s (C values). iarg[0] is the mode. */
+static void gm__batchnorm_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0], *g = y->in[1], *be = y->in[2];
+    int B = x->shape.d[0], C = x->shape.d[1], I = x->size / (B * C), N = B * I, n, c, i;
+    const float *xhat = y->saved, *s = y->saved + x->size;
+    for (c = 0; c < C; c++) {
+        double sdy = 0.0, sdyx = 0.0;
+        for (n = 0; n < B; n++)
+            for (i = 0; i < I; i++) {
+                size_t k = ((size_t)n * C + c) * I + i;
+                sdy += y->grad[k];
+                sdyx += y->grad[k] * xhat[k];
+            }
+        if (g->grad) g->grad[c] += (float)sdyx;
+        if (be->grad) be->grad[c] += (float)sdy;
+        if (!x->grad) continue;
+        for (n = 0; n < B; n++)
+            for (i = 0; i < I; i++) {
+                size_t k = ((size_t)n * C + c) * I + i;
+                float d = y->iarg[0] == GM_TRAIN ? y->grad[k] - (float)(sdy / N) - xhat[k] * (float)(sdyx / N)
+                                                 : y->grad[k];
+                x->grad[k] += g->val[c] * s[c] * d;
+            }
+    }
+}
+
+GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x, int mode, GM__SITE)
+{
+    char sx[64];
+    gm_tensor *y;
+    int B, C, I, N, n, c, i;
+    float *xhat, *s;
+    if (x->shape.ndim < 2 || x->shape.d[1] != l->c || (x->shape.ndim != 2 && x->shape.ndim != 4))
+        gm__fatal(file, line, "gm_batchnorm", "the layer has %d channels; x must be (B,%d) or (B,%d,H,W), got %s",
+                  l->c, l->c, l->c, gm__shape_str(x->shape, sx));
+    B = x->shape.d[0]; C = l->c; I = x->size / (B * C); N = B * I;
+    if (mode == GM_TRAIN && N < 2)
+        gm__fatal(file, line, "gm_batchnorm", "training needs more than one value per channel, x is %s",
+                  gm__shape_str(x->shape, sx));
+    y = gm__node(T, x->shape, "gm_batchnorm", gm__batchnorm_bwd, x, l->gamma, l->beta, file, line);
+    y->iarg[0] = mode;
+    y->saved = gm__floats(T, x->size + C, "gm_batchnorm", file, line);
+    xhat = y->saved; s = y->saved + x->size;
+    for (c = 0; c < C; c++) {
+        double mu, var;
+        if (mode == GM_TRAIN) {
+            double sum = 0.0, sq = 0.0;
+            for (n = 0; n < B; n++) for (i = 0; i < I; i++) sum += x->val[((size_t)n * C + c) * I + i];
+            mu = sum / N;
+            for (n = 0; n < B; n++)
+                for (i = 0; i < I; i++) {
+                    double e = x->val[((size_t)n * C + c) * I + i] - mu;
+                    sq += e * e;
+                }
+            var = sq / N;
+            /* running statistics, as PyTorch keeps them (unbiased variance) */
+            l->mean->val[c] = (1.0f - l->momentum) * l->mean->val[c] + l->momentum * (float)mu;
+            l->var->val[c] = (1.0f - l->momentum) * l->var->val[c] + l->momentum * (float)(sq / (N - 1));
+        } else {
+            mu = l->mean->val[c];
+            var = l->var->val[c];
+        }
+        s[c] = (float)(1.0 / sqrt(var + l->eps));
+        for (n = 0; n < B; n++)
+            for (i = 0; i < I; i++) {
+                size_t k = ((size_t)n * C + c) * I + i;
+                xhat[k] = (float)(x->val[k] - mu) * s[c];
+                y->val[k] = l->gamma->val[c] * xhat[k] + l->beta->val[c];
+            }
+    }
+    return y;
+}
+
+// >>optim
+static gm_optim *gm__optim(gm_params *P, float lr, int adam, float b1, float b2)
+{
+    gm_optim *o = (gm_optim *)gm__calloc(1, sizeof *o);
+    if (!o) return NULL;
+    o->P = P; o->lr = lr; o->adam = adam; o->beta1 = b1; o->beta2 = b2; o->eps = 1e-8f;
+    o->n = gm_params_count(P);
+    o->m = (float *)gm__calloc((size_t)o->n + 1, sizeof(float));
+    o->v = adam ? (float *)gm__calloc((size_t)o->n + 1, sizeof(float)) : NULL;
+    if (!o->m || (adam && !o->v)) { gm_optim_free(o); return NULL; }
+    return o;
+}
+
+GMDEF gm_optim *gm_sgd_new(gm_params *P, float lr, float momentum) { return gm__optim(P, lr, 0, momentum, 0.0f); }
+GMDEF gm_optim *gm_adam_new(gm_params *P, float lr, float beta1, float beta2) { return gm__optim(P, lr, 1, beta1, beta2); }
+
+GMDEF void gm_optim_free(gm_optim *o)
+{
+    if (!o) return;
+    GM_FREE(o->m);
+    GM_FREE(o->v);
+    GM_FREE(o);
+}
+
+GMDEF void gm_optim_step(gm_optim *o)
+{
+    long at = 0;
+    int p, i;
+    float c1, c2;
+    if (gm_params_count(o->P) != o->n)
+        gm__fatal(__FILE__, __LINE__, "gm_optim_step", "the model has %ld trainable numbers but the optimizer "
+                  "was made for %ld; create the optimizer after all layers", gm_params_count(o->P), o->n);
+    o->t++;
+    c1 = 1.0f - powf(o->beta1, (float)o->t);            /* Adam's bias corrections */
+    c2 = 1.0f - powf(o->beta2, (float)o->t);
+    for (p = 0; p < o->P->n; p++) {
+        gm_tensor *t = o->P->t[p];
+        float *m, *v;
+        if (!(t->flags & GM_PARAM)) continue;
+        m = o->m + at;
+        v = o->adam ? o->v + at : NULL;
+        at += t->size;
+        for (i = 0; i < t->size; i++) {
+            float g = t->grad[i];
+            if (o->adam) {
+                m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g;
+                v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g * g;
+                t->val[i] -= o->lr * (m[i] / c1) / (sqrtf(v[i] / c2) + o->eps);
+            } else {
+                m[i] = o->beta1 * m[i] + g;
+                t->val[i] -= o->lr * m[i];
+            }
+        }
+    }
+}
+
+GMDEF float gm_clip_grad_norm(gm_params *P, float max_norm)
+{
+    double sq = 0.0;
+    float norm, k;
+    int p, i;
+    for (p = 0; p < P->n; p++)
+        if (P->t[p]->flags & GM_PARAM)
+            for (i = 0; i < P->t[p]->size; i++) sq += (double)P->t[p]->grad[i] * P->t[p]->grad[i];
+    norm = (float)sqrt(sq);
+    if (norm <= max_norm) return norm;
+    k = max_norm / (norm + 1e-6f);
+    for (p = 0; p < P->n; p++)
+        if (P->t[p]->flags & GM_PARAM)
+            for (i = 0; i < P->t[p]->size; i++) P->t[p]->grad[i] *= k;
+    return norm;
+}
+
+// >>gradcheck
+/* L = sum_i y_i r_i in double: the scalar whose gradient the check compares. */
+static double gm__weighted(gm_build_fn build, void *ctx, gm_tape *T, const float *r)
+{
+    gm_tensor *y;
+    double L = 0.0;
+    int i;
+    gm_tape_reset(T);
+    y = build(T, ctx);
+    for (i = 0; i < y->size; i++) L += (double)y->val[i] * r[i];
+    return L;
+}
+
+GMDEF double gm_grad_check(gm_build_fn build, void *ctx, gm_tensor **inputs, int n_inputs, float h, uint64_t seed)
+{
+    gm_tape *T = gm_tape_new((size_t)64 << 20);
+    gm_rng rng = gm_rng_new(seed);
+    gm_tensor *y;
+    float *r, **analytic;
+    double worst = 0.0;
+    int k, i, n;
+    if (!T) return INFINITY;
+    for (k = 0; k < n_inputs; k++)
+        if (!(inputs[k]->flags & GM_PARAM))
+            gm__fatal(__FILE__, __LINE__, "gm_grad_check", "input %d is not a parameter (make it with gm_param_new)", k);
+    gm_tape_reset(T);
+    y = build(T, ctx);
+    n = y->size;
+    r = (float *)gm__calloc((size_t)n, sizeof(float));
+    analytic = (float **)gm__calloc((size_t)n_inputs, sizeof(float *));
+    for (i = 0; i < n; i++) r[i] = gm_rng_uniform(&rng) * 2.0f - 1.0f;
+    gm__backprop(T, y, r, GM__HERE);
+    for (k = 0; k < n_inputs; k++) {
+        analytic[k] = (float *)gm__calloc((size_t)inputs[k]->size, sizeof(float));
+        memcpy(analytic[k], inputs[k]->grad, (size_t)inputs[k]->size * sizeof(float));
+    }
+    for (k = 0; k < n_inputs; k++) {
+        gm_tensor *x = inputs[k];
+        double *num = (double *)gm__calloc((size_t)x->size, sizeof(double)), big = 0.0;
+        for (i = 0; i < x->size; i++) {
+            float keep = x->val[i];
+            double lp, lm;
+            x->val[i] = keep + h; lp = gm__weighted(build, ctx, T, r);
+            x->val[i] = keep - h; lm = gm__weighted(build, ctx, T, r);
+            x->val[i] = keep;
+            num[i] = (lp - lm) / ((double)(keep + h) - (double)(keep - h));   /* the step as floats hold it */
+            if (fabs(num[i]) > big) big = fabs(num[i]);
+        }
+        for (i = 0; i < x->size; i++) {
+            double a = analytic[k][i], d = fabs(a - num[i]);
+            double den = fmax(fmax(fabs(a), fabs(num[i])), 0.01 * big);
+            if (den > 0.0 && d / den > worst) worst = d / den;
+            if (den == 0.0 && d > 0.0) worst = INFINITY;
+        }
+        GM_FREE(num);
+        GM_FREE(analytic[k]);
+    }
+    GM_FREE(analytic);
+    GM_FREE(r);
+    gm_tape_free(T);
+    return worst;
+}
+// >>data
+/* ======================================================================================
+ * 9. data: IDX (plain or gzip), folders of images, synthetic sets, shuffle, split
+ *    Every loader builds its result in locals and assigns the caller's struct only at the
+ *    end, so a failure leaves it untouched. Sizes read from files are checked in 64 bits
+ *    before anything is allocated.
+ * ====================================================================================== */
+#include <errno.h>
+#ifndef _WIN32
+#  include <dirent.h>     /* opendir/readdir: POSIX, for gm_load_image_folder */
+#  include <sys/stat.h>
+#endif
+
+/* Files and inflated data are capped at 1 GiB: far above any teaching data set, and it
+ * keeps every length inside an int (stb's inflate takes int lengths). */
+#define GM__DATA_MAX_BYTES  ((uint64_t)1 << 30)
+/* A data set holds at most 2^29 floats = 2 GiB. */
+#define GM__DATA_MAX_FLOATS ((uint64_t)1 << 29)
+
+// >>data-files
+/* The last path component, for names and messages. */
+static const char *gm__basename(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+/* a + "/" + b, allocated; NULL (with the error set) when out of memory. */
+static char *gm__path_join(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    char *p = (char *)gm__calloc(la + lb + 2, 1);
+    if (!p) return NULL;
+    memcpy(p, a, la);
+    p[la] = '/';
+    memcpy(p + la + 1, b, lb + 1);
+    return p;
+}
+
+/* Read a whole file. It grows the buffer by doubling rather than trusting a size from
+ * fseek/ftell, so pipes and files that change while read are handled too. */
+static int gm__read_file(const char *path, unsigned char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf = NULL, *grown;
+    size_t cap = 0, n = 0, got;
+    if (!f) return gm__error("%s: cannot open: %s", path, strerror(errno));
+    for (;;) {
+        if (n == cap) {
+            if (cap >= GM__DATA_MAX_BYTES) {
+                GM_FREE(buf);
+                fclose(f);
+                return gm__error("%s: larger than the 1 GiB genmod reads", path);
+            }
+            cap = cap ? 2 * cap : 65536;
+            grown = (unsigned char *)GM_REALLOC(buf, cap);
+            if (!grown) {
+                GM_FREE(buf);
+                fclose(f);
+                return gm__error("%s: out of memory reading %zu bytes", path, cap);
+            }
+            buf = grown;
+        }
+        got = fread(buf + n, 1, cap - n, f);
+        if (got == 0) break;
+        n += got;
+    }
+    if (ferror(f)) {                       /* e.g. EISDIR: fopen succeeds on a folder */
+        GM_FREE(buf);
+        fclose(f);
+        return gm__error("%s: read error (is it a folder?)", path);
+    }
+    fclose(f);
+    *data = buf;
+    *len = n;
+    return 1;
+}
+
+/* CRC-32 as gzip and PNG use it: reflected polynomial 0xEDB88320, initial value and final
+ * xor 0xFFFFFFFF. The 256-entry table (the CRC of each byte value) is rebuilt per call:
+ * 2048 steps, nothing next to inflating a file, and no global state. */
+static uint32_t gm__crc32(const unsigned char *p, size_t n)
+{
+    uint32_t table[256], crc = 0xFFFFFFFFu;
+    size_t i;
+    int k;
+    for (i = 0; i < 256; i++) {
+        uint32_t c = (uint32_t)i;
+        for (k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        table[i] = c;
+    }
+    for (i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xFF] ^ (crc >> 8);
+    return crc ^ 0xFFFFFFFFu;
+}
+
+static uint32_t gm__le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint32_t gm__be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* gzip (RFC 1952), one member:
+ *   header   1f 8b, CM = 8 (deflate), FLG, MTIME(4), XFL, OS                  10 bytes
+ *   optional FEXTRA: XLEN(2) + XLEN bytes; FNAME, FCOMMENT: zero-terminated
+ *            strings; FHCRC: low 16 bits of the CRC-32 of the header so far
+ *   body     a raw deflate stream (RFC 1951), inflated by stb_image
+ *   trailer  CRC-32 of the inflated data, ISIZE = its length mod 2^32, little-endian
+ * The trailer is taken from the last 8 bytes, so a multi-member file (cat a.gz b.gz) is
+ * reported as corrupt rather than half read. */
+static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
+                      unsigned char **out, size_t *outlen)
+{
+    enum { FHCRC = 2, FEXTRA = 4, FNAME = 8, FCOMMENT = 16 };
+    size_t pos = 10;
+    uint32_t crc, isize, have_crc;
+    unsigned flg;
+    unsigned char *buf;
+    int got;
+    if (inlen < 18) return gm__error("%s: corrupt gzip: %zu bytes, less than a header and trailer", path, inlen);
+    if (in[2] != 8) return gm__error("%s: corrupt gzip: compression method %d (only 8, deflate, exists)", path, in[2]);
+    flg = in[3];
+    if (flg & 0xE0) return gm__error("%s: corrupt gzip: reserved header flags set (0x%02x)", path, flg);
+    if (flg & FEXTRA) pos += 2 + (size_t)(in[10] | in[11] << 8);
+    if (flg & FNAME) { while (pos < inlen && in[pos]) pos++; pos++; }
+    if (flg & FCOMMENT) { while (pos < inlen && in[pos]) pos++; pos++; }
+    if (flg & FHCRC) {
+        if (pos + 2 <= inlen && (gm__crc32(in, pos) & 0xFFFF) != (uint32_t)(in[pos] | in[pos + 1] << 8))
+            return gm__error("%s: corrupt gzip: header CRC mismatch", path);
+        pos += 2;
+    }
+    if (pos + 8 > inlen) return gm__error("%s: corrupt gzip: the header runs into the trailer", path);
+    crc = gm__le32(in + inlen - 8);
+    isize = gm__le32(in + inlen - 4);
+    /* Deflate expands at most 1032:1 (a 258-byte match costs at least 2 bits), so a
+     * small file claiming a huge ISIZE is corrupt, and never costs a huge allocation. */
+    if (isize > (uint64_t)(inlen - pos) * 1032 + 1024)
+        return gm__error("%s: corrupt gzip: the trailer says %lu bytes (ISIZE), more than deflate makes of %zu bytes",
+                         path, (unsigned long)isize, inlen - pos);
+    if (isize > GM__DATA_MAX_BYTES)
+        return gm__error("%s: gzip trailer says %lu bytes inflated, more than the 1 GiB genmod reads",
+                         path, (unsigned long)isize);
+    buf = (unsigned char *)GM_MALLOC(isize ? isize : 1);
+    if (!buf) return gm__error("%s: out of memory inflating %lu bytes", path, (unsigned long)isize);
+    /* stb inflates into a buffer of exactly ISIZE bytes and fails if the stream wants more.
+     * It is given the 8 trailer bytes too: stb_image 2.27 refuses to decode a Huffman code
+     * when fewer than 16 bits are left at the end of its input, which a stream that ends
+     * right at the buffer's end can hit. The stream marks its own end (BFINAL), so the
+     * bytes after it are never read as data unless the stream is corrupt. */
+    got = stbi_zlib_decode_noheader_buffer((char *)buf, (int)isize, (const char *)in + pos, (int)(inlen - pos));
+    if (got < 0) {
+        GM_FREE(buf);
+        return gm__error("%s: corrupt gzip: the deflate data is invalid or inflates to more than the "
+                         "%lu bytes the trailer says (ISIZE)", path, (unsigned long)isize);
+    }
+    if ((uint32_t)got != isize) {
+        GM_FREE(buf);
+        return gm__error("%s: corrupt gzip: inflates to %d bytes but the trailer says %lu (ISIZE)",
+                         path, got, (unsigned long)isize);
+    }
+    have_crc = gm__crc32(buf, (size_t)got);
+    if (have_crc != crc) {
+        GM_FREE(buf);
+        return gm__error("%s: corrupt gzip: CRC-32 of the data is %08lx, the trailer says %08lx",
+                         path, (unsigned long)have_crc, (unsigned long)crc);
+    }
+    *out = buf;
+    *outlen = (size_t)got;
+    return 1;
+}
+
+/* A file's contents, inflated if it starts with the gzip magic 1f 8b (whatever its name). */
+static int gm__read_data(const char *path, unsigned char **data, size_t *len)
+{
+    unsigned char *raw = NULL, *plain = NULL;
+    size_t rawlen = 0, plainlen = 0;
+    if (!gm__read_file(path, &raw, &rawlen)) return 0;
+    if (rawlen == 0) {
+        GM_FREE(raw);
+        return gm__error("%s: empty file", path);
+    }
+    if (rawlen >= 2 && raw[0] == 0x1F && raw[1] == 0x8B) {
+        int ok = gm__gunzip(path, raw, rawlen, &plain, &plainlen);
+        GM_FREE(raw);
+        if (!ok) return 0;
+        raw = plain;
+        rawlen = plainlen;
+    }
+    *data = raw;
+    *len = rawlen;
+    return 1;
+}
+
+/* order = 0, 1, ..., n-1 */
+static int *gm__identity(int n)
+{
+    int i, *p = (int *)gm__calloc((size_t)n, sizeof(int));
+    if (p) for (i = 0; i < n; i++) p[i] = i;
+    return p;
+}
+
+// >>data-idx
+/* IDX, the format of MNIST (LeCun et al.): a 4-byte magic 00 00 TYPE NDIM, then NDIM
+ * big-endian uint32 dims, then the values row-major. TYPE 08 is unsigned byte, the only
+ * type MNIST-style sets use; images are NDIM 3 (N, H, W), labels NDIM 1 (N). */
+static int gm__idx_images(const char *path, int *pn, int *ph, int *pw, float **px)
+{
+    unsigned char *b;
+    size_t len, i;
+    uint32_t magic, n, h, w;
+    uint64_t pixels;
+    float *x;
+    if (!gm__read_data(path, &b, &len)) return 0;
+    if (len < 4) { GM_FREE(b); return gm__error("%s: truncated header: %zu bytes, an IDX images header has 16", path, len); }
+    magic = gm__be32(b);
+    if (magic != 0x803) {
+        GM_FREE(b);
+        return gm__error("%s: wrong magic 0x%08lx, expected 0x00000803 (IDX images: unsigned bytes, 3 dims)%s",
+                         path, (unsigned long)magic, magic == 0x801 ? "; this is a labels file" : "");
+    }
+    if (len < 16) { GM_FREE(b); return gm__error("%s: truncated header: %zu bytes, an IDX images header has 16", path, len); }
+    n = gm__be32(b + 4);
+    h = gm__be32(b + 8);
+    w = gm__be32(b + 12);
+    /* n*h < 2^64 always; the cap is checked before the third factor can overflow. */
+    pixels = (uint64_t)n * h;
+    if (n == 0 || h == 0 || w == 0 || pixels > GM__DATA_MAX_FLOATS / w) {
+        GM_FREE(b);
+        return gm__error("%s: header says %lu images of %lux%lu: %s", path, (unsigned long)n,
+                         (unsigned long)h, (unsigned long)w,
+                         n && h && w ? "more than the 2^29 pixels (2 GiB as floats) genmod loads" : "no pixels");
+    }
+    pixels *= w;
+    if (len - 16 != pixels) {
+        GM_FREE(b);
+        return gm__error("%s: %s: header says %lu images of %lux%lu (%llu bytes) but the file holds %llu bytes of data",
+                         path, len - 16 < pixels ? "truncated" : "wrong size", (unsigned long)n, (unsigned long)h,
+                         (unsigned long)w, (unsigned long long)pixels, (unsigned long long)(len - 16));
+    }
+    x = (float *)gm__calloc((size_t)pixels, sizeof(float));
+    if (!x) { GM_FREE(b); return 0; }
+    for (i = 0; i < (size_t)pixels; i++) x[i] = (float)b[16 + i] / 255.0f;   /* bytes 0..255 -> [0,1] */
+    GM_FREE(b);
+    *pn = (int)n; *ph = (int)h; *pw = (int)w; *px = x;
+    return 1;
+}
+
+static int gm__idx_labels(const char *path, int *pn, int **py, int *pnclass)
+{
+    unsigned char *b;
+    size_t len, i;
+    uint32_t magic, n;
+    int *y, maxlabel = 0;
+    if (!gm__read_data(path, &b, &len)) return 0;
+    if (len < 4) { GM_FREE(b); return gm__error("%s: truncated header: %zu bytes, an IDX labels header has 8", path, len); }
+    magic = gm__be32(b);
+    if (magic != 0x801) {
+        GM_FREE(b);
+        return gm__error("%s: wrong magic 0x%08lx, expected 0x00000801 (IDX labels: unsigned bytes, 1 dim)%s",
+                         path, (unsigned long)magic, magic == 0x803 ? "; this is an images file" : "");
+    }
+    if (len < 8) { GM_FREE(b); return gm__error("%s: truncated header: %zu bytes, an IDX labels header has 8", path, len); }
+    n = gm__be32(b + 4);
+    if (n == 0 || n > GM__DATA_MAX_FLOATS) {
+        GM_FREE(b);
+        return gm__error("%s: header says %lu labels: %s", path, (unsigned long)n, n ? "more than genmod loads" : "none");
+    }
+    if (len - 8 != n) {
+        GM_FREE(b);
+        return gm__error("%s: %s: header says %lu labels but the file holds %llu bytes of data", path,
+                         len - 8 < n ? "truncated" : "wrong size", (unsigned long)n, (unsigned long long)(len - 8));
+    }
+    y = (int *)gm__calloc(n, sizeof(int));
+    if (!y) { GM_FREE(b); return 0; }
+    /* labels are bytes, so always in 0..255; classes are taken to be 0..max */
+    for (i = 0; i < n; i++) {
+        y[i] = b[8 + i];
+        if (y[i] > maxlabel) maxlabel = y[i];
+    }
+    GM_FREE(b);
+    *pn = (int)n; *py = y; *pnclass = maxlabel + 1;
+    return 1;
+}
+
+GMDEF int gm_load_idx(gm_dataset *ds, const char *images_path, const char *labels_path)
+{
+    gm_dataset t;
+    int ny = 0;
+    memset(&t, 0, sizeof t);
+    /* everything goes into t; a failure frees what t holds and leaves *ds as it was */
+    if (!ds || !images_path) return gm__error("gm_load_idx: ds and images_path must not be NULL");
+    if (!gm__idx_images(images_path, &t.n, &t.h, &t.w, &t.x)) return 0;
+    t.c = 1;
+    t.d = t.h * t.w;
+    if (labels_path) {
+        if (!gm__idx_labels(labels_path, &ny, &t.y, &t.nclass)) { GM_FREE(t.x); return 0; }
+        if (ny != t.n) {
+            GM_FREE(t.x);
+            GM_FREE(t.y);
+            return gm__error("%s: holds %d labels but %s holds %d images", labels_path, ny, images_path, t.n);
+        }
+    }
+    t.order = gm__identity(t.n);
+    if (!t.order) { GM_FREE(t.x); GM_FREE(t.y); return 0; }
+    snprintf(t.name, sizeof t.name, "%.70s (%d images)", gm__basename(images_path), t.n);
+    *ds = t;
+    return 1;
+}
+
+// >>data-fashion
+/* dir/file.gz if it opens, else dir/file; NULL (error set) if neither does. Debian ships
+ * the .gz files; a copy someone unpacked by hand has the plain names. */
+static char *gm__find_gz(const char *dir, const char *file)
+{
+    char *gz = gm__path_join(dir, file), *plain;
+    size_t len;
+    FILE *f;
+    if (!gz) return NULL;
+    plain = (char *)gm__calloc(strlen(gz) + 1, 1);
+    if (!plain) { GM_FREE(gz); return NULL; }
+    strcpy(plain, gz);
+    len = strlen(plain);
+    if (len > 3 && strcmp(plain + len - 3, ".gz") == 0) plain[len - 3] = 0;
+    if ((f = fopen(gz, "rb")) != NULL) { fclose(f); GM_FREE(plain); return gz; }
+    if ((f = fopen(plain, "rb")) != NULL) { fclose(f); GM_FREE(gz); return plain; }
+    gm__error("%s: cannot open (nor without .gz): %s", gz, strerror(errno));
+    GM_FREE(gz);
+    GM_FREE(plain);
+    return NULL;
+}
+
+/* One half of Fashion-MNIST; prefix is "train" or "t10k". */
+static int gm__load_fashion_part(gm_dataset *out, const char *dir, const char *prefix, const char *what)
+{
+    char file[64];
+    char *images, *labels;
+    gm_dataset t;
+    int ok;
+    snprintf(file, sizeof file, "%s-images-idx3-ubyte.gz", prefix);
+    if (!(images = gm__find_gz(dir, file))) return 0;
+    snprintf(file, sizeof file, "%s-labels-idx1-ubyte.gz", prefix);
+    if (!(labels = gm__find_gz(dir, file))) { GM_FREE(images); return 0; }
+    ok = gm_load_idx(&t, images, labels);
+    GM_FREE(images);
+    GM_FREE(labels);
+    if (!ok) return 0;
+    snprintf(t.name, sizeof t.name, "Fashion-MNIST %s (%d images)", what, t.n);
+    *out = t;
+    return 1;
+}
+
+GMDEF int gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char *dir)
+{
+    gm_dataset tr, te;
+    if (!train || !test) return gm__error("gm_load_fashion_mnist: train and test must not be NULL");
+    if (!dir) dir = "/usr/share/datasets/fashion-mnist";     /* Debian: dataset-fashion-mnist */
+    /* both halves or nothing: the train half is freed if the test half fails */
+    if (!gm__load_fashion_part(&tr, dir, "train", "train")) return 0;
+    if (!gm__load_fashion_part(&te, dir, "t10k", "test")) { gm_dataset_free(&tr); return 0; }
+    *train = tr;
+    *test = te;
+    return 1;
+}
+
+// >>data-folder
+/* Resampling along one axis, from sn source pixels to dn output pixels: output pixel o is
+ * sum_k wt[o*ntap + k] * src[idx[o*ntap + k]], with the weights of each o summing to 1.
+ *   shrinking (dn <= sn): area average. Output pixel o covers the source interval
+ *     [o*sn/dn, (o+1)*sn/dn); each source pixel weighs by the length of it inside.
+ *   growing: bilinear between the two source pixels around the output pixel's centre,
+ *     which sits at (o + 0.5)*sn/dn - 0.5 in source pixel coordinates.
+ * An average of sn/dn pixels touches at most ceil(sn/dn) + 1 of them: that is ntap. */
+static int gm__resample_ntap(int sn, int dn) { return dn <= sn ? (sn + dn - 1) / dn + 1 : 2; }
+
+static void gm__resample_taps(int sn, int dn, int *idx, float *wt)
+{
+    int ntap = gm__resample_ntap(sn, dn), o, k;
+    double scale = (double)sn / dn;
+    for (o = 0; o < dn; o++) {
+        int *ix = idx + (size_t)o * ntap;
+        float *wo = wt + (size_t)o * ntap;
+        double w[2], sum = 0.0;
+        if (dn <= sn) {
+            double a = o * scale, b = (o + 1) * scale;
+            int first = (int)a;
+            for (k = 0; k < ntap; k++) {
+                int j = first + k;
+                double lo = a > j ? a : j, hi = b < j + 1 ? b : j + 1;
+                double overlap = hi > lo && j < sn ? hi - lo : 0.0;
+                ix[k] = j < sn ? j : sn - 1;
+                wo[k] = (float)overlap;
+                sum += overlap;
+            }
+        } else {
+            double s = (o + 0.5) * scale - 0.5, f;
+            int j0 = (int)floor(s);
+            f = s - j0;
+            w[0] = 1.0 - f;
+            w[1] = f;
+            for (k = 0; k < 2; k++) {
+                int j = j0 + k;
+                ix[k] = j < 0 ? 0 : j >= sn ? sn - 1 : j;    /* clamp at the borders */
+                wo[k] = (float)w[k];
+                sum += w[k];
+            }
+        }
+        for (k = 0; k < ntap; k++) wo[k] = (float)(wo[k] / sum);
+    }
+}
+
+/* src: ih x iw pixels of c interleaved bytes (stb's layout, HWC). out: (C, H, W) floats in
+ * [0,1]. Separable: resize every row to w (tmp is ih x w x c), then every column to h. */
+static int gm__resize_image(const unsigned char *src, int iw, int ih, int c, float *out, int w, int h)
+{
+    int ntx = gm__resample_ntap(iw, w), nty = gm__resample_ntap(ih, h);
+    int *ixx = (int *)gm__calloc((size_t)w * ntx, sizeof(int));
+    int *ixy = (int *)gm__calloc((size_t)h * nty, sizeof(int));
+    float *wx = (float *)gm__calloc((size_t)w * ntx, sizeof(float));
+    float *wy = (float *)gm__calloc((size_t)h * nty, sizeof(float));
+    float *tmp = (uint64_t)ih * w * c <= GM__DATA_MAX_FLOATS ? (float *)gm__calloc((size_t)ih * w * c, sizeof(float)) : NULL;
+    int x, y, ch, k, ok = ixx && ixy && wx && wy && tmp;
+    if (ok) {
+        gm__resample_taps(iw, w, ixx, wx);
+        gm__resample_taps(ih, h, ixy, wy);
+        /* rows: tmp[y][x][ch] = sum_k wx * src[y][ixx][ch] / 255 */
+        for (y = 0; y < ih; y++)
+            for (x = 0; x < w; x++)
+                for (ch = 0; ch < c; ch++) {
+                    float s = 0.0f;
+                    for (k = 0; k < ntx; k++)
+                        s += wx[x * ntx + k] * (float)src[((size_t)y * iw + ixx[x * ntx + k]) * c + ch];
+                    tmp[((size_t)y * w + x) * c + ch] = s / 255.0f;
+                }
+        /* columns, written channel-first: out[ch][y][x] = sum_k wy * tmp[ixy][x][ch] */
+        for (ch = 0; ch < c; ch++)
+            for (y = 0; y < h; y++)
+                for (x = 0; x < w; x++) {
+                    float s = 0.0f;
+                    for (k = 0; k < nty; k++)
+                        s += wy[y * nty + k] * tmp[((size_t)ixy[y * nty + k] * w + x) * c + ch];
+                    out[((size_t)ch * h + y) * w + x] = s < 0.0f ? 0.0f : s > 1.0f ? 1.0f : s;
+                }
+    }
+    GM_FREE(ixx); GM_FREE(ixy); GM_FREE(wx); GM_FREE(wy); GM_FREE(tmp);
+    return ok;
+}
+
+typedef struct gm__entry { char *path; int isdir; } gm__entry;   /* isdir doubles as the label */
+
+static int gm__entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gm__entry *)a)->path, ((const gm__entry *)b)->path);
+}
+
+static void gm__entries_free(gm__entry *e, int n)
+{
+    int i;
+    for (i = 0; i < n; i++) GM_FREE(e[i].path);
+    GM_FREE(e);
+}
+
+/* Append to a growing array of entries (capacity doubles). */
+static int gm__entries_push(gm__entry **list, int *n, int *cap, char *path, int isdir, const char *dir)
+{
+    if (*n == *cap) {
+        int ncap = *cap ? 2 * *cap : 64;
+        gm__entry *grown;
+        if (*cap >= (1 << 24)) return gm__error("%s: more than 2^24 files", dir);
+        grown = (gm__entry *)GM_REALLOC(*list, (size_t)ncap * sizeof **list);
+        if (!grown) return gm__error("%s: out of memory listing files", dir);
+        *list = grown;
+        *cap = ncap;
+    }
+    (*list)[*n].path = path;
+    (*list)[*n].isdir = isdir;
+    (*n)++;
+    return 1;
+}
+
+#ifndef _WIN32
+/* The folders and regular files in dir as full paths, sorted by byte value (strcmp: the
+ * same order in every locale). Names starting with '.' (., .., .DS_Store) are skipped. */
+static int gm__list_dir(const char *dir, gm__entry **out, int *count)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    gm__entry *list = NULL;
+    int n = 0, cap = 0;
+    if (!d) return gm__error("%s: cannot open folder: %s", dir, strerror(errno));
+    while ((e = readdir(d)) != NULL) {
+        struct stat st;
+        char *path;
+        if (e->d_name[0] == '.') continue;
+        if (!(path = gm__path_join(dir, e->d_name))) goto fail;
+        if (stat(path, &st) != 0) {
+            gm__error("%s: cannot stat: %s", path, strerror(errno));
+            GM_FREE(path);
+            goto fail;
+        }
+        if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) { GM_FREE(path); continue; }  /* fifo, socket */
+        if (!gm__entries_push(&list, &n, &cap, path, S_ISDIR(st.st_mode) ? 1 : 0, dir)) { GM_FREE(path); goto fail; }
+    }
+    closedir(d);
+    if (n > 1) qsort(list, (size_t)n, sizeof *list, gm__entry_cmp);
+    *out = list;
+    *count = n;
+    return 1;
+fail:
+    closedir(d);
+    gm__entries_free(list, n);
+    return 0;
+}
+#else
+static int gm__list_dir(const char *dir, gm__entry **out, int *count)
+{
+    (void)out; (void)count;
+    return gm__error("%s: gm_load_image_folder needs POSIX opendir/readdir, not available on Windows", dir);
+}
+#endif
+
+GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w)
+{
+    gm__entry *top = NULL, *files = NULL;
+    int ntop = 0, nfiles = 0, cap = 0, nclass = 0, i, j;
+    gm_dataset t;
+    memset(&t, 0, sizeof t);
+    if (!ds || !dir) return gm__error("gm_load_image_folder: ds and dir must not be NULL");
+    if (c < 1 || c > 4 || h < 1 || w < 1 || h > 4096 || w > 4096)
+        return gm__error("%s: gm_load_image_folder: want 1..4 channels and 1..4096 pixels a side, got c=%d h=%d w=%d",
+                         dir, c, h, w);
+    if (!gm__list_dir(dir, &top, &ntop)) return 0;
+    /* any subfolder makes it a labelled set, one class per subfolder */
+    for (i = 0; i < ntop; i++) nclass += top[i].isdir;
+    /* Collect (path, label): class folders in sorted order, their files sorted within. */
+    for (i = 0; i < ntop; i++) {
+        if (nclass == 0) {
+            if (!gm__entries_push(&files, &nfiles, &cap, top[i].path, -1, dir)) goto fail;
+            top[i].path = NULL;                       /* moved into files */
+        } else if (top[i].isdir) {
+            gm__entry *sub = NULL;
+            int nsub = 0, before = nfiles;
+            if (!gm__list_dir(top[i].path, &sub, &nsub)) goto fail;
+            for (j = 0; j < nsub; j++) {
+                if (sub[j].isdir) continue;           /* folders inside a class folder: ignored */
+                if (!gm__entries_push(&files, &nfiles, &cap, sub[j].path, t.nclass, dir)) {
+                    gm__entries_free(sub, nsub);
+                    goto fail;
+                }
+                sub[j].path = NULL;
+            }
+            gm__entries_free(sub, nsub);
+            if (nfiles == before) { gm__error("%s: class folder holds no images", top[i].path); goto fail; }
+            t.nclass++;
+        }
+    }
+    if (nfiles == 0) { gm__error("%s: holds no images", dir); goto fail; }
+    if ((uint64_t)nfiles * c * h * w > GM__DATA_MAX_FLOATS) {
+        gm__error("%s: %d images of %dx%dx%d is more than the 2^29 floats genmod loads", dir, nfiles, c, h, w);
+        goto fail;
+    }
+    /* decode each file, convert to c channels (stb does that), resize into its row of x */
+    t.n = nfiles; t.c = c; t.h = h; t.w = w; t.d = c * h * w;
+    t.x = (float *)gm__calloc((size_t)t.n * t.d, sizeof(float));
+    t.order = gm__identity(t.n);
+    if (nclass) t.y = (int *)gm__calloc((size_t)t.n, sizeof(int));
+    if (!t.x || !t.order || (nclass && !t.y)) goto fail;
+    for (i = 0; i < nfiles; i++) {
+        int iw, ih, ic, ok;
+        unsigned char *pix = stbi_load(files[i].path, &iw, &ih, &ic, c);   /* converted to c channels */
+        if (!pix) {
+            gm__error("%s: not an image stb_image can read (%s)", files[i].path, stbi_failure_reason());
+            goto fail;
+        }
+        ok = gm__resize_image(pix, iw, ih, c, t.x + (size_t)i * t.d, w, h);
+        stbi_image_free(pix);
+        if (!ok) { gm__error("%s: out of memory resizing %dx%d to %dx%d", files[i].path, iw, ih, w, h); goto fail; }
+        if (t.y) t.y[i] = files[i].isdir;
+    }
+    {   /* the folder's own name, also when dir ends in '/' */
+        const char *end = dir + strlen(dir), *b;
+        while (end > dir + 1 && end[-1] == '/') end--;
+        for (b = end; b > dir && b[-1] != '/'; b--) {}
+        snprintf(t.name, sizeof t.name, "%.*s (%d images%s)", (int)(end - b < 40 ? end - b : 40), b, t.n,
+                 t.nclass ? ", one class per subfolder" : "");
+    }
+    gm__entries_free(top, ntop);
+    gm__entries_free(files, nfiles);
+    *ds = t;
+    return 1;
+fail:
+    gm__entries_free(top, ntop);
+    gm__entries_free(files, nfiles);
+    GM_FREE(t.x); GM_FREE(t.y); GM_FREE(t.order);
+    return 0;
+}
+
+// >>data-alloc
+/* A fresh data set of n examples of shape (c,h,w), x zeroed, y allocated if labeled,
+ * order the identity. On failure *ds is zeroed and gm_last_error() says why. */
+static int gm__dataset_new(gm_dataset *ds, int n, int c, int h, int w, int labeled)
+{
+    memset(ds, 0, sizeof *ds);
+    ds->x = (float *)gm__calloc((size_t)n, (size_t)c * h * w * sizeof(float));
+    ds->y = labeled ? (int *)gm__calloc((size_t)n, sizeof(int)) : NULL;
+    ds->order = gm__identity(n);
+    if (!ds->x || (labeled && !ds->y) || !ds->order) {
+        GM_FREE(ds->x); GM_FREE(ds->y); GM_FREE(ds->order);
+        memset(ds, 0, sizeof *ds);
+        return 0;
+    }
+    ds->n = n; ds->c = c; ds->h = h; ds->w = w; ds->d = c * h * w;
+    return 1;
+}
+
+/* Labels 0..k-1 repeated (i % k), then shuffled: every class gets n/k or n/k + 1 examples
+ * and they come in random order. */
+static void gm__balanced_labels(int *y, int n, int k, gm_rng *rng)
+{
+    int i;
+    for (i = 0; i < n; i++) y[i] = i % k;
+    gm_rng_shuffle(rng, y, n);
+}
+
+// >>data-shapes
+/* Signed distances, in pixels, from point (px, py) to a shape centred at the origin:
+ * negative inside, positive outside (the 2-D distance functions of Inigo Quilez).
+ * With the distance d of a pixel centre, coverage = clamp(0.5 - d, 0, 1) is the fraction
+ * of a one-pixel-wide edge the shape covers: cheap anti-aliasing. */
+static float gm__sd_box(float px, float py, float bx, float by)     /* half sizes bx, by */
+{
+    float dx = fabsf(px) - bx, dy = fabsf(py) - by;
+    float ox = dx > 0.0f ? dx : 0.0f, oy = dy > 0.0f ? dy : 0.0f;
+    float in = dx > dy ? dx : dy;
+    return sqrtf(ox * ox + oy * oy) + (in < 0.0f ? in : 0.0f);
+}
+
+static float gm__sd_triangle(float px, float py, float r)          /* equilateral, side 2r */
+{
+    const float k = 1.7320508f;                                     /* sqrt(3) */
+    float qx = fabsf(px) - r, qy = py + r / k, len;
+    if (qx + k * qy > 0.0f) {                                       /* fold onto one edge */
+        float nx = (qx - k * qy) * 0.5f, ny = (-k * qx - qy) * 0.5f;
+        qx = nx;
+        qy = ny;
+    }
+    qx -= qx < -2.0f * r ? -2.0f * r : qx > 0.0f ? 0.0f : qx;      /* clamp to the edge */
+    len = sqrtf(qx * qx + qy * qy);
+    return qy < 0.0f ? len : -len;
+}
+
+static float gm__sd_min(float a, float b) { return a < b ? a : b; }
+
+/* Distance from (px, py), already in the shape's frame, to class `label` of size s
+ * (about the half extent) and stroke width t. */
+static float gm__sd_shape(int label, float px, float py, float s, float t)
+{
+    float d, bar;
+    int k;
+    switch (label) {
+    case 0: return sqrtf(px * px + py * py) - s;                                  /* disc */
+    case 1: return fabsf(sqrtf(px * px + py * py) - s) - 0.5f * t;                /* ring */
+    case 2: return gm__sd_box(px, py, 0.75f * s, 0.75f * s);                      /* square */
+    case 3: return fabsf(gm__sd_box(px, py, 0.8f * s, 0.8f * s)) - 0.5f * t;      /* outline */
+    case 4: return gm__sd_triangle(px, py, 0.9f * s);                             /* triangle */
+    case 5:                                                                       /* plus */
+    case 6:                                                                       /* X: a plus turned 45 degrees */
+        return gm__sd_min(gm__sd_box(px, py, s, 0.6f * t), gm__sd_box(px, py, 0.6f * t, s));
+    case 7:                                                                       /* 3 horizontal bars */
+    case 8:                                                                       /* 3 vertical: turned 90 */
+        bar = t < 0.3f * s ? t : 0.3f * s;                                        /* keep gaps open */
+        d = 1e9f;
+        for (k = -1; k <= 1; k++) d = gm__sd_min(d, gm__sd_box(px, py - 0.75f * s * k, s, 0.5f * bar));
+        return d;
+    default:                                                                      /* 2x2 dots */
+        d = 1e9f;
+        for (k = 0; k < 4; k++) {
+            float cx = (k & 1 ? 0.5f : -0.5f) * s, cy = (k & 2 ? 0.5f : -0.5f) * s;
+            d = gm__sd_min(d, sqrtf((px - cx) * (px - cx) + (py - cy) * (py - cy)) - 0.27f * s);
+        }
+        return d;
+    }
+}
+
+GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
+{
+    /* Base rotation of each class and the jitter around it (degrees): the plus and the X,
+     * and the two bar directions, stay at least 30 degrees apart. */
+    static const float base[10] = { 0, 0, 0, 0, 0, 0, 45, 0, 90, 0 };
+    static const float jitter[10] = { 180, 180, 30, 30, 180, 15, 15, 15, 15, 20 };
+    gm_rng rng = gm_rng_new(seed);
+    gm_dataset t;
+    int i, px, py;
+    if (!ds || n < 1) gm__fatal(__FILE__, __LINE__, "gm_synthetic_shapes", "need ds and n >= 1, got n = %d", n);
+    if (!gm__dataset_new(&t, n, 1, 28, 28, 1)) { memset(ds, 0, sizeof *ds); return; }
+    t.nclass = 10;
+    /* the RNG order is fixed (labels, then per image 6 shape draws and 784 noise draws),
+     * so a seed gives the same bytes everywhere libm's cosf/sinf agree */
+    gm__balanced_labels(t.y, n, 10, &rng);
+    for (i = 0; i < n; i++) {
+        int label = t.y[i];
+        float *img = t.x + (size_t)i * 784;
+        /* per image: centre within 3 px of the middle, size, stroke, angle, brightness */
+        float cx = 13.5f + 4.0f * (gm_rng_uniform(&rng) - 0.5f);
+        float cy = 13.5f + 4.0f * (gm_rng_uniform(&rng) - 0.5f);
+        float s = 7.0f + 3.0f * gm_rng_uniform(&rng);
+        float th = 1.5f + 1.5f * gm_rng_uniform(&rng);
+        float deg = base[label] + jitter[label] * (2.0f * gm_rng_uniform(&rng) - 1.0f);
+        float ink = 0.75f + 0.25f * gm_rng_uniform(&rng);
+        float co = cosf(deg * 0.017453293f), si = sinf(deg * 0.017453293f);
+        for (py = 0; py < 28; py++)
+            for (px = 0; px < 28; px++) {
+                /* the pixel centre in the shape's frame: translate, then rotate by -deg */
+                float dx = (float)px - cx, dy = (float)py - cy;
+                float u = co * dx + si * dy, v = -si * dx + co * dy;
+                float cover = 0.5f - gm__sd_shape(label, u, v, s, th);
+                /* a little noise, std 0.03: the sum of four 16-bit uniforms from one draw
+                 * has mean 2 and variance 4/12, close enough to Gaussian (Irwin-Hall) and
+                 * much cheaper than Box-Muller for 784 pixels an image */
+                uint64_t r = gm_rng_u64(&rng);
+                float e = (float)((r & 0xFFFF) + (r >> 16 & 0xFFFF) + (r >> 32 & 0xFFFF) + (r >> 48)) / 65536.0f - 2.0f;
+                float val = ink * (cover < 0.0f ? 0.0f : cover > 1.0f ? 1.0f : cover) + 0.052f * e;  /* 0.03 sqrt 3 */
+                img[py * 28 + px] = val < 0.0f ? 0.0f : val > 1.0f ? 1.0f : val;
+            }
+    }
+    snprintf(t.name, sizeof t.name, "synthetic shapes (%d images, 10 classes)", n);
+    *ds = t;
+}
+
+// >>data-toy2d
+GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
+{
+    static const char *names[4] = { "ring of 8 Gaussians", "grid of 25 Gaussians", "swiss roll", "two moons" };
+    static const int nclass[4] = { 8, 25, 1, 2 };
+    const double pi = 3.14159265358979323846;
+    gm_rng rng = gm_rng_new(seed);
+    gm_dataset t;
+    int i;
+    if (!ds || n < 1 || (int)kind < 0 || (int)kind > 3)
+        gm__fatal(__FILE__, __LINE__, "gm_synthetic_2d", "need ds, a gm_toy and n >= 1, got kind %d n %d", (int)kind, n);
+    if (!gm__dataset_new(&t, n, 2, 1, 1, 1)) { memset(ds, 0, sizeof *ds); return; }
+    t.nclass = nclass[kind];
+    /* draw the labels first, then each point from the mode or the moon its label names */
+    gm__balanced_labels(t.y, n, t.nclass, &rng);
+    for (i = 0; i < n; i++) {
+        int k = t.y[i];
+        double x, y, a;
+        switch (kind) {
+        case GM_RING8:        /* mode k at angle 2 pi k / 8 on the circle of radius 2, std 0.02 */
+            x = 2.0 * cos(2.0 * pi * k / 8) + 0.02 * gm_rng_normal(&rng);
+            y = 2.0 * sin(2.0 * pi * k / 8) + 0.02 * gm_rng_normal(&rng);
+            break;
+        case GM_GRID25:       /* mode k = 5*row + col at (-4 + 2 col, -4 + 2 row), std 0.05 */
+            x = -4.0 + 2.0 * (k % 5) + 0.05 * gm_rng_normal(&rng);
+            y = -4.0 + 2.0 * (k / 5) + 0.05 * gm_rng_normal(&rng);
+            break;
+        case GM_SWISS_ROLL:   /* scikit-learn's roll, 2-D: t ~ U[1.5pi, 4.5pi], (t cos t, t sin t) */
+            a = 1.5 * pi * (1.0 + 2.0 * gm_rng_uniform(&rng));
+            x = (a * cos(a) + 0.25 * gm_rng_normal(&rng)) / 7.0;
+            y = (a * sin(a) + 0.25 * gm_rng_normal(&rng)) / 7.0;
+            break;
+        default:              /* moons: (cos a, sin a) and (1 - cos a, 0.5 - sin a), a ~ U[0, pi] */
+            a = pi * gm_rng_uniform(&rng);
+            x = (k ? 1.0 - cos(a) : cos(a)) + 0.1 * gm_rng_normal(&rng);
+            y = (k ? 0.5 - sin(a) : sin(a)) + 0.1 * gm_rng_normal(&rng);
+            x = 1.3 * (x - 0.5);                 /* centre [-1,2] x [-0.5,1], then scale */
+            y = 1.3 * (y - 0.25);
+            break;
+        }
+        t.x[2 * i] = (float)x;
+        t.x[2 * i + 1] = (float)y;
+    }
+    snprintf(t.name, sizeof t.name, "%s (%d points)", names[kind], n);
+    *ds = t;
+}
+
+// >>data-ops
+GMDEF void gm_dataset_shuffle(gm_dataset *ds, gm_rng *rng)
+{
+    int i;
+    if (!ds || !ds->order) return;
+    /* start from the identity so the result depends on rng alone, not on earlier shuffles */
+    for (i = 0; i < ds->n; i++) ds->order[i] = i;
+    gm_rng_shuffle(rng, ds->order, ds->n);
+}
+
+GMDEF void gm_dataset_free(gm_dataset *ds)
+{
+    if (!ds) return;
+    GM_FREE(ds->x);
+    GM_FREE(ds->y);
+    GM_FREE(ds->order);
+    memset(ds, 0, sizeof *ds);
+}
+
+GMDEF int gm_dataset_split(gm_dataset *keep, gm_dataset *rest, const gm_dataset *ds,
+                           const int *classes, int nclasses)
+{
+    gm_dataset part[2];                 /* part[1]: labels in classes[], part[0]: the others */
+    gm_dataset *out[2];
+    unsigned char *in;
+    int count[2] = { 0, 0 }, fill[2] = { 0, 0 }, i, p;
+    out[0] = rest;
+    out[1] = keep;
+    if (!ds || !ds->x) return gm__error("gm_dataset_split: no data set");
+    if (!ds->y) return gm__error("%s: gm_dataset_split needs labels and this set has none", ds->name);
+    if (!classes || nclasses < 1) return gm__error("%s: gm_dataset_split: no classes given", ds->name);
+    for (i = 0; i < nclasses; i++)
+        if (classes[i] < 0 || classes[i] >= ds->nclass)
+            return gm__error("%s: gm_dataset_split: class %d is outside 0..%d", ds->name, classes[i], ds->nclass - 1);
+    /* in[k] = 1 if class k is kept */
+    /* two passes over the labels: count each part, allocate it, then copy */
+    in = (unsigned char *)gm__calloc((size_t)ds->nclass, 1);
+    if (!in) return 0;
+    for (i = 0; i < nclasses; i++) in[classes[i]] = 1;
+    for (i = 0; i < ds->n; i++) count[in[ds->y[i]]]++;
+    for (p = 0; p < 2; p++) {
+        memset(&part[p], 0, sizeof part[p]);
+        if (out[p] && count[p] == 0) {
+            gm__error("%s: gm_dataset_split: the %s part would be empty", ds->name, p ? "kept" : "rest");
+            break;
+        }
+        if (out[p] && !gm__dataset_new(&part[p], count[p], ds->c, ds->h, ds->w, 1)) break;
+    }
+    if (p < 2) {                        /* stopped early: undo whatever was made */
+        for (i = 0; i < p; i++) gm_dataset_free(&part[i]);
+        GM_FREE(in);
+        return 0;
+    }
+    /* copy each example, in its original order, to the part its label picks */
+    for (i = 0; i < ds->n; i++) {
+        int q = in[ds->y[i]];
+        if (!out[q]) continue;
+        memcpy(part[q].x + (size_t)fill[q] * ds->d, ds->x + (size_t)i * ds->d, (size_t)ds->d * sizeof(float));
+        part[q].y[fill[q]++] = ds->y[i];
+    }
+    GM_FREE(in);
+    for (p = 0; p < 2; p++) {
+        if (!out[p]) continue;
+        part[p].nclass = ds->nclass;
+        snprintf(part[p].name, sizeof part[p].name, "%.60s, %s (%d)", ds->name,
+                 p ? "kept classes" : "other classes", part[p].n);
+    }
+    /* assign last: keep or rest may be the same struct as ds */
+    if (keep) *keep = part[1];
+    if (rest) *rest = part[0];
+    return 1;
+}
+// >>batch
+GMDEF int gm_batches(const gm_dataset *ds, int B) { return (ds->n + B - 1) / B; }
+
+/* The first example of batch i and how many there are. */
+static int gm__batch_range(const gm_dataset *ds, long i, int B, int *count, const char *op, GM__SITE)
+{
+    long j;
+    if (!ds || ds->n < 1 || !ds->x) gm__fatal(file, line, op, "the data set is empty");
+    if (B < 1) gm__fatal(file, line, op, "batch size must be >= 1, got %d", B);
+    j = ((i % gm_batches(ds, B)) + gm_batches(ds, B)) % gm_batches(ds, B);
+    *count = ds->n - (int)j * B < B ? ds->n - (int)j * B : B;
+    return (int)j * B;
+}
+
+GMDEF gm_tensor *gm_batch_at(gm_tape *T, const gm_dataset *ds, long i, int B, GM__SITE)
+{
+    int count, start = gm__batch_range(ds, i, B, &count, "gm_batch", file, line), k;
+    gm_shape s = ds->h == 1 && ds->w == 1 ? gm_shape2(count, ds->c) : gm_shape4(count, ds->c, ds->h, ds->w);
+    gm_tensor *x = gm__node(T, s, "gm_batch", NULL, NULL, NULL, NULL, file, line);
+    for (k = 0; k < count; k++)
+        memcpy(x->val + (size_t)k * ds->d, ds->x + (size_t)ds->order[start + k] * ds->d, (size_t)ds->d * sizeof(float));
+    return x;
+}
+
+GMDEF int *gm_batch_labels_at(gm_tape *T, const gm_dataset *ds, long i, int B, GM__SITE)
+{
+    int count, start = gm__batch_range(ds, i, B, &count, "gm_batch_labels", file, line), k;
+    int *y = (int *)gm__arena(T, (size_t)count * sizeof(int), "gm_batch_labels", file, line);
+    if (!ds->y) gm__fatal(file, line, "gm_batch_labels", "the data set \"%s\" has no labels", ds->name);
+    for (k = 0; k < count; k++) y[k] = ds->y[ds->order[start + k]];
+    return y;
+}
+// >>output
+/* Section 10: image grids, .npy arrays, plots and the progress bar. */
+#include <errno.h>
+#include <limits.h>
+#if defined(_WIN32)
+#  include <io.h>          /* _isatty, _fileno */
+#elif defined(__unix__) || defined(__APPLE__)
+#  include <unistd.h>      /* isatty; declared by glibc and BSD libcs even in strict C99 */
+#endif
+
+/* stb_easy_font: a public-domain font made of little bars, all of it static functions. */
+#if defined(__GNUC__) || defined(__clang__)
+#  pragma GCC diagnostic push
+#  pragma GCC diagnostic ignored "-Wunused-function"
+#  pragma GCC diagnostic ignored "-Wmissing-braces"
+#endif
+#include <stb_easy_font.h>
+#if defined(__GNUC__) || defined(__clang__)
+#  pragma GCC diagnostic pop
+#endif
+
+// >>output-files
+/* Every file goes to "<path>.tmp" first and is renamed over <path> only when all of it
+ * was written, so a failure (full disk, missing folder, a crash) never leaves half a file
+ * and never destroys the file that was there before. */
+typedef struct gm__outfile {
+    FILE *f;
+    char *tmp;      /* "<path>.tmp" */
+    int err;        /* errno of the first failure, 0 while all is well */
+} gm__outfile;
+
+static int gm__out_open(gm__outfile *o, const char *path)
+{
+    size_t len = strlen(path);
+    o->f = NULL;
+    o->err = 0;
+    o->tmp = (char *)GM_MALLOC(len + 5);
+    if (!o->tmp) return gm__error("%s: out of memory", path);
+    memcpy(o->tmp, path, len);
+    memcpy(o->tmp + len, ".tmp", 5);
+    o->f = fopen(o->tmp, "wb");
+    if (!o->f) {
+        int e = errno;
+        GM_FREE(o->tmp);
+        o->tmp = NULL;
+        return gm__error("%s: cannot write: %s", path, strerror(e));
+    }
+    return 1;
+}
+
+static void gm__out_write(gm__outfile *o, const void *data, size_t size)
+{
+    if (!o->err && size && fwrite(data, 1, size, o->f) != size) o->err = errno ? errno : EIO;
+}
+
+/* The shape stb_image_write wants for its output callback. */
+static void gm__out_stbi(void *ctx, void *data, int size)
+{
+    gm__outfile *o = (gm__outfile *)ctx;
+    gm__out_write(o, data, (size_t)size);
+}
+
+/* Close, then publish with rename() if everything went well, else delete the temporary. */
+static int gm__out_close(gm__outfile *o, const char *path)
+{
+    int e = o->err;
+    if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
+#if defined(_WIN32)
+    if (!e) remove(path);   /* Windows rename() does not replace an existing file */
+#endif
+    if (!e && rename(o->tmp, path) != 0) e = errno ? errno : EIO;
+    if (e) remove(o->tmp);
+    GM_FREE(o->tmp);
+    o->tmp = NULL;
+    if (e) return gm__error("%s: cannot write: %s", path, strerror(e));
+    return 1;
+}
+
+/* Write an RGB or grey image as PNG through the temporary file. */
+static int gm__write_png(const char *path, const unsigned char *px, int w, int h, int comp)
+{
+    gm__outfile o;
+    if (!gm__out_open(&o, path)) return 0;
+    if (!stbi_write_png_to_func(gm__out_stbi, &o, w, h, comp, px, w * comp) && !o.err)
+        o.err = ENOMEM;    /* the encoder's only failure is running out of memory */
+    return gm__out_close(&o, path);
+}
+
+// >>output-grid
+/* v in [lo, hi] -> 0..255; NaN and everything below lo -> 0. */
+static unsigned char gm__byte(float v, double lo, double scale)
+{
+    double t = ((double)v - lo) * scale;
+    if (!(t > 0.0)) return 0;
+    if (t >= 255.0) return 255;
+    return (unsigned char)(t + 0.5);
+}
+
+GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int h, int w,
+                             int ncols, float lo, float hi)
+{
+    long long gw, gh;   /* grid size before magnification */
+    int rows, s, W, H, i, ch, r, col, X, Y, ok;
+    size_t plane = (size_t)h * (size_t)w;
+    double scale;
+    unsigned char *grid, *big;
+
+    if (!x || n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0)
+        return gm__error("%s: cannot make an image grid of n=%d images (C=%d, H=%d, W=%d): "
+                         "need n, H, W > 0, C = 1 or 3 and x not NULL", path, n, c, h, w);
+    /* rows x ncols cells; ncols <= 0 asks for a square-ish grid */
+    if (ncols <= 0) ncols = (int)ceil(sqrt((double)n));
+    if (ncols > n) ncols = n;
+    rows = (n - 1) / ncols + 1;
+    gw = (long long)ncols * ((long long)w + 1) + 1;
+    gh = (long long)rows * ((long long)h + 1) + 1;
+    /* stb_image_write takes int sizes; a quarter gigapixel is beyond any sensible grid */
+    if (gw > 32768 || gh > 32768 || gw * gh > (1 << 28))
+        return gm__error("%s: a grid of %lld x %lld pixels is too large for a PNG", path, gw, gh);
+
+    /* lo == hi asks for the data's own range */
+    if (lo == hi) {
+        size_t k, total = (size_t)n * (size_t)c * plane;
+        int seen = 0;
+        for (k = 0; k < total; k++) {
+            if (!(x[k] - x[k] == 0)) continue;     /* NaN or infinite */
+            if (!seen || x[k] < lo) lo = x[k];
+            if (!seen || x[k] > hi) hi = x[k];
+            seen = 1;
+        }
+        if (lo == hi) hi = lo + 1.0f;              /* a constant image shows as black */
+    }
+    scale = 255.0 / ((double)hi - (double)lo);   /* hi < lo is allowed: a negative image */
+
+    /* the smallest integer magnification that brings the longer side to 400 px */
+    for (s = 1; s < 8 && s * (gw > gh ? gw : gh) < 400; s++) {}
+    W = (int)gw * s;
+    H = (int)gh * s;
+    grid = (unsigned char *)GM_MALLOC((size_t)(gw * gh) * (size_t)c);
+    big = (unsigned char *)GM_MALLOC((size_t)W * (size_t)H * (size_t)c);
+    if (!grid || !big) {
+        GM_FREE(grid);
+        GM_FREE(big);
+        return gm__error("%s: out of memory for a %d x %d image", path, W, H);
+    }
+    memset(grid, 128, (size_t)(gw * gh) * (size_t)c);   /* grey border everywhere first */
+
+    /* image i goes to cell (row r, column col); its pixel (y, x) to grid pixel
+     * (1 + r (H+1) + y, 1 + col (W+1) + x); NCHW planes become interleaved RGB */
+    for (i = 0; i < n; i++) {
+        r = i / ncols;
+        col = i % ncols;
+        for (ch = 0; ch < c; ch++) {
+            const float *src = x + ((size_t)i * (size_t)c + (size_t)ch) * plane;
+            for (Y = 0; Y < h; Y++) {
+                unsigned char *dst = grid + ((size_t)(1 + r * (h + 1) + Y) * (size_t)gw
+                                             + (size_t)(1 + col * (w + 1))) * (size_t)c + (size_t)ch;
+                for (X = 0; X < w; X++)
+                    dst[(size_t)X * (size_t)c] = gm__byte(src[Y * w + X], lo, scale);
+            }
+        }
+    }
+    /* nearest-neighbour magnification: output pixel (X, Y) shows grid pixel (X/s, Y/s) */
+    for (Y = 0; Y < H; Y++)
+        for (X = 0; X < W; X++)
+            memcpy(big + ((size_t)Y * (size_t)W + (size_t)X) * (size_t)c,
+                   grid + ((size_t)(Y / s) * (size_t)gw + (size_t)(X / s)) * (size_t)c, (size_t)c);
+    ok = gm__write_png(path, big, W, H, c);
+    GM_FREE(grid);
+    GM_FREE(big);
+    return ok;
+}
+
+// >>output-npy
+/* .npy format 1.0: the 6 bytes "\x93NUMPY", version 1 0, a little-endian uint16 header
+ * length, then the header (a Python dict literal padded with spaces, ending in '\n') so
+ * the data start at a multiple of 64 bytes, then the values in C order. Bytes are put
+ * together explicitly, so the files are little-endian on any host. */
+GMDEF int gm_save_npy(const char *path, const float *x, int ndim, const int *shape)
+{
+    char head[256];
+    unsigned char buf[4096];
+    size_t count = 1, k, used = 0;
+    int i, len;
+    gm__outfile o;
+
+    if (ndim < 0 || ndim > 4 || (ndim > 0 && !shape))
+        return gm__error("%s: cannot save an array of %d dimensions (0 to 4)", path, ndim);
+    for (i = 0; i < ndim; i++) {
+        if (shape[i] < 0) return gm__error("%s: dimension %d of the shape is %d", path, i, shape[i]);
+        if (shape[i] > 0 && count > (size_t)-1 / 4 / (size_t)shape[i])
+            return gm__error("%s: an array of that shape does not fit in memory", path);
+        count *= (size_t)shape[i];
+    }
+    if (count > 0 && !x) return gm__error("%s: no values to save (x is NULL)", path);
+
+    /* the header as numpy writes it: a 1-D shape needs its trailing comma, (7,) */
+    len = sprintf(head + 10, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
+    for (i = 0; i < ndim; i++)
+        len += sprintf(head + 10 + len, i + 1 < ndim ? "%d, " : ndim == 1 ? "%d," : "%d", shape[i]);
+    len += sprintf(head + 10 + len, "), }");
+    while ((10 + len + 1) % 64 != 0) head[10 + len++] = ' ';   /* 64-byte aligned data */
+    head[10 + len++] = '\n';
+    /* magic, version 1.0, header length as little-endian uint16 */
+    memcpy(head, "\x93NUMPY\x01\x00", 8);
+    head[8] = (char)(len & 255);
+    head[9] = (char)(len >> 8);
+
+    /* values go out in blocks of 1024, each float's bits least significant byte first */
+    if (!gm__out_open(&o, path)) return 0;
+    gm__out_write(&o, head, (size_t)(10 + len));
+    for (k = 0; k < count; k++) {
+        uint32_t u;
+        memcpy(&u, &x[k], 4);
+        buf[used++] = (unsigned char)(u & 255);          /* least significant byte first */
+        buf[used++] = (unsigned char)((u >> 8) & 255);
+        buf[used++] = (unsigned char)((u >> 16) & 255);
+        buf[used++] = (unsigned char)(u >> 24);
+        if (used == sizeof buf) { gm__out_write(&o, buf, used); used = 0; }
+    }
+    gm__out_write(&o, buf, used);
+    return gm__out_close(&o, path);
+}
+
+/* What the header dict says. */
+typedef struct gm__npy_head {
+    char descr[16];
+    int fortran;
+    int ndim;
+    long long shape[32];
+    int have;           /* bits: 1 descr, 2 fortran_order, 4 shape */
+} gm__npy_head;
+
+/* The header parser reads only what numpy writes: strings, True/False, tuples of ints. */
+static const char *gm__skip_space(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') s++;
+    return s;
+}
+
+/* A quoted Python string ('...' or "...") into buf; returns what follows, NULL if malformed. */
+static const char *gm__npy_string(const char *s, char *buf, size_t cap)
+{
+    char q = *s;
+    size_t n = 0;
+    if (q != '\'' && q != '"') return NULL;
+    for (s++; *s && *s != q; s++)
+        if (n + 1 < cap) buf[n++] = *s;
+    buf[n] = 0;
+    return *s == q ? s + 1 : NULL;
+}
+
+/* The header is a dict literal like {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
+ * Returns 1 if it has the three keys and nothing else, 0 if malformed. */
+static int gm__npy_parse(const char *s, gm__npy_head *hd)
+{
+    memset(hd, 0, sizeof *hd);
+    s = gm__skip_space(s);
+    if (*s != '{') return 0;    /* test before stepping: never step over the final NUL */
+    s++;
+    for (;;) {
+        char key[32];
+        s = gm__skip_space(s);
+        if (*s == '}') break;
+        if (!(s = gm__npy_string(s, key, sizeof key))) return 0;
+        s = gm__skip_space(s);
+        if (*s != ':') return 0;
+        s = gm__skip_space(s + 1);
+        if (strcmp(key, "descr") == 0) {
+            if (!(s = gm__npy_string(s, hd->descr, sizeof hd->descr))) return 0;
+            hd->have |= 1;
+        } else if (strcmp(key, "fortran_order") == 0) {
+            if (strncmp(s, "True", 4) == 0) { hd->fortran = 1; s += 4; }
+            else if (strncmp(s, "False", 5) == 0) { hd->fortran = 0; s += 5; }
+            else return 0;
+            hd->have |= 2;
+        } else if (strcmp(key, "shape") == 0) {
+            if (*s != '(') return 0;
+            for (s++;;) {
+                long long v = 0;
+                s = gm__skip_space(s);
+                if (*s == ')') { s++; break; }
+                if (*s < '0' || *s > '9' || hd->ndim == 32) return 0;
+                for (; *s >= '0' && *s <= '9'; s++)
+                    if ((v = v * 10 + (*s - '0')) > INT_MAX) v = (long long)INT_MAX + 1;  /* saturate */
+                if (*s == 'L') s++;                  /* Python 2 wrote longs as 3L */
+                hd->shape[hd->ndim++] = v;
+                s = gm__skip_space(s);
+                if (*s == ',') s++;
+                else if (*s != ')') return 0;
+            }
+            hd->have |= 4;
+        } else {
+            return 0;
+        }
+        s = gm__skip_space(s);
+        if (*s == ',') s++;
+        else if (*s != '}') return 0;
+    }
+    return hd->have == 7;
+}
+
+/* The reading itself: header checks first, then values. Returns 1 with *out the values
+ * (GM_MALLOC'd) and hd the header, or 0 with the reason in gm_last_error(). */
+static int gm__npy_read(FILE *f, const char *path, gm__npy_head *hd, float **out)
+{
+    unsigned char pre[10], buf[4096];
+    char text[4096];    /* a float32 header is about 120 bytes */
+    size_t hlen, count = 1, k, got;
+    long start, end;
+    float *x;
+    int i;
+
+    got = fread(pre, 1, 8, f);
+    if (got < 6 || memcmp(pre, "\x93NUMPY", 6) != 0)
+        return gm__error("%s: not a .npy file (bad magic)", path);
+    if (got < 8) return gm__error("%s: truncated .npy header", path);
+    /* version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one */
+    if (pre[6] == 1) {
+        if (fread(pre + 8, 1, 2, f) != 2) return gm__error("%s: truncated .npy header", path);
+        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 6, 1, 4, f) != 4) return gm__error("%s: truncated .npy header", path);
+        hlen = (size_t)pre[6] | (size_t)pre[7] << 8 | (size_t)pre[8] << 16 | (size_t)pre[9] << 24;
+    } else {
+        return gm__error("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
+    }
+    if (hlen >= sizeof text)
+        return gm__error("%s: .npy header of %lu bytes is absurd for a float32 array",
+                         path, (unsigned long)hlen);
+    if (fread(text, 1, hlen, f) != hlen) return gm__error("%s: truncated .npy header", path);
+    text[hlen] = 0;
+
+    if (!gm__npy_parse(text, hd)) return gm__error("%s: malformed .npy header: %.80s", path, text);
+    if (strcmp(hd->descr, "<f4") != 0)
+        return gm__error("%s: dtype is '%s', genmod reads only little-endian float32 '<f4' "
+                         "(convert with a.astype('<f4'))", path, hd->descr);
+    if (hd->fortran)
+        return gm__error("%s: array is in Fortran order; save np.ascontiguousarray(a) instead", path);
+    if (hd->ndim > 4)
+        return gm__error("%s: array has %d dimensions, genmod reads at most 4", path, hd->ndim);
+    for (i = 0; i < hd->ndim; i++) {
+        /* count stays <= INT_MAX, so count * 4 fits a size_t and every index an int */
+        long long d = hd->shape[i];
+        if (d > INT_MAX || (d > 0 && count > (size_t)INT_MAX / (size_t)d))
+            return gm__error("%s: shape is absurd (more than %d values)", path, INT_MAX);
+        count *= (size_t)d;
+    }
+
+    /* the data must fill the rest of the file exactly: fewer bytes is a truncated file,
+     * more means the header lies; checked before allocating what the header asks for */
+    start = ftell(f);
+    if (start >= 0 && fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= start) {
+        if ((size_t)(end - start) != count * 4)
+            return gm__error("%s: %s: the shape needs %lu bytes of data, the file has %ld", path,
+                             (size_t)(end - start) < count * 4 ? "truncated" : "trailing bytes",
+                             (unsigned long)(count * 4), end - start);
+        fseek(f, start, SEEK_SET);
+    }
+    if (!(x = (float *)GM_MALLOC(count ? count * 4 : 4))) return gm__error("%s: out of memory", path);
+    for (k = 0; k < count; k += got / 4) {
+        size_t want = (count - k) * 4 < sizeof buf ? (count - k) * 4 : sizeof buf, j;
+        if ((got = fread(buf, 1, want, f)) != want) {
+            GM_FREE(x);
+            return gm__error("%s: truncated .npy data", path);
+        }
+        for (j = 0; j < got; j += 4) {   /* little-endian bytes -> float, on any host */
+            uint32_t u = (uint32_t)buf[j] | (uint32_t)buf[j + 1] << 8
+                       | (uint32_t)buf[j + 2] << 16 | (uint32_t)buf[j + 3] << 24;
+            memcpy(&x[k + j / 4], &u, 4);
+        }
+    }
+    *out = x;
+    return 1;
+}
+
+GMDEF float *gm_load_npy(const char *path, int *ndim, int shape[4])
+{
+    gm__npy_head hd;
+    float *x = NULL;
+    int i, ok;
+    FILE *f = fopen(path, "rb");
+    if (!f) { gm__error("%s: cannot open: %s", path, strerror(errno)); return NULL; }
+    ok = gm__npy_read(f, path, &hd, &x);
+    fclose(f);
+    if (!ok) return NULL;
+    *ndim = hd.ndim;    /* the caller's variables change only on success */
+    for (i = 0; i < hd.ndim; i++) shape[i] = (int)hd.shape[i];
+    return x;
+}
+
+GMDEF void gm_npy_free(float *x) { GM_FREE(x); }
+
+// >>output-canvas
+/* An RGB canvas with a clip rectangle [cx0, cx1) x [cy0, cy1); colours are 0xRRGGBB and
+ * drawing blends with a coverage a in [0, 1], which is also how edges get anti-aliased. */
+typedef struct gm__canvas {
+    unsigned char *px;
+    int w, h;
+    int cx0, cy0, cx1, cy1;
+} gm__canvas;
+
+static void gm__clip(gm__canvas *cv, int x0, int y0, int x1, int y1)
+{
+    cv->cx0 = x0 < 0 ? 0 : x0;
+    cv->cy0 = y0 < 0 ? 0 : y0;
+    cv->cx1 = x1 > cv->w ? cv->w : x1;
+    cv->cy1 = y1 > cv->h ? cv->h : y1;
+}
+
+/* pixel <- pixel + a (colour - pixel) */
+static void gm__blend(gm__canvas *cv, int x, int y, unsigned rgb, float a)
+{
+    unsigned char *p;
+    int k;
+    if (x < cv->cx0 || x >= cv->cx1 || y < cv->cy0 || y >= cv->cy1) return;
+    p = cv->px + ((size_t)y * (size_t)cv->w + (size_t)x) * 3;
+    for (k = 0; k < 3; k++) {
+        float c = (float)((rgb >> (16 - 8 * k)) & 255);
+        p[k] = (unsigned char)(p[k] + a * (c - p[k]) + 0.5f);
+    }
+}
+
+/* Cut the pixel box [x0,x1) x [y0,y1) to the canvas's clip rectangle. */
+static void gm__clip_box(const gm__canvas *cv, int *x0, int *y0, int *x1, int *y1)
+{
+    if (*x0 < cv->cx0) *x0 = cv->cx0;
+    if (*y0 < cv->cy0) *y0 = cv->cy0;
+    if (*x1 > cv->cx1) *x1 = cv->cx1;
+    if (*y1 > cv->cy1) *y1 = cv->cy1;
+}
+
+static void gm__rect(gm__canvas *cv, int x0, int y0, int x1, int y1, unsigned rgb, float a)
+{
+    int x, y;
+    gm__clip_box(cv, &x0, &y0, &x1, &y1);
+    for (y = y0; y < y1; y++)
+        for (x = x0; x < x1; x++) gm__blend(cv, x, y, rgb, a);
+}
+
+/* A segment from a to b, width px wide: each pixel near it is covered by
+ * clamp(width/2 + 1/2 - distance to the segment, 0, 1), an anti-aliased line. */
+static void gm__segment(gm__canvas *cv, float ax, float ay, float bx, float by, float width,
+                         unsigned rgb)
+{
+    float r = 0.5f * width + 0.5f, dx = bx - ax, dy = by - ay, len2 = dx * dx + dy * dy;
+    int x0 = (int)floor((ax < bx ? ax : bx) - r), x1 = (int)ceil((ax > bx ? ax : bx) + r);
+    int y0 = (int)floor((ay < by ? ay : by) - r), y1 = (int)ceil((ay > by ? ay : by) + r);
+    int x, y;
+    gm__clip_box(cv, &x0, &y0, &x1, &y1);
+    for (y = y0; y < y1; y++)
+        for (x = x0; x < x1; x++) {
+            float px = (float)x + 0.5f - ax, py = (float)y + 0.5f - ay;   /* pixel centre - a */
+            float t = len2 > 0 ? (px * dx + py * dy) / len2 : 0.0f, ex, ey, cover;
+            t = t < 0 ? 0 : t > 1 ? 1 : t;           /* the nearest point is a + t (b - a) */
+            ex = px - t * dx;
+            ey = py - t * dy;
+            cover = r - (float)sqrt(ex * ex + ey * ey);
+            if (cover > 0) gm__blend(cv, x, y, rgb, cover > 1 ? 1 : cover);
+        }
+}
+
+/* A filled disc of radius rad around (cx, cy) with opacity a, anti-aliased like the lines. */
+static void gm__disc(gm__canvas *cv, float cx, float cy, float rad, unsigned rgb, float a)
+{
+    int x, y;
+    for (y = (int)floor(cy - rad - 1); y <= (int)ceil(cy + rad + 1); y++)
+        for (x = (int)floor(cx - rad - 1); x <= (int)ceil(cx + rad + 1); x++) {
+            float ex = (float)x + 0.5f - cx, ey = (float)y + 0.5f - cy;
+            float cover = rad + 0.5f - (float)sqrt(ex * ex + ey * ey);
+            if (cover > 0) gm__blend(cv, x, y, rgb, a * (cover > 1 ? 1 : cover));
+        }
+}
+
+// >>output-text
+/* stb_easy_font glyphs are axis-aligned bars on a grid of font units: capitals 7 units
+ * high, descenders to 10, about 6 units of advance. We paint each bar as an s x s scaled
+ * rectangle. GM__TEXT_H is the height a line of text takes, in font units. */
+#define GM__TEXT_H 10
+
+/* Width in pixels: the sum of the glyphs' advances, drawn one glyph at a time below. */
+static int gm__text_width(const char *str, int s)
+{
+    char one[2] = {0, 0};
+    int w = 0;
+    for (; *str; str++) {
+        one[0] = (*str >= 32 && *str <= 126) ? *str : '?';    /* the font is plain ASCII */
+        w += stb_easy_font_width(one);
+    }
+    return w * s;
+}
+
+/* Text with its top-left corner at (x, y), s pixels per font unit. vertical != 0 turns it
+ * a quarter turn counter-clockwise (read from bottom to top); (x, y) is then the corner at
+ * the bottom-left, where reading starts. */
+static void gm__text(gm__canvas *cv, int x, int y, const char *str, int s, unsigned rgb, int vertical)
+{
+    float quads[256];    /* one glyph: at most 11 bars x 4 vertices x (x, y, z, colour) */
+    char one[2] = {0, 0};
+    int pen = 0, q, nq;
+    for (; *str; str++) {
+        one[0] = (*str >= 32 && *str <= 126) ? *str : '?';
+        nq = stb_easy_font_print((float)pen, 0.0f, one, NULL, quads, (int)sizeof quads);
+        for (q = 0; q < nq; q++) {
+            /* vertex 0 is the bar's top-left (u0, v0), vertex 2 its bottom-right (u1, v1) */
+            int u0 = (int)quads[q * 16 + 0] * s, v0 = (int)quads[q * 16 + 1] * s;
+            int u1 = (int)quads[q * 16 + 8] * s, v1 = (int)quads[q * 16 + 9] * s;
+            if (vertical) gm__rect(cv, x + v0, y - u1, x + v1, y - u0, rgb, 1.0f);
+            else          gm__rect(cv, x + u0, y + v0, x + u1, y + v1, rgb, 1.0f);
+        }
+        pen += stb_easy_font_width(one);
+    }
+}
+
+// >>output-plot
+enum { GM__LINE, GM__SCATTER };
+
+typedef struct gm__series {
+    int kind;           /* GM__LINE or GM__SCATTER */
+    char label[40];     /* "" keeps it out of the legend */
+    int n;
+    float *x, *y;       /* our own copies */
+    int *cls;           /* labelled scatter: class of each point, 0..nclass-1; else NULL */
+    int nclass;
+    int colour;         /* palette index of a one-colour series */
+} gm__series;
+
+struct gm_plot {
+    char title[96], xlabel[64], ylabel[64];
+    gm__series *s;
+    int ns, cap, ncolour;   /* series, room for, one-colour series so far */
+    float *heat;            /* the heatmap layer (rows, cols), or NULL */
+    int rows, cols;
+    float hx0, hx1, hy0, hy1;
+    int logy;
+    char error[200];        /* the first thing that went wrong, reported by gm_plot_save */
+};
+
+/* Colour-blind-safe colours: the Okabe-Ito set (without its yellow, too pale on white)
+ * followed by dark tones from Paul Tol's palettes, so ten classes stay distinguishable. */
+static const unsigned gm__palette[10] = {
+    0x0072B2, 0xD55E00, 0x009E73, 0xCC79A7, 0xE69F00,
+    0x56B4E9, 0x332288, 0x999933, 0x882255, 0x555555
+};
+
+#define GM__INK   0x222222   /* text */
+#define GM__FRAME 0x444444   /* axes box and ticks */
+#define GM__GRID  0xEBEBEB   /* light grid lines at the ticks */
+
+/* A viridis-like map from t in [0, 1] to colour: dark purple, blue, teal, green, yellow,
+ * linear in between. Lightness rises steadily, so it reads right in grey and for
+ * colour-blind eyes. */
+static unsigned gm__colormap(float t)
+{
+    static const unsigned char stops[5][3] = {
+        {68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}
+    };
+    float f;
+    int i, k;
+    unsigned rgb = 0;
+    if (!(t >= 0)) t = 0;   /* also NaN */
+    if (t > 1) t = 1;
+    f = t * 4;
+    i = f >= 4 ? 3 : (int)f;
+    f -= (float)i;
+    for (k = 0; k < 3; k++)
+        rgb = rgb << 8 | (unsigned)(stops[i][k] + f * (stops[i + 1][k] - stops[i][k]) + 0.5f);
+    return rgb;
+}
+
+/* Copy a caller's string into a fixed buffer, cut if too long; NULL becomes "". */
+static void gm__copy_text(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap) n = cap - 1;
+    if (n) memcpy(dst, src, n);
+    dst[n] = 0;
+}
+
+/* Remember the first failure; later calls keep going harmlessly. */
+static void gm__plot_fail(gm_plot *p, const char *fmt, ...)
+{
+    va_list ap;
+    if (p->error[0]) return;
+    va_start(ap, fmt);
+    vsnprintf(p->error, sizeof p->error, fmt, ap);
+    va_end(ap);
+}
+
+GMDEF gm_plot *gm_plot_new(const char *title, const char *xlabel, const char *ylabel)
+{
+    gm_plot *p = (gm_plot *)gm__calloc(1, sizeof *p);
+    if (!p) return NULL;
+    gm__copy_text(p->title, sizeof p->title, title);
+    gm__copy_text(p->xlabel, sizeof p->xlabel, xlabel);
+    gm__copy_text(p->ylabel, sizeof p->ylabel, ylabel);
+    return p;
+}
+
+/* A new series of n points with x and y arrays allocated; NULL after recording a failure. */
+static gm__series *gm__plot_push(gm_plot *p, int kind, const char *label, int n, const char *fn)
+{
+    gm__series *s;
+    if (n < 0) { gm__plot_fail(p, "%s: n is %d", fn, n); return NULL; }
+    if (p->ns == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 8;
+        gm__series *more = (gm__series *)GM_REALLOC(p->s, (size_t)cap * sizeof *more);
+        if (!more) { gm__plot_fail(p, "%s: out of memory", fn); return NULL; }
+        p->s = more;
+        p->cap = cap;
+    }
+    s = &p->s[p->ns];
+    memset(s, 0, sizeof *s);
+    s->kind = kind;
+    s->n = n;
+    gm__copy_text(s->label, sizeof s->label, label);
+    s->x = (float *)gm__calloc((size_t)n, sizeof(float));
+    s->y = (float *)gm__calloc((size_t)n, sizeof(float));
+    if (!s->x || !s->y) {
+        GM_FREE(s->x);
+        GM_FREE(s->y);
+        gm__plot_fail(p, "%s: out of memory for %d points", fn, n);
+        return NULL;
+    }
+    p->ns++;
+    return s;
+}
+
+/* Lines and one-colour scatters: copy, x defaulting to 0, 1, 2, ... */
+static void gm__plot_xy(gm_plot *p, int kind, const char *label, const float *x, const float *y,
+                        int n, const char *fn)
+{
+    gm__series *s;
+    int i;
+    if (!p) return;
+    if (n > 0 && !y) { gm__plot_fail(p, "%s: y is NULL", fn); return; }
+    if (!(s = gm__plot_push(p, kind, label, n, fn))) return;
+    for (i = 0; i < n; i++) {
+        s->x[i] = x ? x[i] : (float)i;
+        s->y[i] = y[i];
+    }
+    s->colour = p->ncolour++ % 10;
+}
+
+GMDEF void gm_plot_line(gm_plot *p, const char *label, const float *x, const float *y, int n)
+{
+    gm__plot_xy(p, GM__LINE, label, x, y, n, "gm_plot_line");
+}
+
+GMDEF void gm_plot_scatter(gm_plot *p, const char *label, const float *x, const float *y, int n)
+{
+    gm__plot_xy(p, GM__SCATTER, label, x, y, n, "gm_plot_scatter");
+}
+
+GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass)
+{
+    gm__series *s;
+    int i;
+    if (!p) return;
+    if (nclass <= 0) { gm__plot_fail(p, "gm_plot_scatter_labeled: nclass is %d", nclass); return; }
+    if (n > 0 && (!xy || !labels)) {
+        gm__plot_fail(p, "gm_plot_scatter_labeled: xy or labels is NULL");
+        return;
+    }
+    for (i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= nclass) {
+            gm__plot_fail(p, "gm_plot_scatter_labeled: labels[%d] is %d, not in 0..%d",
+                          i, labels[i], nclass - 1);
+            return;
+        }
+    /* one series with a class per point: drawn in the caller's order, so no class is
+     * painted over all the others just because it came last */
+    if (!(s = gm__plot_push(p, GM__SCATTER, "", n, "gm_plot_scatter_labeled"))) return;
+    if (!(s->cls = (int *)gm__calloc((size_t)n, sizeof(int)))) {
+        GM_FREE(s->x);
+        GM_FREE(s->y);
+        p->ns--;
+        gm__plot_fail(p, "gm_plot_scatter_labeled: out of memory for %d points", n);
+        return;
+    }
+    for (i = 0; i < n; i++) {
+        s->x[i] = xy[2 * i];
+        s->y[i] = xy[2 * i + 1];
+        s->cls[i] = labels[i];
+    }
+    s->nclass = nclass;
+}
+
+GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
+                           float x0, float x1, float y0, float y1)
+{
+    float *copy;
+    if (!p) return;
+    if (!v || rows <= 0 || cols <= 0 || !(x0 < x1) || !(y0 < y1)) {
+        gm__plot_fail(p, "gm_plot_heatmap: need v, rows, cols > 0, x0 < x1 and y0 < y1 "
+                         "(got rows=%d cols=%d x %g..%g y %g..%g)", rows, cols, x0, x1, y0, y1);
+        return;
+    }
+    if (!(copy = (float *)gm__calloc((size_t)rows * (size_t)cols, sizeof(float)))) {
+        gm__plot_fail(p, "gm_plot_heatmap: out of memory for %d x %d values", rows, cols);
+        return;
+    }
+    memcpy(copy, v, (size_t)rows * (size_t)cols * sizeof(float));
+    /* replace only once the copy succeeded, so a failure leaves the old layer intact */
+    GM_FREE(p->heat);
+    p->heat = copy;
+    p->rows = rows;
+    p->cols = cols;
+    p->hx0 = x0; p->hx1 = x1; p->hy0 = y0; p->hy1 = y1;
+}
+
+GMDEF void gm_plot_logy(gm_plot *p, int on) { if (p) p->logy = on != 0; }
+
+GMDEF void gm_plot_free(gm_plot *p)
+{
+    int i;
+    if (!p) return;
+    for (i = 0; i < p->ns; i++) {
+        GM_FREE(p->s[i].x);
+        GM_FREE(p->s[i].y);
+        GM_FREE(p->s[i].cls);
+    }
+    GM_FREE(p->s);
+    GM_FREE(p->heat);
+    GM_FREE(p);
+}
+
+/* An axis maps data to pixels. In "axis space" a value is v, or log10(v) on a log axis;
+ * [lo, hi] in axis space goes linearly to pixels [p0, p1] (p1 < p0 for y, which grows
+ * downwards on screen). */
+#define GM__MAXTICK 24
+typedef struct gm__axis {
+    double lo, hi;
+    int log;
+    double p0, p1;
+    int ntick;
+    double tick[GM__MAXTICK];       /* in axis space */
+    char label[GM__MAXTICK][24];
+} gm__axis;
+
+static double gm__to_axis(const gm__axis *a, double v) { return a->log ? log10(v) : v; }
+
+/* NaN when v cannot be shown (not finite, or <= 0 on a log axis) */
+static double gm__to_px(const gm__axis *a, double v)
+{
+    if (!(v - v == 0) || (a->log && v <= 0)) return NAN;
+    return a->p0 + (gm__to_axis(a, v) - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0);
+}
+
+/* A "nice" step for about `want` intervals over span: 1, 2 or 5 times a power of ten. */
+static double gm__nice_step(double span, int want)
+{
+    double raw = span / want, mag = pow(10.0, floor(log10(raw))), f = raw / mag;
+    return (f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10) * mag;
+}
+
+/* Tick values k*step within [lo, hi], labelled with just enough decimals for the step. */
+static void gm__ticks_linear(gm__axis *a, double lo, double hi, int want, int as_log)
+{
+    double step = gm__nice_step(hi - lo, want), big = fabs(lo) > fabs(hi) ? fabs(lo) : fabs(hi);
+    double k, k0 = ceil(lo / step - 1e-9), k1 = floor(hi / step + 1e-9);
+    int decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    for (k = k0; k <= k1 && a->ntick < GM__MAXTICK; k++) {
+        double v = k * step;
+        if (fabs(v) < step * 1e-9) v = 0;    /* no "-0" or "1e-17" */
+        if (as_log && v <= 0) continue;
+        a->tick[a->ntick] = as_log ? log10(v) : v;
+        if (big >= 1e6 || step < 1e-4) snprintf(a->label[a->ntick], 24, "%g", v);
+        else snprintf(a->label[a->ntick], 24, "%.*f", decimals, v);
+        a->ntick++;
+    }
+}
+
+/* A log axis covering several decades gets ticks at powers of ten (every d-th if there
+ * are many), one or two decades get 1, 2, 5 x 10^k, less than that gets linear ticks. */
+static void gm__ticks(gm__axis *a, int want)
+{
+    double d = a->hi - a->lo, e;
+    a->ntick = 0;
+    if (!a->log) { gm__ticks_linear(a, a->lo, a->hi, want, 0); return; }
+    if (d >= 3) {
+        double stride = ceil(gm__nice_step(d, want));
+        for (e = ceil(a->lo / stride) * stride; e <= a->hi + 1e-9 && a->ntick < GM__MAXTICK;
+             e += stride) {
+            a->tick[a->ntick] = e;
+            snprintf(a->label[a->ntick++], 24, "%g", pow(10.0, e));
+        }
+    } else if (d >= 0.7) {
+        static const double m[3] = {1, 2, 5};
+        int i;
+        for (e = floor(a->lo); e <= ceil(a->hi); e++)
+            for (i = 0; i < 3; i++) {
+                double t = e + log10(m[i]);
+                if (t < a->lo - 1e-9 || t > a->hi + 1e-9 || a->ntick == GM__MAXTICK) continue;
+                a->tick[a->ntick] = t;
+                snprintf(a->label[a->ntick++], 24, "%g", m[i] * pow(10.0, e));
+            }
+    } else {
+        gm__ticks_linear(a, pow(10.0, a->lo), pow(10.0, a->hi), want, 1);
+    }
+}
+
+/* Pixels the widest tick label takes, to size the margin or space the ticks. */
+static int gm__widest_label(const gm__axis *a, int s)
+{
+    int i, w = 0;
+    for (i = 0; i < a->ntick; i++) {
+        int lw = gm__text_width(a->label[i], s);
+        if (lw > w) w = lw;
+    }
+    return w;
+}
+
+/* Fit [lo, hi] (axis space) to the data with a 5% margin, then stretch it to cover the
+ * heatmap's extent [e0, e1] when there is one. A range of width 0 (a constant series, a
+ * single point) is widened, so nothing divides by zero. */
+static void gm__fit(gm__axis *a, double lo, double hi, int have, int heat, double e0, double e1)
+{
+    double span;
+    if (!have && !heat) { lo = 0; hi = 1; }     /* nothing to show: 0..1 (1..10 on a log axis) */
+    else if (have) {
+        span = hi - lo;
+        if (span <= 1e-12 * (fabs(lo) + fabs(hi))) {
+            double pad = fabs(lo) > 0 ? 0.1 * fabs(lo) : 1;
+            if (a->log) pad = 0.5;    /* half a decade either side */
+            lo -= pad;
+            hi += pad;
+        } else {
+            lo -= 0.05 * span;
+            hi += 0.05 * span;
+        }
+    }
+    if (heat) {
+        /* the heatmap's edges are the axis ends unless points lie outside them */
+        if (!have || lo > e0) lo = e0;
+        if (!have || hi < e1) hi = e1;
+    }
+    a->lo = lo;
+    a->hi = hi;
+}
+
+/* Legend entries: one per labelled series, or one per class of a labelled scatter. */
+static int gm__legend_count(const gm_plot *p)
+{
+    int i, n = 0;
+    for (i = 0; i < p->ns; i++) n += p->s[i].cls ? p->s[i].nclass : p->s[i].label[0] != 0;
+    return n;
+}
+
+/* How many drawn points (and samples along lines, every few pixels) fall inside box b. */
+static long gm__points_in(const gm_plot *p, const gm__axis *ax, const gm__axis *ay, const int b[4])
+{
+    long hits = 0;
+    int i, j;
+    for (i = 0; i < p->ns; i++) {
+        const gm__series *s = &p->s[i];
+        double px = NAN, py = NAN;
+        for (j = 0; j < s->n; j++) {
+            double qx = gm__to_px(ax, s->x[j]), qy = gm__to_px(ay, s->y[j]), t, steps = 1;
+            if (qx != qx || qy != qy) { px = NAN; continue; }
+            if (s->kind == GM__LINE && px == px) steps = ceil(fabs(qx - px) + fabs(qy - py)) / 4 + 1;
+            for (t = 1; t <= steps; t++) {
+                double sx = px == px ? px + (qx - px) * t / steps : qx;
+                double sy = px == px ? py + (qy - py) * t / steps : qy;
+                hits += sx >= b[0] && sx < b[2] && sy >= b[1] && sy < b[3];
+            }
+            px = qx;
+            py = qy;
+        }
+    }
+    return hits;
+}
+
+/* Draw one legend entry's sample: a short line or a dot. */
+static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, unsigned rgb)
+{
+    if (kind == GM__LINE) gm__segment(cv, (float)x, (float)y, (float)x + 18, (float)y, 2.0f, rgb);
+    else gm__disc(cv, (float)x + 9, (float)y, 3.5f, rgb, 1.0f);
+}
+
+/* The legend box: entries stacked in columns, put in the corner of the plot area where it
+ * hides the fewest points. */
+static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay, int ts)
+{
+    int n = gm__legend_count(p), i, k, e, tw = 0, lh = 12 * ts + 4, per_col, ncol, bw, bh;
+    int c, pl = (int)ax->p0, pr = (int)ax->p1, pt = (int)ay->p1, pb = (int)ay->p0, b[4];
+    long fewest = -1;
+    char num[16];
+    if (n < 2 || n > 40) return;    /* one series needs no legend; 40 would be wallpaper */
+    for (i = 0; i < p->ns; i++) {
+        const gm__series *s = &p->s[i];
+        if (s->cls) {
+            snprintf(num, sizeof num, "%d", s->nclass - 1);
+            if (gm__text_width(num, ts) > tw) tw = gm__text_width(num, ts);
+        } else if (gm__text_width(s->label, ts) > tw) {
+            tw = gm__text_width(s->label, ts);
+        }
+    }
+    /* entries in columns when they do not fit in the plot's height */
+    per_col = (pb - pt - 30) / lh;
+    if (per_col < 1) per_col = 1;
+    ncol = (n - 1) / per_col + 1;
+    per_col = (n - 1) / ncol + 1;
+    bw = ncol * (18 + 6 + tw + 12) + 8;
+    bh = per_col * lh + 10;
+    /* the corner (top-right, top-left, bottom-right, bottom-left) hiding the fewest points */
+    for (c = 0; c < 4; c++) {
+        int x0 = (c & 1) ? pl + 8 : pr - 8 - bw, y0 = (c & 2) ? pb - 8 - bh : pt + 8;
+        int box[4];
+        long hits;
+        box[0] = x0; box[1] = y0; box[2] = x0 + bw; box[3] = y0 + bh;
+        hits = gm__points_in(p, ax, ay, box);
+        if (fewest < 0 || hits < fewest) { fewest = hits; memcpy(b, box, sizeof b); }
+    }
+    gm__rect(cv, b[0], b[1], b[2], b[3], 0xFFFFFF, 0.85f);
+    gm__rect(cv, b[0], b[1], b[2], b[1] + 1, 0xBBBBBB, 1.0f);
+    gm__rect(cv, b[0], b[3] - 1, b[2], b[3], 0xBBBBBB, 1.0f);
+    gm__rect(cv, b[0], b[1], b[0] + 1, b[3], 0xBBBBBB, 1.0f);
+    gm__rect(cv, b[2] - 1, b[1], b[2], b[3], 0xBBBBBB, 1.0f);
+    /* entry e sits in column e / per_col, row e % per_col */
+    for (i = 0, e = 0; i < p->ns; i++) {
+        const gm__series *s = &p->s[i];
+        int m = s->cls ? s->nclass : s->label[0] != 0;
+        for (k = 0; k < m; k++, e++) {
+            int x = b[0] + 8 + (e / per_col) * (18 + 6 + tw + 12), y = b[1] + 5 + (e % per_col) * lh;
+            const char *text = s->label;
+            unsigned rgb = gm__palette[s->colour];
+            if (s->cls) {
+                snprintf(num, sizeof num, "%d", k);
+                text = num;
+                rgb = gm__palette[k % 10];
+            }
+            gm__legend_key(cv, s->kind, x, y + lh / 2 - 2, rgb);
+            gm__text(cv, x + 24, y + (lh - 4 - 7 * ts) / 2, text, ts, GM__INK, 0);
+        }
+    }
+}
+
+/* Paint the heatmap into the plot area: each pixel looks up the cell under its centre. */
+static void gm__draw_heat(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay,
+                          float vmin, float vmax)
+{
+    int x, y;
+    for (y = cv->cy0; y < cv->cy1; y++) {
+        /* pixel -> axis space -> data, then the row counted from the top (y = y1) */
+        double ya = ay->lo + ((double)y + 0.5 - ay->p0) / (ay->p1 - ay->p0) * (ay->hi - ay->lo);
+        double yv = ay->log ? pow(10.0, ya) : ya;
+        double rowf = ((double)p->hy1 - yv) / ((double)p->hy1 - p->hy0) * p->rows;
+        if (!(rowf >= 0 && rowf < p->rows)) continue;
+        for (x = cv->cx0; x < cv->cx1; x++) {
+            double xv = ax->lo + ((double)x + 0.5 - ax->p0) / (ax->p1 - ax->p0) * (ax->hi - ax->lo);
+            double colf = (xv - p->hx0) / ((double)p->hx1 - p->hx0) * p->cols;
+            float v;
+            if (!(colf >= 0 && colf < p->cols)) continue;
+            v = p->heat[(size_t)rowf * (size_t)p->cols + (size_t)colf];
+            gm__blend(cv, x, y, v == v ? gm__colormap((v - vmin) / (vmax - vmin)) : 0xCCCCCC, 1.0f);
+        }
+    }
+}
+
+/* Where everything goes on the canvas. */
+typedef struct gm__layout {
+    int w, h;                       /* canvas */
+    int left, right, top, bottom;   /* margins around the plot area */
+    int ts;                         /* pixels per font unit for labels; the title gets ts + 1 */
+    float vmin, vmax;               /* heatmap value range, mapped to colours 0..1 */
+    char vlo[24], vhi[24];          /* their labels on the colour bar */
+} gm__layout;
+
+/* Axis ranges from the data (skipping what cannot be drawn) and the heatmap extent. */
+static void gm__plot_ranges(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__layout *L)
+{
+    double xmin = 0, xmax = 0, ymin = 0, ymax = 0, e0, e1;
+    int have = 0, i, j;
+    for (i = 0; i < p->ns; i++)
+        for (j = 0; j < p->s[i].n; j++) {
+            double x = p->s[i].x[j], y = p->s[i].y[j];
+            if (!(x - x == 0) || !(y - y == 0) || (ay->log && y <= 0)) continue;   /* inf, NaN */
+            y = gm__to_axis(ay, y);
+            if (!have || x < xmin) xmin = x;
+            if (!have || x > xmax) xmax = x;
+            if (!have || y < ymin) ymin = y;
+            if (!have || y > ymax) ymax = y;
+            have = 1;
+        }
+    L->vmin = L->vmax = 0;
+    if (p->heat) {
+        size_t k, nv = (size_t)p->rows * (size_t)p->cols;
+        int seen = 0;
+        for (k = 0; k < nv; k++) {
+            float v = p->heat[k];
+            if (!(v - v == 0)) continue;
+            if (!seen || v < L->vmin) L->vmin = v;
+            if (!seen || v > L->vmax) L->vmax = v;
+            seen = 1;
+        }
+        if (!(L->vmax > L->vmin)) L->vmax = L->vmin + 1;   /* a constant map: its lowest colour */
+    }
+    gm__fit(ax, xmin, xmax, have, p->heat != NULL, p->hx0, p->hx1);
+    /* on a log axis the heatmap's y extent counts only if it is positive */
+    e0 = ay->log && p->hy0 > 0 ? log10(p->hy0) : p->hy0;
+    e1 = ay->log && p->hy0 > 0 ? log10(p->hy1) : p->hy1;
+    gm__fit(ay, ymin, ymax, have, p->heat && !(ay->log && p->hy0 <= 0), e0, e1);
+}
+
+/* Margins and ticks. The left margin waits for the y tick labels, whose number depends on
+ * the plot's height; the x ticks thin out until their labels no longer touch. */
+static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__layout *L)
+{
+    int ts, want, wl, wh;
+    L->ts = ts = (L->w < 1000 || L->h < 750) ? 1 : 2;
+    L->top = p->title[0] ? 14 + GM__TEXT_H * (ts + 1) + 10 : 16;
+    /* tick, gap, tick labels, the x label, edge */
+    L->bottom = 6 + 6 + GM__TEXT_H * ts + (p->xlabel[0] ? 10 + GM__TEXT_H * ts : 0) + 12;
+    L->right = 24;
+    if (p->heat) {
+        snprintf(L->vlo, sizeof L->vlo, "%.3g", (double)L->vmin);
+        snprintf(L->vhi, sizeof L->vhi, "%.3g", (double)L->vmax);
+        wl = gm__text_width(L->vlo, ts);
+        wh = gm__text_width(L->vhi, ts);
+        L->right = 18 + 16 + 6 + (wl > wh ? wl : wh) + 12;   /* gap, bar, gap, labels, edge */
+    }
+    ay->p0 = L->h - L->bottom;
+    ay->p1 = L->top;
+    want = (int)((ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
+    gm__ticks(ay, want > 10 ? 10 : want);
+    /* edge, the y label turned upwards, tick labels, gap, tick */
+    L->left = 12 + (p->ylabel[0] ? GM__TEXT_H * ts + 10 : 0) + gm__widest_label(ay, ts) + 6 + 6;
+    ax->p0 = L->left;
+    ax->p1 = L->w - L->right;
+    for (want = (int)((ax->p1 - ax->p0) / (70 * ts)) + 1; ; want--) {
+        if (want > 10) want = 10;
+        gm__ticks(ax, want);
+        if (want <= 2 || (gm__widest_label(ax, ts) + 12 * ts) * ax->ntick < ax->p1 - ax->p0) break;
+    }
+}
+
+/* The pixel row or column of a tick. */
+static int gm__tick_px(const gm__axis *a, int i)
+{
+    return (int)floor(a->p0 + (a->tick[i] - a->lo) / (a->hi - a->lo) * (a->p1 - a->p0));
+}
+
+/* Lines and points, in the order they were added, so later series lie on top. */
+static void gm__draw_series(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay)
+{
+    int i, j;
+    for (i = 0; i < p->ns; i++) {
+        const gm__series *s = &p->s[i];
+        /* many points: smaller and see-through, so dense regions show as dense */
+        float rad = s->n > 2000 ? 1.6f : 2.5f, alpha = s->n > 2000 ? 0.5f : s->n > 500 ? 0.8f : 1.0f;
+        double px = NAN, py = NAN;      /* the previous point in pixels, NaN if none */
+        for (j = 0; j < s->n; j++) {
+            double qx = gm__to_px(ax, s->x[j]), qy = gm__to_px(ay, s->y[j]);
+            if (qx != qx || qy != qy) { px = NAN; continue; }   /* not drawable: a gap in the line */
+            if (s->kind == GM__SCATTER) {
+                unsigned rgb = gm__palette[s->cls ? s->cls[j] % 10 : s->colour];
+                if (p->heat && s->n <= 2000)     /* a white rim shows points on colour */
+                    gm__disc(cv, (float)qx, (float)qy, rad + 1.2f, 0xFFFFFF, alpha);
+                gm__disc(cv, (float)qx, (float)qy, rad, rgb, alpha);
+            } else if (px == px) {
+                gm__segment(cv, (float)px, (float)py, (float)qx, (float)qy, 2.0f,
+                            gm__palette[s->colour]);
+            } else if (j + 1 == s->n || gm__to_px(ay, s->y[j + 1]) != gm__to_px(ay, s->y[j + 1])
+                       || gm__to_px(ax, s->x[j + 1]) != gm__to_px(ax, s->x[j + 1])) {
+                /* a point with no drawable neighbour would vanish from a line: show a dot */
+                gm__disc(cv, (float)qx, (float)qy, 1.5f, gm__palette[s->colour], 1.0f);
+            }
+            px = qx;
+            py = qy;
+        }
+    }
+}
+
+/* Frame, ticks with their labels, title and axis labels (the y label reads upwards). */
+static void gm__draw_axes(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay,
+                          const gm__layout *L)
+{
+    int i, ts = L->ts, x0 = L->left, x1 = L->w - L->right, y0 = L->top, y1 = L->h - L->bottom;
+    gm__rect(cv, x0 - 1, y0 - 1, x1 + 1, y0, GM__FRAME, 1.0f);
+    gm__rect(cv, x0 - 1, y1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, x0 - 1, y0 - 1, x0, y1 + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, x1, y0 - 1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
+    for (i = 0; i < ax->ntick; i++) {      /* x labels centred under their ticks */
+        int x = gm__tick_px(ax, i), lw = gm__text_width(ax->label[i], ts);
+        gm__rect(cv, x, y1 + 1, x + 1, y1 + 6, GM__FRAME, 1.0f);
+        gm__text(cv, x - lw / 2, y1 + 10, ax->label[i], ts, GM__INK, 0);
+    }
+    for (i = 0; i < ay->ntick; i++) {      /* y labels right-aligned, capitals centred on the tick */
+        int y = gm__tick_px(ay, i), lw = gm__text_width(ay->label[i], ts);
+        gm__rect(cv, x0 - 6, y, x0 - 1, y + 1, GM__FRAME, 1.0f);
+        gm__text(cv, x0 - 10 - lw, y - (7 * ts) / 2, ay->label[i], ts, GM__INK, 0);
+    }
+    if (p->title[0])
+        gm__text(cv, (x0 + x1 - gm__text_width(p->title, ts + 1)) / 2, 14,
+                 p->title, ts + 1, GM__INK, 0);
+    if (p->xlabel[0])
+        gm__text(cv, (x0 + x1 - gm__text_width(p->xlabel, ts)) / 2, L->h - 12 - GM__TEXT_H * ts,
+                 p->xlabel, ts, GM__INK, 0);
+    if (p->ylabel[0])
+        gm__text(cv, 12, (y0 + y1 + gm__text_width(p->ylabel, ts)) / 2, p->ylabel, ts, GM__INK, 1);
+}
+
+/* The colour bar right of the plot: the map from max (top) to min (bottom), both labelled. */
+static void gm__draw_colorbar(gm__canvas *cv, const gm__layout *L)
+{
+    int bx = L->w - L->right + 18, bt = L->top, bb = L->h - L->bottom, y;
+    for (y = bt; y < bb; y++) {
+        float t = (float)(bb - 1 - y) / (float)(bb - 1 - bt);   /* 1 at the top row, 0 at the bottom */
+        gm__rect(cv, bx, y, bx + 16, y + 1, gm__colormap(t), 1.0f);
+    }
+    gm__rect(cv, bx - 1, bt - 1, bx + 17, bt, GM__FRAME, 1.0f);
+    gm__rect(cv, bx - 1, bb, bx + 17, bb + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, bx - 1, bt - 1, bx, bb + 1, GM__FRAME, 1.0f);
+    gm__rect(cv, bx + 16, bt - 1, bx + 17, bb + 1, GM__FRAME, 1.0f);
+    gm__text(cv, bx + 22, bt, L->vhi, L->ts, GM__INK, 0);
+    gm__text(cv, bx + 22, bb - 7 * L->ts, L->vlo, L->ts, GM__INK, 0);
+}
+
+GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
+{
+    gm__axis ax, ay;
+    gm__layout L;
+    gm__canvas cv;
+    int i, ok;
+
+    if (!p) return gm__error("%s: no plot to save (did gm_plot_new fail?)", path);
+    if (p->error[0]) return gm__error("%s: %s", path, p->error);
+    if (width == 0) width = 640;
+    if (height == 0) height = 480;
+    if (width < 200 || height < 150 || width > 8192 || height > 8192)
+        return gm__error("%s: plot size %d x %d is not in 200x150 .. 8192x8192", path, width, height);
+
+    memset(&ax, 0, sizeof ax);
+    memset(&ay, 0, sizeof ay);
+    memset(&L, 0, sizeof L);
+    ay.log = p->logy;
+    L.w = width;
+    L.h = height;
+    gm__plot_ranges(p, &ax, &ay, &L);
+    gm__plot_layout(p, &ax, &ay, &L);
+
+    cv.w = width;
+    cv.h = height;
+    if (!(cv.px = (unsigned char *)GM_MALLOC((size_t)width * (size_t)height * 3)))
+        return gm__error("%s: out of memory for a %d x %d plot", path, width, height);
+    memset(cv.px, 255, (size_t)width * (size_t)height * 3);   /* white */
+
+    /* inside the plot area, bottom to top: grid lines (hidden by a heatmap anyway), the
+     * heatmap, the series, the legend */
+    gm__clip(&cv, L.left, L.top, width - L.right, height - L.bottom);
+    for (i = 0; i < ax.ntick && !p->heat; i++) {
+        int x = gm__tick_px(&ax, i);
+        gm__rect(&cv, x, L.top, x + 1, height - L.bottom, GM__GRID, 1.0f);
+    }
+    for (i = 0; i < ay.ntick && !p->heat; i++) {
+        int y = gm__tick_px(&ay, i);
+        gm__rect(&cv, L.left, y, width - L.right, y + 1, GM__GRID, 1.0f);
+    }
+    if (p->heat) gm__draw_heat(p, &cv, &ax, &ay, L.vmin, L.vmax);
+    gm__draw_series(p, &cv, &ax, &ay);
+    gm__legend(p, &cv, &ax, &ay, L.ts);
+
+    /* outside it: frame, ticks, labels, colour bar */
+    gm__clip(&cv, 0, 0, width, height);
+    gm__draw_axes(p, &cv, &ax, &ay, &L);
+    if (p->heat) gm__draw_colorbar(&cv, &L);
+
+    ok = gm__write_png(path, cv.px, width, height, 3);
+    GM_FREE(cv.px);
+    return ok;
+}
+
+GMDEF int gm_save_heatmap(const char *path, const float *v, int rows, int cols,
+                          float x0, float x1, float y0, float y1, const char *title)
+{
+    gm_plot *p = gm_plot_new(title, NULL, NULL);
+    int ok;
+    if (!p) return gm__error("%s: out of memory", path);
+    gm_plot_heatmap(p, v, rows, cols, x0, x1, y0, y1);
+    ok = gm_plot_save(p, path, 0, 0);
+    gm_plot_free(p);
+    return ok;
+}
+
+// >>output-progress
+#if defined(_WIN32)
+static int gm__stderr_is_tty(void) { return _isatty(_fileno(stderr)) != 0; }
+#elif defined(__unix__) || defined(__APPLE__)
+/* fd 2 is stderr; fileno() itself is hidden by strict -std=c99 */
+static int gm__stderr_is_tty(void) { return isatty(2) != 0; }
+#else
+static int gm__stderr_is_tty(void) { return 0; }
+#endif
+
+/* Append to buf (of size cap, n used so far), never overflowing it. */
+static void gm__append(char *buf, size_t cap, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    int k;
+    if (*n + 1 >= cap) return;
+    va_start(ap, fmt);
+    k = vsnprintf(buf + *n, cap - *n, fmt, ap);
+    va_end(ap);
+    if (k > 0) *n += (size_t)k < cap - *n ? (size_t)k : cap - *n - 1;
+}
+
+/* Seconds as m:ss or h:mm:ss. */
+static void gm__clock(char *buf, size_t cap, double sec)
+{
+    long s = sec > 0 && sec < 1e9 ? (long)(sec + 0.5) : 0;
+    if (s >= 3600) snprintf(buf, cap, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
+    else snprintf(buf, cap, "%ld:%02ld", s / 60, s % 60);
+}
+
+/* "what [#####...] done/total pct% | terms | rate it/s | ETA m:ss" (or "| m:ss total" when final) */
+static size_t gm__progress_line(const gm_progress *p, char *buf, size_t cap, int final)
+{
+    /* the rate is the average since start: steady, and honest about the ETA */
+    double elapsed = gm_seconds() - p->t_start, rate = elapsed > 0 ? p->done / elapsed : 0;
+    char t[32];
+    size_t n = 0;
+    buf[0] = 0;
+    if (p->what[0]) gm__append(buf, cap, &n, "%s ", p->what);
+    if (p->total > 0) {
+        double frac = (double)p->done / (double)p->total;
+        int i, fill = (int)(20 * (frac < 0 ? 0 : frac > 1 ? 1 : frac));
+        gm__append(buf, cap, &n, "[");
+        for (i = 0; i < 20; i++) gm__append(buf, cap, &n, i < fill ? "#" : ".");
+        gm__append(buf, cap, &n, "] %ld/%ld %3d%%", p->done, p->total, (int)(100 * frac));
+    } else {
+        gm__append(buf, cap, &n, "%ld", p->done);
+    }
+    if (p->terms[0]) gm__append(buf, cap, &n, " | %s", p->terms);
+    if (rate >= 1 || rate == 0) gm__append(buf, cap, &n, " | %.1f it/s", rate);
+    else gm__append(buf, cap, &n, " | %.1f s/it", 1 / rate);   /* slow steps read better this way */
+    if (final) {
+        gm__clock(t, sizeof t, elapsed);
+        gm__append(buf, cap, &n, " | %s total", t);
+    } else if (p->total > 0 && rate > 0 && p->done < p->total) {
+        gm__clock(t, sizeof t, (double)(p->total - p->done) / rate);
+        gm__append(buf, cap, &n, " | ETA %s", t);
+    }
+    return n;
+}
+
+/* Print the status line: on a terminal over the previous one, else as a new line. */
+static void gm__progress_print(gm_progress *p, int final)
+{
+    char line[256];
+    int n = (int)gm__progress_line(p, line, sizeof line, final);
+    if (p->tty) {
+        /* spaces blank whatever a longer previous line left behind */
+        fprintf(stderr, "\r%s%*s%s", line, p->width > n ? p->width - n : 0, "", final ? "\n" : "");
+        p->width = n;
+    } else {
+        fprintf(stderr, "%s\n", line);
+    }
+    fflush(stderr);
+    p->t_last = gm_seconds();
+}
+
+/* Terminal or not is decided once, at start; the struct is returned by value, nothing
+ * to free. */
+GMDEF gm_progress gm_progress_start(const char *what, long total)
+{
+    gm_progress p;
+    memset(&p, 0, sizeof p);
+    gm__copy_text(p.what, sizeof p.what, what);
+    p.total = total;
+    p.t_start = p.t_last = gm_seconds();
+    p.tty = gm__stderr_is_tty();
+    return p;
+}
+
+GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)
+{
+    double now = gm_seconds();
+    p->done = done;
+    /* keep the caller's terms even when nothing is printed now: finish shows the last ones */
+    p->terms[0] = 0;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(p->terms, sizeof p->terms, fmt, ap);
+        va_end(ap);
+    }
+    if (p->tty) {
+        /* at most 10 redraws a second, but always show the step that completes the bar */
+        if (now - p->t_last < 0.1 && !(p->total > 0 && done >= p->total)) return;
+    } else if (p->total > 0) {
+        /* one line per new tenth; the last tenth is gm_progress_finish's line */
+        int tenth = (int)(10.0 * (double)done / (double)p->total);
+        if (tenth <= p->tenth || tenth >= 10) return;
+        p->tenth = tenth;
+    } else if (now - p->t_last < 10) {
+        return;   /* unknown total: a line every 10 seconds */
+    }
+    gm__progress_print(p, 0);
+}
+
+/* The last line, always printed, with the total time instead of an ETA. */
+GMDEF void gm_progress_finish(gm_progress *p) { gm__progress_print(p, 1); }
+// >>checkpoints
+/* Layout, all integers little-endian u32, values little-endian float32:
+ *   "GMCKPT\r\n"  version  count
+ *   count times:  name_len  name  ndim  d[0..ndim)  values
+ *   crc32 of every byte before it */
+#define GM__CKPT_VERSION 1u
+
+static void gm__put32(unsigned char **p, uint32_t v)
+{
+    (*p)[0] = (unsigned char)v; (*p)[1] = (unsigned char)(v >> 8);
+    (*p)[2] = (unsigned char)(v >> 16); (*p)[3] = (unsigned char)(v >> 24);
+    *p += 4;
+}
+
+static uint32_t gm__float_bits(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+static float gm__bits_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+GMDEF int gm_save_params(const gm_params *P, const char *path)
+{
+    size_t bytes = 8 + 4 + 4 + 4, len;
+    unsigned char *buf, *p;
+    gm__outfile o;
+    int i, k;
+    for (i = 0; i < P->n; i++) bytes += 4 + strlen(P->t[i]->name) + 4 + 4 * (size_t)P->t[i]->shape.ndim + 4 * (size_t)P->t[i]->size;
+    buf = (unsigned char *)gm__calloc(bytes, 1);
+    if (!buf) return gm__error("%s: out of memory saving", path);
+    p = buf;
+    memcpy(p, "GMCKPT\r\n", 8); p += 8;
+    gm__put32(&p, GM__CKPT_VERSION);
+    gm__put32(&p, (uint32_t)P->n);
+    for (i = 0; i < P->n; i++) {
+        const gm_tensor *t = P->t[i];
+        len = strlen(t->name);
+        gm__put32(&p, (uint32_t)len);
+        memcpy(p, t->name, len); p += len;
+        gm__put32(&p, (uint32_t)t->shape.ndim);
+        for (k = 0; k < t->shape.ndim; k++) gm__put32(&p, (uint32_t)t->shape.d[k]);
+        for (k = 0; k < t->size; k++) gm__put32(&p, gm__float_bits(t->val[k]));
+    }
+    gm__put32(&p, gm__crc32(buf, (size_t)(p - buf)));
+    /* through "<path>.tmp" and a rename (>>output-files): the old file survives any failure */
+    if (!gm__out_open(&o, path)) { GM_FREE(buf); return 0; }
+    gm__out_write(&o, buf, bytes);
+    GM_FREE(buf);
+    return gm__out_close(&o, path);
+}
+
+static gm_tensor *gm__find_param(const gm_params *P, const unsigned char *name, size_t len)
+{
+    int i;
+    for (i = 0; i < P->n; i++)
+        if (strlen(P->t[i]->name) == len && memcmp(P->t[i]->name, name, len) == 0) return P->t[i];
+    return NULL;
+}
+
+/* Check everything first, copy values only once the whole file has been found good. */
+GMDEF int gm_load_params(gm_params *P, const char *path)
+{
+    unsigned char *buf;
+    const unsigned char *p, *end, **vals;
+    size_t len;
+    uint32_t version, count, i, k;
+    int ok = 0;
+    char b1[64], b2[64];
+    if (!gm__read_file(path, &buf, &len)) return 0;
+    vals = (const unsigned char **)gm__calloc((size_t)P->n + 1, sizeof *vals);
+    if (!vals) { GM_FREE(buf); return 0; }
+    end = buf + len;
+    if (len < 20 || memcmp(buf, "GMCKPT\r\n", 8) != 0) { gm__error("%s: not a genmod checkpoint (bad magic)", path); goto done; }
+    version = gm__le32(buf + 8);
+    count = gm__le32(buf + 12);
+    if (version != GM__CKPT_VERSION) {
+        gm__error("%s: checkpoint version %u, this genmod reads version %u", path, version, GM__CKPT_VERSION);
+        goto done;
+    }
+    if (gm__crc32(buf, len - 4) != gm__le32(end - 4)) { gm__error("%s: corrupt or truncated (checksum mismatch)", path); goto done; }
+    if (count != (uint32_t)P->n) {
+        gm__error("%s: holds %u tensors, the model has %d", path, count, P->n);
+        goto done;
+    }
+    end -= 4;
+    p = buf + 16;
+    for (i = 0; i < count; i++) {
+        gm_shape s;
+        gm_tensor *t;
+        uint32_t nlen, ndim;
+        int j;
+        if (end - p < 4 || (nlen = gm__le32(p)) > (size_t)(end - p - 4)) { gm__error("%s: truncated in tensor %u", path, i); goto done; }
+        t = gm__find_param(P, p + 4, nlen);
+        if (!t) { gm__error("%s: tensor \"%.*s\" is not in the model", path, (int)(nlen > 64 ? 64 : nlen), p + 4); goto done; }
+        p += 4 + nlen;
+        if (end - p < 4 || (ndim = gm__le32(p)) < 1 || ndim > 4 || (size_t)(end - p) < 4 + 4 * (size_t)ndim) {
+            gm__error("%s: tensor \"%s\" has a bad shape", path, t->name);
+            goto done;
+        }
+        s.ndim = (int)ndim;
+        for (k = 0; k < 4; k++) s.d[k] = k < ndim ? (int)gm__le32(p + 4 + 4 * k) : 1;
+        if (!gm__same_shape(s, t->shape)) {
+            gm__error("%s: tensor \"%s\" is %s in the file but %s in the model", path, t->name,
+                      gm__shape_str(s, b1), gm__shape_str(t->shape, b2));
+            goto done;
+        }
+        p += 4 + 4 * ndim;
+        if ((size_t)(end - p) < 4 * (size_t)t->size) { gm__error("%s: truncated in tensor \"%s\"", path, t->name); goto done; }
+        for (j = 0; j < P->n; j++)
+            if (P->t[j] == t) {
+                if (vals[j]) { gm__error("%s: tensor \"%s\" appears twice", path, t->name); goto done; }
+                vals[j] = p;
+            }
+        p += 4 * (size_t)t->size;
+    }
+    if (p != end) { gm__error("%s: %zu unexpected bytes after the last tensor", path, (size_t)(end - p)); goto done; }
+    for (i = 0; i < (uint32_t)P->n; i++)
+        for (k = 0; k < (uint32_t)P->t[i]->size; k++) P->t[i]->val[k] = gm__bits_float(gm__le32(vals[i] + 4 * k));
+    ok = 1;
+done:
+    GM_FREE(vals);
+    GM_FREE(buf);
+    return ok;
+}
 
 #ifdef __cplusplus
 }

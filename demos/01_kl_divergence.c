@@ -115,7 +115,7 @@ int main(int argc, char **argv)
     double kl_closed0 = 0, kl_mc0 = 0, fit[2][4];
     float *curve[2], *xs, *dens[3];
     int i, k, dir, step;
-    printf("data: none needed (analytic Gaussians and a two-Gaussian mixture, sampled here; built in)\n");
+    printf("data: built-in (analytic Gaussians and a two-Gaussian mixture, sampled here; no data set needed)\n");
     if (steps < 1 || batch < 1 || n_mc < 2) { fprintf(stderr, "kl_divergence: --steps, --batch, --mc must be positive\n"); return 2; }
 
     /* ---- (a) closed form vs Monte Carlo -------------------------------------------------- */

@@ -21,7 +21,7 @@
 
 static const char *usage =
     "  --latent Z     train only this latent size (default: 2 and 5)\n"
-    "  --epochs N     passes over the training set (default 3)\n"
+    "  --epochs N     passes over the training set (default 3; 6 over the small --quick set)\n"
     "  --hidden H     width of the hidden layers (default 256)\n"
     "  --pca-n N      training images used to estimate PCA (default 20000)\n";
 
@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "autoencoder", usage);
     int one = demo_int(&d, "--latent", 0), H = demo_int(&d, "--hidden", 256);
-    int epochs = demo_int(&d, "--epochs", d.quick ? 1 : 3), pca_n = demo_int(&d, "--pca-n", d.quick ? 2000 : 20000);
+    int epochs = demo_int(&d, "--epochs", d.quick ? 6 : 3), pca_n = demo_int(&d, "--pca-n", d.quick ? 2000 : 20000);
     int sizes[2] = {2, 5}, nsizes = one > 0 ? 1 : 2, i;
     double ae_err[2], pca_err[2];
     gm_dataset train, test;

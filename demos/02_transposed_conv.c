@@ -75,7 +75,7 @@ int main(int argc, char **argv)
     gm_params P = {0};
     double worst = 0.0, e;
     int i, j, r;
-    printf("data: none needed (small integer matrices and random numbers; built in)\n");
+    printf("data: built-in (small integer matrices and random numbers; no data set needed)\n");
     demo_check(&d, T != NULL, "gm_tape_new");
     if (S < 1 || Pd < 0 || H + 2 * Pd < K) { fprintf(stderr, "transposed_conv: need S >= 1, P >= 0, H + 2P >= 3\n"); return 2; }
 

@@ -5,7 +5,8 @@
  *   --seed N     the random seed (default 1); the same seed gives the same numbers
  *   --quick      a run of a few seconds, for the tests
  *   --data DIR   a folder of MNIST-format IDX files (default: Fashion-MNIST from the Debian
- *                package, else the built-in synthetic shapes)
+ *                package, else the built-in synthetic shapes); "--data builtin" forces the
+ *                built-in shapes
  *   --help
  * plus its own flags, listed in its usage text and read with demo_int / demo_float /
  * demo_str. A flag the usage text does not mention is an error, so typos do not pass
@@ -143,14 +144,15 @@ static inline void demo_check(const demo *d, int ok, const char *what)
  * the first line. --quick keeps n_quick training and n_quick/5 test images. */
 static inline void demo_images(demo *d, gm_dataset *train, gm_dataset *test, int n_quick)
 {
-    if (gm_load_fashion_mnist(train, test, d->data)) {
+    int builtin = d->data && strcmp(d->data, "builtin") == 0;
+    if (!builtin && gm_load_fashion_mnist(train, test, d->data)) {
         printf("data: %s and %s\n", train->name, test->name);
     } else {
-        if (d->data) { fprintf(stderr, "%s: %s\n", d->name, gm_last_error()); exit(1); }
+        if (d->data && !builtin) { fprintf(stderr, "%s: %s\n", d->name, gm_last_error()); exit(1); }
         gm_synthetic_shapes(train, 20000, d->seed);
         gm_synthetic_shapes(test, 4000, d->seed + 1000);
-        printf("data: built-in synthetic shapes, the embedded default (Fashion-MNIST not found: "
-               "apt-get install dataset-fashion-mnist)\n");
+        printf("data: built-in synthetic shapes, the embedded default (%s)\n",
+               builtin ? "--data builtin" : "Fashion-MNIST not found: apt-get install dataset-fashion-mnist");
     }
     if (d->quick) {                       /* the first examples, in order */
         if (train->n > n_quick) train->n = n_quick;

@@ -36,7 +36,8 @@ if command -v clang >/dev/null; then
 fi
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "warning-free gcc build of the demos"; fi
 
-# every demo, quick, twice with the same seed
+# every demo, quick, twice with the same seed; then once on the built-in data, which must
+# say so on its first line (the embedded default, used when no data set is installed)
 for d in "$@"; do
     echo "== $d --quick"
     if ./build/$d --quick --seed 7 --out $tmp/$d > $tmp/$d.1 2>$tmp/$d.err &&
@@ -49,6 +50,9 @@ for d in "$@"; do
     else
         tail -5 $tmp/$d.err; fail "$d --quick"
     fi
+    if ./build/$d --quick --data builtin --out $tmp/$d-builtin > $tmp/$d.3 2>>$tmp/$d.err &&
+       head -1 $tmp/$d.3 | grep -q 'built-in' && grep -q '^result ' $tmp/$d.3; then ok
+    else tail -5 $tmp/$d.err; fail "$d --quick --data builtin"; fi
 done
 echo "$passed passed, $failed failed"
 [ $failed -eq 0 ]
