@@ -54,6 +54,15 @@
  *   gm_last_error(); nothing the caller passed in is changed.
  *   The library never calls exit() and never prints to stdout.
  *
+ * FINDING YOUR WAY
+ *   The declarations come first, by section: 1 config, 2 random numbers, 3 tensors and the
+ *   tape, 4 ops, 5 layers, 6 optimizers, gradient checking, 9 data, 10 output,
+ *   11 checkpoints (7 probability, 8 objectives and 12 metrics arrive with the VAE, GAN,
+ *   diffusion and flow lectures). The implementation follows in the same order; each part
+ *   starts with a marker to search for: >>tape >>params >>matmul >>ops-binary >>ops-unary
+ *   >>ops-reduce >>ops-shape >>losses >>layers >>ops-conv >>ops-batchnorm >>optim
+ *   >>gradcheck >>data >>batch >>output >>checkpoints. Lectures point at these markers.
+ *
  * RECENT CHANGES
  *   0.1.0  first release: tape, ops, layers, optimizers, data, plots, checkpoints.
  *

@@ -276,20 +276,22 @@ static void test_npy_bad(void)
     expect_load_fails(path, "truncated");
     free(raw);
 
-    write_npy_header(path, "{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n", data, 24);
-    expect_load_fails(path, "'<f8'");
-    write_npy_header(path, "{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }\n", data, 24);
-    expect_load_fails(path, "'>f4'");
-    write_npy_header(path, "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", data, 24);
-    expect_load_fails(path, "Fortran");
-    write_npy_header(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 100000), }\n", data, 24);
-    expect_load_fails(path, "absurd");
-    write_npy_header(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 6), }\n", data, 24);
-    expect_load_fails(path, "at most 4");
-    write_npy_header(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }\n", data, 24);
-    expect_load_fails(path, "truncated");
-    write_npy_header(path, "{'descr': '<f4', 'shape': (6,) }\n", data, 24);
-    expect_load_fails(path, "malformed");
+    {   /* headers that are well formed but describe what genmod does not read, or lie */
+        static const char *bad[][2] = {
+            {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }\n", "'<f8'"},
+            {"{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }\n", "'>f4'"},
+            {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }\n", "Fortran"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (100000, 100000, 100000), }\n", "absurd"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1, 1, 1, 6), }\n", "at most 4"},
+            {"{'descr': '<f4', 'fortran_order': False, 'shape': (7,), }\n", "truncated"},
+            {"{'descr': '<f4', 'shape': (6,) }\n", "malformed"},
+        };
+        int k;
+        for (k = 0; k < (int)(sizeof bad / sizeof bad[0]); k++) {
+            write_npy_header(path, bad[k][0], data, 24);
+            expect_load_fails(path, bad[k][1]);
+        }
+    }
     /* what numpy itself writes for np.zeros(6, np.float32) loads: "6L" from Python 2 too */
     write_npy_header(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (6L,), }          \n", data, 24);
     {
