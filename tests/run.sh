@@ -36,6 +36,12 @@ if command -v clang >/dev/null; then
 fi
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "warning-free gcc build of the demos"; fi
 
+# every demos/NN_topic.c must be here as "topic" (the Makefile passes them all)
+for src in demos/[0-9][0-9]_*.c; do
+    topic=$(basename "$src" .c | cut -c4-)
+    case " $* " in *" $topic "*) ok;; *) fail "demo $topic has no --quick run";; esac
+done
+
 # every demo, quick, twice with the same seed; then once on the built-in data, which must
 # say so on its first line (the embedded default, used when no data set is installed)
 for d in "$@"; do
