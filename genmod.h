@@ -1031,16 +1031,61 @@ GMDEF void gm_params_free(gm_params *P)
  *   - op(A) packed into panels of GM__MR rows and op(B) into panels of GM__NR columns, each
  *     stored k-major and zero-padded: this is where the transposes are absorbed, and it
  *     makes every read of the micro-kernel contiguous;
- *   - the micro-kernel keeps an MR x NR block of C in local accumulators (registers) for a
- *     whole K block: per step k it reads MR numbers of A and NR of B and does MR*NR
- *     multiply-adds. Its loops have fixed trip counts, so the compiler vectorizes them for
- *     the machine it builds for (-march=native: AVX2/AVX-512 on x86, NEON on ARM).
- * Tiles of C are split among OpenMP threads; each C value is summed by one thread in a
- * fixed order, so results do not depend on the thread count. */
-#define GM__MR 4
-#define GM__NR 16
+ *   - the micro-kernel keeps an MR x NR tile of C in registers for a whole K block: per
+ *     step k it loads NR numbers of B (two vectors), and for each of the MR rows multiplies
+ *     them by one number of A and adds: 2 MR fused multiply-adds on vectors per k.
+ * Tiles are ordered so consecutive ones share a panel of B (it stays in L1 while the
+ * panels of A stream past) and are split among OpenMP threads; each C value is summed by
+ * one thread in a fixed order, so results do not depend on the thread count. */
+
+/* A vector of GM__VW floats, as wide as the target's registers: GCC/clang vector
+ * extensions compile `c + b * a` to one fused multiply-add instruction on AVX-512 (16
+ * floats), AVX2 (8) or SSE/NEON (4). Other compilers get plain arrays (same results,
+ * scalar speed). */
+/* The tile is MR x 2 vectors; MR is as large as the registers allow: 8 x 2 accumulators
+ * of the 32 AVX-512 registers, 6 x 2 of the 16 on AVX2 and SSE/NEON (measured: on AVX-512
+ * 8 rows run 1024^3 at ~145 GFLOP/s against ~125 for 6 or 12). */
+#if defined(__AVX512F__)
+#  define GM__VW 16
+#  define GM__MR 8
+#elif defined(__AVX__)
+#  define GM__VW 8
+#  define GM__MR 6
+#else
+#  define GM__VW 4
+#  define GM__MR 6
+#endif
+#define GM__NR (2 * GM__VW)
 #define GM__KC 256
-#define GM__NC 1024
+#define GM__NC 2048
+
+#if defined(__GNUC__) || defined(__clang__)
+typedef float gm__vec __attribute__((vector_size(4 * GM__VW)));
+static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(&v, p, sizeof v); return v; }
+static void gm__vstore(float *p, gm__vec v) { memcpy(p, &v, sizeof v); }
+static gm__vec gm__vfma(gm__vec c, gm__vec b, float a) { return c + b * a; }
+/* The tile must stay in registers: unroll the loop over its rows completely, and let gcc
+ * fuse c + b * a into one instruction (it does not under -std=c99; clang does by default). */
+#  if defined(__clang__)
+#    define GM__CONTRACT
+#    define GM__UNROLL _Pragma("unroll")
+#  else
+#    define GM__CONTRACT __attribute__((optimize("fp-contract=fast")))
+#    define GM__UNROLL _Pragma("GCC unroll 16")
+#  endif
+#else
+typedef struct gm__vec { float v[GM__VW]; } gm__vec;
+static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(v.v, p, sizeof v.v); return v; }
+static void gm__vstore(float *p, gm__vec v) { memcpy(p, v.v, sizeof v.v); }
+static gm__vec gm__vfma(gm__vec c, gm__vec b, float a)
+{
+    int i;
+    for (i = 0; i < GM__VW; i++) c.v[i] += b.v[i] * a;
+    return c;
+}
+#  define GM__CONTRACT
+#  define GM__UNROLL
+#endif
 
 /* Pack alpha op(A)[0:M, k0:k0+kc] as ceil(M/MR) panels of (kc x MR). */
 static void gm__pack_a(float *dst, const float *A, int lda, int tA, int M, int k0, int kc, float alpha)
@@ -1059,24 +1104,48 @@ static void gm__pack_b(float *dst, const float *B, int ldb, int tB, int k0, int 
 {
     int jp, j, k;
     for (jp = 0; jp < nc; jp += GM__NR)
-        for (k = 0; k < kc; k++)
-            for (j = 0; j < GM__NR; j++, dst++) {
-                int c = j0 + jp + j;
-                *dst = jp + j >= nc ? 0.0f : (tB ? B[(size_t)c * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + c]);
+        for (k = 0; k < kc; k++, dst += GM__NR) {
+            int w = nc - jp < GM__NR ? nc - jp : GM__NR;
+            if (!tB && w == GM__NR) {                       /* a contiguous row piece */
+                memcpy(dst, B + (size_t)(k0 + k) * ldb + j0 + jp, sizeof(float) * GM__NR);
+                continue;
             }
+            for (j = 0; j < GM__NR; j++)
+                dst[j] = j >= w ? 0.0f : (tB ? B[(size_t)(j0 + jp + j) * ldb + k0 + k] : B[(size_t)(k0 + k) * ldb + j0 + jp + j]);
+        }
 }
 
-/* C[0:mr, 0:nr] += Ap (kc x MR) * Bp (kc x NR), accumulated in registers first. */
+/* C[0:mr, 0:nr] += Ap (kc x MR) Bp (kc x NR): the MR x NR tile lives in 2 MR vectors. */
+GM__CONTRACT
 static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr)
 {
-    float acc[GM__MR][GM__NR];
+    gm__vec c0[GM__MR], c1[GM__MR];
+    float tile[GM__MR * GM__NR];
     int i, j, k;
-    memset(acc, 0, sizeof acc);
-    for (k = 0; k < kc; k++)
-        for (i = 0; i < GM__MR; i++)
-            for (j = 0; j < GM__NR; j++) acc[i][j] += Ap[k * GM__MR + i] * Bp[k * GM__NR + j];
+    memset(c0, 0, sizeof c0);
+    memset(c1, 0, sizeof c1);
+    for (k = 0; k < kc; k++, Ap += GM__MR, Bp += GM__NR) {
+        gm__vec b0 = gm__vload(Bp), b1 = gm__vload(Bp + GM__VW);
+        GM__UNROLL
+        for (i = 0; i < GM__MR; i++) {
+            c0[i] = gm__vfma(c0[i], b0, Ap[i]);
+            c1[i] = gm__vfma(c1[i], b1, Ap[i]);
+        }
+    }
+    if (nr == GM__NR) {                                     /* whole rows: add vectors */
+        for (i = 0; i < mr; i++) {
+            float *row = C + (size_t)i * ldc;
+            gm__vstore(row, gm__vload(row) + c0[i]);
+            gm__vstore(row + GM__VW, gm__vload(row + GM__VW) + c1[i]);
+        }
+        return;
+    }
+    for (i = 0; i < GM__MR; i++) {                          /* an edge tile: via memory */
+        gm__vstore(tile + i * GM__NR, c0[i]);
+        gm__vstore(tile + i * GM__NR + GM__VW, c1[i]);
+    }
     for (i = 0; i < mr; i++)
-        for (j = 0; j < nr; j++) C[(size_t)i * ldc + j] += acc[i][j];
+        for (j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tile[i * GM__NR + j];
 }
 
 #ifdef GENMOD_CBLAS
@@ -1105,11 +1174,11 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
         for (j0 = 0; j0 < N; j0 += GM__NC) {
             int nc = N - j0 < GM__NC ? N - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR, t;
             gm__pack_b(Bp, B, ldb, tB, k0, kc, j0, nc);
-            /* tile t covers rows (t / np) * MR and columns j0 + (t % np) * NR */
+            /* tile t: column panel t / mp (shared by consecutive tiles), row panel t % mp */
             GM__OMP(omp parallel for schedule(static) if ((double)M * nc * kc > 4e6))
             for (t = 0; t < mp * np; t++) {
-                int i0 = (t / np) * GM__MR, jj = (t % np) * GM__NR;
-                gm__micro(kc, Ap + (size_t)(t / np) * GM__MR * kc, Bp + (size_t)(t % np) * GM__NR * kc,
+                int ip = t % mp, jp = t / mp, i0 = ip * GM__MR, jj = jp * GM__NR;
+                gm__micro(kc, Ap + (size_t)ip * GM__MR * kc, Bp + (size_t)jp * GM__NR * kc,
                           C + (size_t)i0 * ldc + j0 + jj, ldc,
                           M - i0 < GM__MR ? M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
             }
