@@ -4,6 +4,7 @@
 #                   every demo with --quick; ends with "N passed, N failed"
 #   make clean      remove build/ and out/
 #   make install    genmod.h into $(PREFIX)/include
+#   make bench      genmod against PyTorch, side by side (bench/README.md; BENCH_QUICK=1: a smoke run)
 CC      ?= cc
 CXX     ?= c++
 PREFIX  ?= /usr/local
@@ -40,6 +41,12 @@ build/tests-san: $(TEST_SRC) tests/test.h genmod.h | build
 test: build/tests build/tests-san $(DEMOS)
 	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
 
+build/bench: bench/bench.c genmod.h | build
+	$(CC) $(DEMO_CFLAGS) -o $@ bench/bench.c $(LDLIBS)
+
+bench: build/bench
+	@sh bench/run.sh build/bench
+
 install:
 	install -d $(DESTDIR)$(PREFIX)/include
 	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
@@ -47,4 +54,4 @@ install:
 clean:
 	rm -rf build out
 
-.PHONY: all test install clean
+.PHONY: all test install clean bench

@@ -1826,43 +1826,107 @@ GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SI
 }
 
 // >>ops-conv
-/* im2col: unfold the K x K patches of one image x (C,H,W) into the columns of
- *     col[(c,u,v), (i,j)] = x[c, S i - P + u, S j - P + v]   (0 outside the image),
- * a (C K K, Ho Wo) matrix, so a convolution becomes one matrix product W col.
- * col2im is its adjoint: it adds every column entry back where it came from. */
-static void gm__im2col(const float *x, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *col)
+/* A convolution is one matrix product once the image patches are unfolded. For a chunk of
+ * nb images x (nb, C, H, W), im2col builds
+ *     col[(c,u,v), (n,i,j)] = x[n, c, S i - P + u, S j - P + v]     (0 outside the image),
+ * a (C K K, nb Ho Wo) matrix: one column per output pixel of every image, so that
+ * W (Cout, C K K) times col is the whole chunk's output at once. col2im is its adjoint: it
+ * adds every entry back where it came from. Chunks keep col under GM__COL_FLOATS floats. */
+#ifndef GM__COL_FLOATS
+#  define GM__COL_FLOATS (1 << 23)      /* 32 MiB; the tests set it tiny to split every batch */
+#endif
+
+static void gm__im2col(const float *x, int nb, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *col)
 {
-    int c, u, v, i, j;
-    for (c = 0; c < C; c++)
-        for (u = 0; u < K; u++)
-            for (v = 0; v < K; v++) {
-                float *row = col + ((size_t)(c * K + u) * K + v) * Ho * Wo;
-                for (i = 0; i < Ho; i++) {
-                    int r = S * i - P + u;
-                    for (j = 0; j < Wo; j++) {
-                        int q = S * j - P + v;
-                        row[i * Wo + j] = (r >= 0 && r < H && q >= 0 && q < W) ? x[((size_t)c * H + r) * W + q] : 0.0f;
+    size_t ld = (size_t)nb * Ho * Wo;
+    int n;
+    GM__OMP(omp parallel for schedule(static) if (ld * C * K * K > 100000))
+    for (n = 0; n < nb; n++) {
+        int c, u, v, i, j;
+        for (c = 0; c < C; c++)
+            for (u = 0; u < K; u++)
+                for (v = 0; v < K; v++) {
+                    const float *img = x + ((size_t)n * C + c) * H * W;
+                    float *row = col + ((size_t)(c * K + u) * K + v) * ld + (size_t)n * Ho * Wo;
+                    for (i = 0; i < Ho; i++) {
+                        int r = S * i - P + u;
+                        for (j = 0; j < Wo; j++) {
+                            int q = S * j - P + v;
+                            row[i * Wo + j] = (r >= 0 && r < H && q >= 0 && q < W) ? img[r * W + q] : 0.0f;
+                        }
                     }
                 }
-            }
+    }
 }
 
-static void gm__col2im(const float *col, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *x)
+static void gm__col2im(const float *col, int nb, int C, int H, int W, int K, int S, int P, int Ho, int Wo, float *x)
 {
-    int c, u, v, i, j;
-    for (c = 0; c < C; c++)
-        for (u = 0; u < K; u++)
-            for (v = 0; v < K; v++) {
-                const float *row = col + ((size_t)(c * K + u) * K + v) * Ho * Wo;
-                for (i = 0; i < Ho; i++) {
-                    int r = S * i - P + u;
-                    if (r < 0 || r >= H) continue;
-                    for (j = 0; j < Wo; j++) {
-                        int q = S * j - P + v;
-                        if (q >= 0 && q < W) x[((size_t)c * H + r) * W + q] += row[i * Wo + j];
+    size_t ld = (size_t)nb * Ho * Wo;
+    int n;
+    GM__OMP(omp parallel for schedule(static) if (ld * C * K * K > 100000))
+    for (n = 0; n < nb; n++) {                  /* images are disjoint: no two threads add to one */
+        int c, u, v, i, j;
+        for (c = 0; c < C; c++)
+            for (u = 0; u < K; u++)
+                for (v = 0; v < K; v++) {
+                    float *img = x + ((size_t)n * C + c) * H * W;
+                    const float *row = col + ((size_t)(c * K + u) * K + v) * ld + (size_t)n * Ho * Wo;
+                    for (i = 0; i < Ho; i++) {
+                        int r = S * i - P + u;
+                        if (r < 0 || r >= H) continue;
+                        for (j = 0; j < Wo; j++) {
+                            int q = S * j - P + v;
+                            if (q >= 0 && q < W) img[r * W + q] += row[i * Wo + j];
+                        }
                     }
                 }
-            }
+    }
+}
+
+/* Images (nb, C, HW) <-> channel-major (C, nb HW), the layout of the batched products.
+ * The way back adds, so it serves outputs (after a bias fill) and gradients alike. */
+static void gm__to_cmajor(const float *x, int nb, int C, int HW, float *out)
+{
+    int n, c;
+    for (n = 0; n < nb; n++)
+        for (c = 0; c < C; c++)
+            memcpy(out + ((size_t)c * nb + n) * HW, x + ((size_t)n * C + c) * HW, (size_t)HW * sizeof(float));
+}
+
+static void gm__from_cmajor_add(const float *in, int nb, int C, int HW, float *x)
+{
+    int n, c, i;
+    for (n = 0; n < nb; n++)
+        for (c = 0; c < C; c++) {
+            const float *src = in + ((size_t)c * nb + n) * HW;
+            float *dst = x + ((size_t)n * C + c) * HW;
+            for (i = 0; i < HW; i++) dst[i] += src[i];
+        }
+}
+
+/* y[n,c,:] = b[c] (the bias fill before the products add in), and its backward db. */
+static void gm__bias_fill(float *y, const float *b, int B, int C, int HW)
+{
+    int n, c, i;
+    for (n = 0; n < B; n++) for (c = 0; c < C; c++) for (i = 0; i < HW; i++) y[((size_t)n * C + c) * HW + i] = b[c];
+}
+
+static void gm__bias_grad(const float *dy, float *db, int B, int C, int HW)
+{
+    int n, c, i;
+    for (n = 0; n < B; n++)
+        for (c = 0; c < C; c++) {
+            double s = 0.0;
+            for (i = 0; i < HW; i++) s += dy[((size_t)n * C + c) * HW + i];
+            db[c] += (float)s;
+        }
+}
+
+/* How many images per chunk so that a (rows, nb cols_per_image) matrix fits the budget. */
+static int gm__chunk(int B, size_t rows, size_t cols_per_image)
+{
+    size_t nb = GM__COL_FLOATS / (rows * cols_per_image + 1);
+    return nb < 1 ? 1 : nb > (size_t)B ? B : (int)nb;
 }
 
 GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout, int k, int stride, int pad,
@@ -1877,27 +1941,30 @@ GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout,
     return l;
 }
 
-/* Per example n: col = im2col(x_n);  y_n = W col + b  (W viewed as (Cout, Cin K K)).
- * Backward: dW += dy_n col^T;  dcol = W^T dy_n;  dx_n += col2im(dcol);  db += sum dy_n.
+/* Per chunk of nb images: col = im2col(x);  Y = W col  (Cout, nb Ho Wo);  y = b + Y.
+ * Backward, with dY the chunk's dy in channel-major layout:
+ *   dW += dY col^T;   dcol = W^T dY,  dx += col2im(dcol);   db += sums of dy.
  * The columns are rebuilt in the backward instead of kept: memory over a little time. */
 static void gm__conv2d_bwd(gm_tensor *y)
 {
     gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
     int B = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
     int K = y->iarg[0], S = y->iarg[1], P = y->iarg[2], Co = y->shape.d[1], Ho = y->shape.d[2], Wo = y->shape.d[3];
-    int CKK = C * K * K, HWo = Ho * Wo, n, o, i;
+    int CKK = C * K * K, HWo = Ho * Wo, nb = gm__chunk(B, (size_t)CKK, (size_t)HWo), n0;
     size_t mark = y->tape->used;
-    float *col = gm__floats(y->tape, CKK * HWo, "gm_conv2d", GM__HERE);
-    for (n = 0; n < B; n++) {
-        const float *dy = y->grad + (size_t)n * Co * HWo;
-        if (b->grad) for (o = 0; o < Co; o++) for (i = 0; i < HWo; i++) b->grad[o] += dy[(size_t)o * HWo + i];
+    float *col = gm__floats(y->tape, CKK * nb * HWo, "gm_conv2d", GM__HERE);
+    float *dY = gm__floats(y->tape, Co * nb * HWo, "gm_conv2d", GM__HERE);
+    if (b->grad) gm__bias_grad(y->grad, b->grad, B, Co, HWo);
+    for (n0 = 0; n0 < B; n0 += nb) {
+        int m = B - n0 < nb ? B - n0 : nb, N = m * HWo;
+        gm__to_cmajor(y->grad + (size_t)n0 * Co * HWo, m, Co, HWo, dY);
         if (w->grad) {
-            gm__im2col(x->val + (size_t)n * C * H * W, C, H, W, K, S, P, Ho, Wo, col);
-            gm__gemm(y->tape, 0, 1, Co, CKK, HWo, 1.0f, dy, HWo, col, HWo, 1.0f, w->grad, CKK);
+            gm__im2col(x->val + (size_t)n0 * C * H * W, m, C, H, W, K, S, P, Ho, Wo, col);
+            gm__gemm(y->tape, 0, 1, Co, CKK, N, 1.0f, dY, N, col, N, 1.0f, w->grad, CKK);
         }
         if (x->grad) {
-            gm__gemm(y->tape, 1, 0, CKK, HWo, Co, 1.0f, w->val, CKK, dy, HWo, 0.0f, col, HWo);
-            gm__col2im(col, C, H, W, K, S, P, Ho, Wo, x->grad + (size_t)n * C * H * W);
+            gm__gemm(y->tape, 1, 0, CKK, N, Co, 1.0f, w->val, CKK, dY, N, 0.0f, col, N);
+            gm__col2im(col, m, C, H, W, K, S, P, Ho, Wo, x->grad + (size_t)n0 * C * H * W);
         }
     }
     y->tape->used = mark;
@@ -1917,9 +1984,9 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
 {
     char s[64];
     gm_tensor *y;
-    int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, n, o, i;
+    int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, nb, n0;
     size_t mark;
-    float *col;
+    float *col, *Y;
     gm__conv_geometry(x, l->cin, K, S, P, "gm_conv2d", file, line);
     B = x->shape.d[0]; C = x->shape.d[1]; H = x->shape.d[2]; W = x->shape.d[3];
     if (H + 2 * P < K || W + 2 * P < K)
@@ -1929,13 +1996,16 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
     CKK = C * K * K; HWo = Ho * Wo;
     y = gm__node(T, gm_shape4(B, Co, Ho, Wo), "gm_conv2d", gm__conv2d_bwd, x, l->w, l->b, file, line);
     y->iarg[0] = K; y->iarg[1] = S; y->iarg[2] = P;
+    gm__bias_fill(y->val, l->b->val, B, Co, HWo);
+    nb = gm__chunk(B, (size_t)CKK, (size_t)HWo);
     mark = T->used;
-    col = gm__floats(T, CKK * HWo, "gm_conv2d", file, line);
-    for (n = 0; n < B; n++) {
-        float *yn = y->val + (size_t)n * Co * HWo;
-        for (o = 0; o < Co; o++) for (i = 0; i < HWo; i++) yn[(size_t)o * HWo + i] = l->b->val[o];
-        gm__im2col(x->val + (size_t)n * C * H * W, C, H, W, K, S, P, Ho, Wo, col);
-        gm__gemm(T, 0, 0, Co, HWo, CKK, 1.0f, l->w->val, CKK, col, HWo, 1.0f, yn, HWo);
+    col = gm__floats(T, CKK * nb * HWo, "gm_conv2d", file, line);
+    Y = gm__floats(T, Co * nb * HWo, "gm_conv2d", file, line);
+    for (n0 = 0; n0 < B; n0 += nb) {
+        int m = B - n0 < nb ? B - n0 : nb, N = m * HWo;
+        gm__im2col(x->val + (size_t)n0 * C * H * W, m, C, H, W, K, S, P, Ho, Wo, col);
+        gm__gemm(T, 0, 0, Co, N, CKK, 1.0f, l->w->val, CKK, col, N, 0.0f, Y, N);
+        gm__from_cmajor_add(Y, m, Co, HWo, y->val + (size_t)n0 * Co * HWo);
     }
     T->used = mark;
     return y;
@@ -1953,26 +2023,32 @@ GMDEF gm_conv_transpose2d gm_conv_transpose2d_new(gm_params *P, const char *name
     return l;
 }
 
-/* The transposed convolution runs conv2d's data flow backwards. Per example n, with W
- * viewed as (Cin, Cout K K):  col = W^T x_n  (Cout K K, H W);  y_n = col2im(col) + b,
+/* The transposed convolution runs conv2d's data flow backwards. Per chunk of nb images,
+ * with W viewed as (Cin, Cout K K) and X the chunk in channel-major layout (Cin, nb H W):
+ *     col = W^T X  (Cout K K, nb H W);   y = b + col2im(col),
  * where col2im uses the geometry of a conv from y (Ho,Wo) down to x (H,W).
- * Backward: dcol = im2col(dy_n);  dx_n += W dcol;  dW += x_n dcol^T;  db += sum dy_n. */
+ * Backward: dcol = im2col(dy);  dX = W dcol;  dW += X dcol^T;  db += sums of dy. */
 static void gm__conv_transpose2d_bwd(gm_tensor *y)
 {
     gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
     int B = x->shape.d[0], Ci = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
     int K = y->iarg[0], S = y->iarg[1], P = y->iarg[2], Co = y->shape.d[1], Ho = y->shape.d[2], Wo = y->shape.d[3];
-    int CKK = Co * K * K, HW = H * W, n, o, i;
+    int CKK = Co * K * K, HW = H * W, nb = gm__chunk(B, (size_t)CKK, (size_t)HW), n0;
     size_t mark = y->tape->used;
-    float *col = gm__floats(y->tape, CKK * HW, "gm_conv_transpose2d", GM__HERE);
-    for (n = 0; n < B; n++) {
-        const float *dy = y->grad + (size_t)n * Co * Ho * Wo;
-        if (b->grad) for (o = 0; o < Co; o++) for (i = 0; i < Ho * Wo; i++) b->grad[o] += dy[(size_t)o * Ho * Wo + i];
-        gm__im2col(dy, Co, Ho, Wo, K, S, P, H, W, col);
-        if (x->grad) gm__gemm(y->tape, 0, 0, Ci, HW, CKK, 1.0f, w->val, CKK, col, HW, 1.0f,
-                              x->grad + (size_t)n * Ci * HW, HW);
-        if (w->grad) gm__gemm(y->tape, 0, 1, Ci, CKK, HW, 1.0f, x->val + (size_t)n * Ci * HW, HW, col, HW,
-                              1.0f, w->grad, CKK);
+    float *col = gm__floats(y->tape, CKK * nb * HW, "gm_conv_transpose2d", GM__HERE);
+    float *X = gm__floats(y->tape, Ci * nb * HW, "gm_conv_transpose2d", GM__HERE);
+    if (b->grad) gm__bias_grad(y->grad, b->grad, B, Co, Ho * Wo);
+    for (n0 = 0; n0 < B; n0 += nb) {
+        int m = B - n0 < nb ? B - n0 : nb, N = m * HW;
+        gm__im2col(y->grad + (size_t)n0 * Co * Ho * Wo, m, Co, Ho, Wo, K, S, P, H, W, col);
+        if (x->grad) {
+            gm__gemm(y->tape, 0, 0, Ci, N, CKK, 1.0f, w->val, CKK, col, N, 0.0f, X, N);
+            gm__from_cmajor_add(X, m, Ci, HW, x->grad + (size_t)n0 * Ci * HW);
+        }
+        if (w->grad) {
+            gm__to_cmajor(x->val + (size_t)n0 * Ci * HW, m, Ci, HW, X);
+            gm__gemm(y->tape, 0, 1, Ci, CKK, N, 1.0f, X, N, col, N, 1.0f, w->grad, CKK);
+        }
     }
     y->tape->used = mark;
 }
@@ -1980,9 +2056,9 @@ static void gm__conv_transpose2d_bwd(gm_tensor *y)
 GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l, gm_tensor *x, GM__SITE)
 {
     gm_tensor *y;
-    int B, Ci, H, W, K = l->k, S = l->stride, P = l->pad, OP = l->out_pad, Co = l->cout, Ho, Wo, CKK, n, o, i;
+    int B, Ci, H, W, K = l->k, S = l->stride, P = l->pad, OP = l->out_pad, Co = l->cout, Ho, Wo, CKK, nb, n0;
     size_t mark;
-    float *col;
+    float *col, *X;
     gm__conv_geometry(x, l->cin, K, S, P, "gm_conv_transpose2d", file, line);
     if (OP < 0 || OP >= S)
         gm__fatal(file, line, "gm_conv_transpose2d", "output padding must be in [0, stride), got %d", OP);
@@ -1994,14 +2070,16 @@ GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l
     y = gm__node(T, gm_shape4(B, Co, Ho, Wo), "gm_conv_transpose2d", gm__conv_transpose2d_bwd, x, l->w, l->b,
                  file, line);
     y->iarg[0] = K; y->iarg[1] = S; y->iarg[2] = P;
+    gm__bias_fill(y->val, l->b->val, B, Co, Ho * Wo);
+    nb = gm__chunk(B, (size_t)CKK, (size_t)H * W);
     mark = T->used;
-    col = gm__floats(T, CKK * H * W, "gm_conv_transpose2d", file, line);
-    for (n = 0; n < B; n++) {
-        float *yn = y->val + (size_t)n * Co * Ho * Wo;
-        gm__gemm(T, 1, 0, CKK, H * W, Ci, 1.0f, l->w->val, CKK, x->val + (size_t)n * Ci * H * W, H * W, 0.0f,
-                 col, H * W);
-        for (o = 0; o < Co; o++) for (i = 0; i < Ho * Wo; i++) yn[(size_t)o * Ho * Wo + i] = l->b->val[o];
-        gm__col2im(col, Co, Ho, Wo, K, S, P, H, W, yn);
+    col = gm__floats(T, CKK * nb * H * W, "gm_conv_transpose2d", file, line);
+    X = gm__floats(T, Ci * nb * H * W, "gm_conv_transpose2d", file, line);
+    for (n0 = 0; n0 < B; n0 += nb) {
+        int m = B - n0 < nb ? B - n0 : nb, N = m * H * W;
+        gm__to_cmajor(x->val + (size_t)n0 * Ci * H * W, m, Ci, H * W, X);
+        gm__gemm(T, 1, 0, CKK, N, Ci, 1.0f, l->w->val, CKK, X, N, 0.0f, col, N);
+        gm__col2im(col, m, Co, Ho, Wo, K, S, P, H, W, y->val + (size_t)n0 * Co * Ho * Wo);
     }
     T->used = mark;
     return y;

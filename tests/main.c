@@ -15,6 +15,9 @@ static void gm_test_abort(void)
     abort();
 }
 #define GM_ABORT() gm_test_abort()
+/* Unfold at most 400 numbers per convolution chunk, so the gradient checks' small batches
+ * are split into several chunks too (the default budget never splits them). */
+#define GM__COL_FLOATS 400
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
 #include "test.h"
