@@ -11,8 +11,8 @@ PREFIX  ?= /usr/local
 STB     := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 WARN    := -Wall -Wextra -pedantic
 CFLAGS  ?= -O2 -march=native
-OPENMP  ?= -fopenmp
-DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(OPENMP) $(STB)
+THREADS ?= -pthread
+DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(THREADS) $(STB)
 LDLIBS  := -lm
 
 DEMO_SRC := $(sort $(wildcard demos/[0-9][0-9]_*.c))
@@ -33,9 +33,9 @@ build:
 
 TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/stb_impl.c
 build/tests: $(TEST_SRC) tests/test.h genmod.h | build
-	$(CC) -std=c99 $(WARN) -O2 -g $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 build/tests-san: $(TEST_SRC) tests/test.h genmod.h | build
-	$(CC) -std=c99 $(WARN) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	$(CC) -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 
 test: build/tests build/tests-san $(DEMOS)

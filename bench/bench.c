@@ -8,7 +8,8 @@
  *     build/bench sgemm --m M --n N --k K [--ta 0|1] [--tb 0|1] [--via gemm|matmul] [--reps R]
  * plus --warmup N (untimed steps first), --seed N, --data DIR.
  * bench/ref/<workload>.py is the PyTorch twin of each: the same networks, data, batch sizes
- * and optimizers. Threads come from OMP_NUM_THREADS, as for any OpenMP program.
+ * and optimizers. The thread count is genmod's own setting: GM_THREADS in the environment
+ * (OMP_NUM_THREADS in builds that used OpenMP); bench/run.sh sets both.
  *
  * Output is machine-readable, one "key value" per line, read by bench/run.sh:
  *     impl genmod            threads N         steps N (timed steps per repetition)
@@ -25,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ---------------------------------------------------------------- options */
 typedef struct opts {
@@ -47,10 +49,16 @@ static const char *arg_str(int argc, char **argv, const char *flag, const char *
     return def;
 }
 
+/* The thread count genmod runs with: GM_THREADS (genmod's own thread team), else the
+ * OpenMP setting in an OpenMP build, else one per core; bench/run.sh sets both variables. */
 static int threads(void)
 {
+    const char *env = getenv("GM_THREADS");
+    if (env && atoi(env) > 0) return atoi(env);
 #ifdef _OPENMP
     return omp_get_max_threads();
+#elif defined(_SC_NPROCESSORS_ONLN)
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
 #else
     return 1;
 #endif
@@ -445,17 +453,24 @@ static int bench_toygan(const opts *o)
  * C (M,N) = op(A) op(B), op(X) = X or X^T, row-major, random inputs.
  *   --via gemm    genmod's one matrix routine gm__gemm (private, static: callable here because
  *                 this file defines GENMOD_IMPLEMENTATION), any transposes;
- *   --via matmul  the public op gm_matmul on a tape, forward only (no transposes: NN). */
+ *   --via matmul  the public op gm_matmul on a tape, forward only (no transposes: NN).
+ * The inputs are fixed numbers shared with the reference, so C[0,0] ("loss") must agree. */
 static void call_gemm(gm_tape *T, int ta, int tb, int M, int N, int K, const float *A, const float *Bm, float *C)
 {
     gm__gemm(T, ta, tb, M, N, K, 1.0f, A, ta ? M : K, Bm, tb ? K : N, 0.0f, C, N);
+}
+
+/* Deterministic inputs that bench/ref/sgemm.py makes too: ((i 7919 + salt) mod 1000) / 1000 - 0.5 */
+static void fill(gm_tensor *t, int salt)
+{
+    int i;
+    for (i = 0; i < t->size; i++) t->val[i] = (float)(((long long)i * 7919 + salt) % 1000) / 1000.0f - 0.5f;
 }
 
 static int bench_sgemm(const opts *o)
 {
     int M = o->m, N = o->n, K = o->k, r, reps = o->reps;
     int matmul = strcmp(o->via, "matmul") == 0;
-    gm_rng rng = gm_rng_new(o->seed);
     gm_params P = {0};
     gm_tensor *A = gm_param_new(&P, "A", o->ta ? gm_shape2(K, M) : gm_shape2(M, K));
     gm_tensor *Bm = gm_param_new(&P, "B", o->tb ? gm_shape2(N, K) : gm_shape2(K, N));
@@ -463,8 +478,8 @@ static int bench_sgemm(const opts *o)
     gm_tape *T = gm_tape_new((size_t)64 << 20);
     double flops = 2.0 * M * N * K, chk = 0;
     if (matmul && (o->ta || o->tb)) { fprintf(stderr, "bench: --via matmul has no transposes\n"); return 2; }
-    gm_init_uniform(A, -1, 1, &rng);
-    gm_init_uniform(Bm, -1, 1, &rng);
+    fill(A, 1);
+    fill(Bm, 2);
     if (reps <= 0) reps = (int)(2e9 / flops) < 5 ? 5 : (int)(2e9 / flops) > 200 ? 200 : (int)(2e9 / flops);
     header(o, 1);
     printf("shape %dx%dx%d %s%s via %s\n", M, N, K, o->ta ? "T" : "N", o->tb ? "T" : "N",
@@ -476,7 +491,7 @@ static int bench_sgemm(const opts *o)
         else { call_gemm(T, o->ta, o->tb, M, N, K, A->val, Bm->val, C); chk = C[0]; }
         if (r >= 0) printf("time %.9f\n", gm_seconds() - t0);
     }
-    printf("loss %.4f\n", chk);        /* C[0,0], to compare with the BLAS */
+    printf("loss %.4f\n", chk);                        /* C[0,0], to compare with the BLAS */
     printf("flops %.6g\n", flops);
     gm_tape_free(T);
     gm_params_free(&P);

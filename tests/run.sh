@@ -26,11 +26,11 @@ echo "== header builds"
 # (C++ warns about C's "= {0}" idiom, which the quick start uses; in C++ one writes "= {}")
 for lang in "$CC -std=c99" "$CXX -x c++ -std=c++11"; do
     extra=""; case "$lang" in *c++*) extra=-Wno-missing-field-initializers;; esac
-    if $lang -Wall -Wextra $extra -pedantic -Werror -O2 $STB tests/quickstart.c -o $tmp/quickstart -lm && $tmp/quickstart; then ok
+    if $lang -Wall -Wextra $extra -pedantic -Werror -O2 -pthread $STB tests/quickstart.c -o $tmp/quickstart -lm && $tmp/quickstart; then ok
     else fail "quick start as $lang"; fi
 done
 printf '#define GM_STATIC\n#define GENMOD_IMPLEMENTATION\n#include "genmod.h"\nint main(void){return 0;}\n' > $tmp/static.c
-if $CC -std=c99 -Wall -Wextra -pedantic -Werror -I. $STB $tmp/static.c -o $tmp/static -lm; then ok; else fail "GM_STATIC build"; fi
+if $CC -std=c99 -Wall -Wextra -pedantic -Werror -I. -pthread $STB $tmp/static.c -o $tmp/static -lm; then ok; else fail "GM_STATIC build"; fi
 if command -v clang >/dev/null; then
     if clang -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "clang build of the demos"; fi
 fi

@@ -1,7 +1,9 @@
 /* tests/test_ops.c - a finite-difference gradient check for every op, known values for the
  * losses and optimizers, and the tape's lifetime rules. */
+#define _POSIX_C_SOURCE 200809L      /* setenv, for the thread-count test */
 #include "../genmod.h"
 #include "test.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* The gradient check's tolerance on the worst relative error (see gm_grad_check). Central
@@ -370,6 +372,56 @@ static void matmul_matches_naive(void)
     gm_params_free(&P);
 }
 
+/* A product and a convolution big enough to be shared among threads: the same bits with 1
+ * thread and with 3 (each number is summed by one thread in a fixed order), and the
+ * product equal to plain loops. */
+static void run_big(gm_params *P, gm_conv2d *c, gm_tensor *a, gm_tensor *b, float *out_mm, float *out_conv,
+                    float *out_grad)
+{
+    gm_tape *T = gm_tape_new((size_t)256 << 20);
+    gm_rng rng = gm_rng_new(5);
+    gm_tensor *y = gm_matmul(T, a, b), *x = gm_randn(T, gm_shape4(16, 8, 20, 20), &rng), *z;
+    z = gm_conv2d(T, c, x);
+    memcpy(out_mm, y->val, (size_t)y->size * sizeof(float));
+    memcpy(out_conv, z->val, (size_t)z->size * sizeof(float));
+    gm_backward(T, gm_add(T, gm_sum(T, gm_square(T, y)), gm_sum(T, gm_square(T, z))));
+    memcpy(out_grad, c->w->grad, (size_t)c->w->size * sizeof(float));
+    (void)P;
+    gm_tape_free(T);
+}
+
+static void threads_give_identical_results(void)
+{
+    gm_params P = {0};
+    gm_rng rng = gm_rng_new(8);
+    int M = 150, K = 333, N = 270, i, j, k;
+    gm_tensor *a = gm_param_new(&P, "a", gm_shape2(M, K)), *b = gm_param_new(&P, "b", gm_shape2(K, N));
+    gm_conv2d c = gm_conv2d_new(&P, "c", 8, 16, 3, 1, 1, &rng);
+    float *mm1 = (float *)malloc(sizeof(float) * M * N), *mm3 = (float *)malloc(sizeof(float) * M * N);
+    float *cv1 = (float *)malloc(sizeof(float) * 16 * 16 * 400), *cv3 = (float *)malloc(sizeof(float) * 16 * 16 * 400);
+    float *g1 = (float *)malloc(sizeof(float) * c.w->size), *g3 = (float *)malloc(sizeof(float) * c.w->size);
+    double worst = 0;
+    gm_init_normal(a, 0, 1, &rng);
+    gm_init_normal(b, 0, 1, &rng);
+    setenv("GM_THREADS", "1", 1);
+    run_big(&P, &c, a, b, mm1, cv1, g1);
+    setenv("GM_THREADS", "3", 1);
+    run_big(&P, &c, a, b, mm3, cv3, g3);
+    unsetenv("GM_THREADS");
+    EXPECT(memcmp(mm1, mm3, sizeof(float) * M * N) == 0);
+    EXPECT(memcmp(cv1, cv3, sizeof(float) * 16 * 16 * 400) == 0);
+    EXPECT(memcmp(g1, g3, sizeof(float) * c.w->size) == 0);
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {
+            double s = 0;
+            for (k = 0; k < K; k++) s += (double)a->val[i * K + k] * b->val[k * N + j];
+            worst = fmax(worst, fabs(s - mm3[i * N + j]));
+        }
+    EXPECT(worst < 1e-3);
+    free(mm1); free(mm3); free(cv1); free(cv3); free(g1); free(g3);
+    gm_params_free(&P);
+}
+
 static void batchnorm_running_stats(void)
 {
     gm_params P = {0};
@@ -497,6 +549,7 @@ void tests_ops(void)
     TEST(conv_transpose_is_adjoint);
     TEST(conv_known_values);
     TEST(matmul_matches_naive);
+    TEST(threads_give_identical_results);
     TEST(batchnorm_running_stats);
     TEST(tape_gradients_overwrite_and_reset);
     TEST(tape_misuse_is_caught);

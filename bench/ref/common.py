@@ -38,10 +38,11 @@ def blas_library():
     torch.ones(8, 8) @ torch.ones(8, 8)
     try:
         with open("/proc/self/maps") as f:
-            paths = sorted({line.split()[-1] for line in f if "blas" in line.split()[-1]})
-        return ",".join(os.path.realpath(p) for p in paths) or "unknown"
+            paths = sorted({os.path.realpath(line.split()[-1]) for line in f if "blas" in line.split()[-1]})
     except OSError:
         return "unknown"
+    best = [p for p in paths if "openblas" in os.path.basename(p)] or [p for p in paths if "libblas" in p] or paths
+    return best[0] if best else "unknown"
 
 
 def arg(name, default):
