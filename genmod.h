@@ -591,6 +591,16 @@ GMDEF int gm_load_params(gm_params *P, const char *path);
 #  define GM__THREAD
 #endif
 
+/* `restrict` tells the compiler two pointers never overlap, which lets it vectorize loops
+ * over several arrays; C++ spells it __restrict. */
+#if !defined(__cplusplus)
+#  define GM__RESTRICT restrict
+#elif defined(__GNUC__) || defined(__clang__) || defined(_MSC_VER)
+#  define GM__RESTRICT __restrict
+#else
+#  define GM__RESTRICT
+#endif
+
 /* Worker threads come from pthreads (POSIX); GM_NO_THREADS, or a platform without them,
  * runs everything on the caller's thread. */
 #if !defined(GM_NO_THREADS) && (defined(__unix__) || defined(__APPLE__))
@@ -2360,10 +2370,34 @@ GMDEF void gm_optim_free(gm_optim *o)
     GM_FREE(o);
 }
 
+/* theta -= lr (m / c1) / (sqrt(v / c2) + eps) over one tensor; c1, c2 the bias corrections */
+static void gm__adam(float *GM__RESTRICT th, const float *GM__RESTRICT g, float *GM__RESTRICT m,
+                     float *GM__RESTRICT v, int n, const gm_optim *o, float c1, float c2)
+{
+    float b1 = o->beta1, b2 = o->beta2, lr = o->lr / c1, rc2 = 1.0f / c2, eps = o->eps;
+    int i;
+    for (i = 0; i < n; i++) {
+        m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+        v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+        th[i] -= lr * m[i] / (sqrtf(v[i] * rc2) + eps);
+    }
+}
+
+/* m = mu m + g;  theta -= lr m */
+static void gm__sgd(float *GM__RESTRICT th, const float *GM__RESTRICT g, float *GM__RESTRICT m, int n,
+                    const gm_optim *o)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        m[i] = o->beta1 * m[i] + g[i];
+        th[i] -= o->lr * m[i];
+    }
+}
+
 GMDEF void gm_optim_step(gm_optim *o)
 {
     long at = 0;
-    int p, i;
+    int p;
     float c1, c2;
     if (gm_params_count(o->P) != o->n)
         gm__fatal(__FILE__, __LINE__, "gm_optim_step", "the model has %ld trainable numbers but the optimizer "
@@ -2373,22 +2407,10 @@ GMDEF void gm_optim_step(gm_optim *o)
     c2 = 1.0f - powf(o->beta2, (float)o->t);
     for (p = 0; p < o->P->n; p++) {
         gm_tensor *t = o->P->t[p];
-        float *m, *v;
         if (!(t->flags & GM_PARAM)) continue;
-        m = o->m + at;
-        v = o->adam ? o->v + at : NULL;
+        if (o->adam) gm__adam(t->val, t->grad, o->m + at, o->v + at, t->size, o, c1, c2);
+        else gm__sgd(t->val, t->grad, o->m + at, t->size, o);
         at += t->size;
-        for (i = 0; i < t->size; i++) {
-            float g = t->grad[i];
-            if (o->adam) {
-                m[i] = o->beta1 * m[i] + (1.0f - o->beta1) * g;
-                v[i] = o->beta2 * v[i] + (1.0f - o->beta2) * g * g;
-                t->val[i] -= o->lr * (m[i] / c1) / (sqrtf(v[i] / c2) + o->eps);
-            } else {
-                m[i] = o->beta1 * m[i] + g;
-                t->val[i] -= o->lr * m[i];
-            }
-        }
     }
 }
 
