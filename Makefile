@@ -10,7 +10,7 @@ CXX     ?= c++
 PREFIX  ?= /usr/local
 STB     := $(shell pkg-config --cflags stb 2>/dev/null || echo -I/usr/include/stb)
 WARN    := -Wall -Wextra -pedantic
-CFLAGS  ?= -O2 -march=native
+CFLAGS  ?= -O2 -march=native -fno-math-errno
 THREADS ?= -pthread
 DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(THREADS) $(STB)
 LDLIBS  := -lm
