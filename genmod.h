@@ -1226,42 +1226,48 @@ static gm__vec gm__vfma(gm__vec c, gm__vec b, float a)
 #  define GM__UNROLL
 #endif
 
-/* Pack alpha op(A)[0:M, k0:k0+kc] as ceil(M/MR) panels of (kc x MR), rows past M as 0.
- * Each loop reads its source along a row (contiguous); the writes stride through a panel
- * small enough to stay in L1. */
+/* Both packings come down to two moves. A source that already runs along k is copied row
+ * by row (`gm__pack_copy`); one that runs across k, rows of length >= kc, is transposed
+ * (`gm__pack_turn`), 8 source rows at a time so that reads stream along 8 rows and the
+ * writes are runs of 8 contiguous numbers. dst rows are `w` numbers apart (MR or NR). */
+static void gm__pack_copy(float *dst, int w, const float *src, int lds, int kc, int n, float alpha)
+{
+    int k, i;
+    for (k = 0; k < kc; k++, src += lds)
+        for (i = 0; i < n; i++) dst[k * w + i] = alpha * src[i];
+}
+
+static void gm__pack_turn(float *dst, int w, const float *src, int lds, int kc, int n, float alpha)
+{
+    int r0, r, k;
+    for (r0 = 0; r0 < n; r0 += 8) {
+        int h = n - r0 < 8 ? n - r0 : 8;
+        for (k = 0; k < kc; k++)
+            for (r = 0; r < h; r++) dst[k * w + r0 + r] = alpha * src[(size_t)(r0 + r) * lds + k];
+    }
+}
+
+/* Pack alpha op(A)[0:M, k0:k0+kc] as ceil(M/MR) panels of (kc x MR), rows past M as 0. */
 static void gm__pack_a(float *dst, const float *A, int lda, int tA, int M, int k0, int kc, float alpha)
 {
-    int i0, i, k;
+    int i0;
     for (i0 = 0; i0 < M; i0 += GM__MR, dst += (size_t)GM__MR * kc) {
         int h = M - i0 < GM__MR ? M - i0 : GM__MR;
         if (h < GM__MR) memset(dst, 0, sizeof(float) * GM__MR * kc);
-        if (tA)                                     /* op(A)[r][k] = A[k][r]: rows of A hold k */
-            for (k = 0; k < kc; k++) {
-                const float *src = A + (size_t)(k0 + k) * lda + i0;
-                for (i = 0; i < h; i++) dst[k * GM__MR + i] = alpha * src[i];
-            }
-        else
-            for (i = 0; i < h; i++) {
-                const float *src = A + (size_t)(i0 + i) * lda + k0;
-                for (k = 0; k < kc; k++) dst[k * GM__MR + i] = alpha * src[k];
-            }
+        if (tA) gm__pack_copy(dst, GM__MR, A + (size_t)k0 * lda + i0, lda, kc, h, alpha);   /* A[k][r] */
+        else gm__pack_turn(dst, GM__MR, A + (size_t)i0 * lda + k0, lda, kc, h, alpha);      /* A[r][k] */
     }
 }
 
 /* Pack op(B)[k0:k0+kc, j0:j0+nc] as ceil(nc/NR) panels of (kc x NR), columns past nc as 0. */
 static void gm__pack_b(float *dst, const float *B, int ldb, int tB, int k0, int kc, int j0, int nc)
 {
-    int jp, j, k;
+    int jp;
     for (jp = 0; jp < nc; jp += GM__NR, dst += (size_t)GM__NR * kc) {
         int w = nc - jp < GM__NR ? nc - jp : GM__NR;
         if (w < GM__NR) memset(dst, 0, sizeof(float) * GM__NR * kc);
-        if (tB)                                     /* op(B)[k][c] = B[c][k]: rows of B hold k */
-            for (j = 0; j < w; j++) {
-                const float *src = B + (size_t)(j0 + jp + j) * ldb + k0;
-                for (k = 0; k < kc; k++) dst[k * GM__NR + j] = src[k];
-            }
-        else
-            for (k = 0; k < kc; k++) memcpy(dst + k * GM__NR, B + (size_t)(k0 + k) * ldb + j0 + jp, sizeof(float) * w);
+        if (tB) gm__pack_turn(dst, GM__NR, B + (size_t)(j0 + jp) * ldb + k0, ldb, kc, w, 1.0f);  /* B[c][k] */
+        else gm__pack_copy(dst, GM__NR, B + (size_t)k0 * ldb + j0 + jp, ldb, kc, w, 1.0f);        /* B[k][c] */
     }
 }
 
