@@ -1866,27 +1866,33 @@ GMDEF gm_tensor *gm_mse_at(gm_tape *T, gm_tensor *pred, gm_tensor *target, GM__S
 static void gm__bernoulli_nll_bwd(gm_tensor *y)
 {
     gm_tensor *l = y->in[0], *x = y->in[1];
+    const float *p = y->saved;                  /* sigmoid(l), from the forward */
     int D = l->size / y->size, b, d;
     for (b = 0; b < y->size; b++)
         for (d = 0; d < D; d++) {
             size_t i = (size_t)b * D + d;
-            if (l->grad) l->grad[i] += y->grad[b] * (gm__sigmoidf(l->val[i]) - x->val[i]);
+            if (l->grad) l->grad[i] += y->grad[b] * (p[i] - x->val[i]);
             if (x->grad) x->grad[i] -= y->grad[b] * l->val[i];
         }
 }
 
+/* One e = exp(-|l|) gives both softplus(l) = max(l,0) + log(1 + e) and the sigmoid the
+ * backward needs, 1/(1+e) for l >= 0 and e/(1+e) below. */
 GMDEF gm_tensor *gm_bernoulli_nll_at(gm_tape *T, gm_tensor *logits, gm_tensor *x, GM__SITE)
 {
     gm_tensor *y;
     int D, b, d;
     gm__need_same(logits, x, "gm_bernoulli_nll", file, line);
     y = gm__node(T, gm_shape1(x->shape.d[0]), "gm_bernoulli_nll", gm__bernoulli_nll_bwd, logits, x, NULL, file, line);
+    y->saved = gm__floats(T, x->size, "gm_bernoulli_nll", file, line);
     D = x->size / y->size;
     for (b = 0; b < y->size; b++) {
         double acc = 0.0;
         for (d = 0; d < D; d++) {
-            float l = logits->val[(size_t)b * D + d];
-            acc += gm__softplusf(l) - x->val[(size_t)b * D + d] * l;
+            size_t i = (size_t)b * D + d;
+            float l = logits->val[i], e = expf(-fabsf(l));
+            y->saved[i] = (l >= 0.0f ? 1.0f : e) / (1.0f + e);
+            acc += (l > 0.0f ? l : 0.0f) + log1pf(e) - x->val[i] * l;
         }
         y->val[b] = (float)acc;
     }
