@@ -2010,21 +2010,35 @@ GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SI
 #  define GM__COL_FLOATS (1 << 23)      /* 32 MiB; the tests set it tiny to split every batch */
 #endif
 
-/* One image's share of im2col / col2im; ld is col's row length, nb Ho Wo. */
+/* For kernel column v, the output columns j whose input column q = S j - P + v lies inside
+ * [0, W) form one range [*lo, *hi): outside it the patch reads padding. */
+static void gm__valid_cols(int W, int Wo, int S, int P, int v, int *lo, int *hi)
+{
+    int a = P - v, b = W - 1 + P - v;             /* need a <= S j <= b */
+    *lo = a <= 0 ? 0 : (a + S - 1) / S;
+    *hi = b < 0 ? 0 : b / S + 1;
+    if (*hi > Wo) *hi = Wo;
+    if (*lo > *hi) *lo = *hi;
+}
+
+/* One image's share of im2col / col2im; ld is col's row length, nb Ho Wo. The bounds are
+ * settled per row (r outside the image: the row is padding) and per kernel column (the
+ * valid range of j), so the inner loops only move numbers. */
 static void gm__im2col_one(const float *img, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
                            float *col, size_t ld)
 {
-    int c, u, v, i, j;
+    int c, u, v, i, j, lo, hi;
     for (c = 0; c < C; c++, img += (size_t)H * W)
         for (u = 0; u < K; u++)
             for (v = 0; v < K; v++) {
                 float *row = col + ((size_t)(c * K + u) * K + v) * ld;
-                for (i = 0; i < Ho; i++) {
-                    int r = S * i - P + u;
-                    for (j = 0; j < Wo; j++) {
-                        int q = S * j - P + v;
-                        row[i * Wo + j] = (r >= 0 && r < H && q >= 0 && q < W) ? img[r * W + q] : 0.0f;
-                    }
+                gm__valid_cols(W, Wo, S, P, v, &lo, &hi);
+                for (i = 0; i < Ho; i++, row += Wo) {
+                    int r = S * i - P + u, at = r * W - P + v;          /* x[r, S j - P + v] = img[at + S j] */
+                    if (r < 0 || r >= H) { memset(row, 0, sizeof(float) * Wo); continue; }
+                    for (j = 0; j < lo; j++) row[j] = 0.0f;
+                    for (j = lo; j < hi; j++) row[j] = img[at + S * j];
+                    for (j = hi; j < Wo; j++) row[j] = 0.0f;
                 }
             }
 }
@@ -2032,18 +2046,16 @@ static void gm__im2col_one(const float *img, int C, int H, int W, int K, int S, 
 static void gm__col2im_one(const float *col, size_t ld, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
                            float *img)
 {
-    int c, u, v, i, j;
+    int c, u, v, i, j, lo, hi;
     for (c = 0; c < C; c++, img += (size_t)H * W)
         for (u = 0; u < K; u++)
             for (v = 0; v < K; v++) {
                 const float *row = col + ((size_t)(c * K + u) * K + v) * ld;
-                for (i = 0; i < Ho; i++) {
-                    int r = S * i - P + u;
+                gm__valid_cols(W, Wo, S, P, v, &lo, &hi);
+                for (i = 0; i < Ho; i++, row += Wo) {
+                    int r = S * i - P + u, at = r * W - P + v;
                     if (r < 0 || r >= H) continue;
-                    for (j = 0; j < Wo; j++) {
-                        int q = S * j - P + v;
-                        if (q >= 0 && q < W) img[r * W + q] += row[i * Wo + j];
-                    }
+                    for (j = lo; j < hi; j++) img[at + S * j] += row[j];
                 }
             }
 }
