@@ -602,16 +602,16 @@ GMDEF int gm_load_params(gm_params *P, const char *path);
 #  define GM__RESTRICT
 #endif
 
-/* The hot loops (the matrix product's tile, the optimizers) ask gcc to fuse a + b * c
- * into one instruction (strict -std=c99 turns that off) and to vectorize loops whose trip
- * count it does not know (gcc 12 at -O2 does not); clang does both already. Results stay
- * the same from run to run. The optimizers' sqrt vectorizes only when the build says
- * -fno-math-errno (the Makefile does; genmod never reads errno, and it is not
+/* genmod's loops are plain C that the compiler should vectorize. gcc 12 at -O2 vectorizes
+ * only loops whose trip count it knows, and under strict -std=c99 it does not fuse
+ * a + b * c into one instruction; so the implementation asks for both (the options are
+ * popped again at its end; user code is not affected). clang does both already. Results
+ * stay the same from run to run. The optimizers' sqrt vectorizes only when the build
+ * says -fno-math-errno (the Makefile does; genmod never reads errno, and it is not
  * -ffast-math: every result stays IEEE). */
 #if defined(__GNUC__) && !defined(__clang__)
-#  define GM__FAST __attribute__((optimize("fp-contract=fast", "vect-cost-model=dynamic")))
-#else
-#  define GM__FAST
+#  pragma GCC push_options
+#  pragma GCC optimize("vect-cost-model=dynamic", "fp-contract=fast")
 #endif
 
 /* Worker threads come from pthreads (POSIX); GM_NO_THREADS, or a platform without them,
@@ -1202,11 +1202,10 @@ static void gm__parallel(gm_tape *T, int items, double work, gm__range_fn fn, vo
 #define GM__NC 2048
 
 #if defined(__GNUC__) || defined(__clang__)
-/* (GM__FAST on each: gcc inlines only between functions compiled with the same options) */
 typedef float gm__vec __attribute__((vector_size(4 * GM__VW)));
-GM__FAST static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(&v, p, sizeof v); return v; }
-GM__FAST static void gm__vstore(float *p, gm__vec v) { memcpy(p, &v, sizeof v); }
-GM__FAST static gm__vec gm__vfma(gm__vec c, gm__vec b, float a) { return c + b * a; }
+static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(&v, p, sizeof v); return v; }
+static void gm__vstore(float *p, gm__vec v) { memcpy(p, &v, sizeof v); }
+static gm__vec gm__vfma(gm__vec c, gm__vec b, float a) { return c + b * a; }
 /* The tile must stay in registers: unroll the loop over its rows completely. */
 #  if defined(__clang__)
 #    define GM__UNROLL _Pragma("unroll")
@@ -1272,7 +1271,6 @@ static void gm__pack_b(float *dst, const float *B, int ldb, int tB, int k0, int 
 }
 
 /* C[0:mr, 0:nr] += Ap (kc x MR) Bp (kc x NR): the MR x NR tile lives in 2 MR vectors. */
-GM__FAST
 static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ldc, int mr, int nr)
 {
     gm__vec c0[GM__MR], c1[GM__MR];
@@ -2423,7 +2421,6 @@ GMDEF void gm_optim_free(gm_optim *o)
 #define GM__TINY 1e-30f
 
 /* theta -= lr (m / c1) / (sqrt(v / c2) + eps) over one tensor; c1, c2 the bias corrections */
-GM__FAST
 static void gm__adam(float *GM__RESTRICT th, const float *GM__RESTRICT g, float *GM__RESTRICT m,
                      float *GM__RESTRICT v, int n, const gm_optim *o, float c1, float c2)
 {
@@ -2438,7 +2435,6 @@ static void gm__adam(float *GM__RESTRICT th, const float *GM__RESTRICT g, float 
 }
 
 /* m = mu m + g;  theta -= lr m */
-GM__FAST
 static void gm__sgd(float *GM__RESTRICT th, const float *GM__RESTRICT g, float *GM__RESTRICT m, int n,
                     const gm_optim *o)
 {
@@ -4855,6 +4851,9 @@ done:
     return ok;
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
+#  pragma GCC pop_options
+#endif
 #ifdef __cplusplus
 }
 #endif
