@@ -810,7 +810,7 @@ enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32 };
  * intact for a whole step, so a tensor kept past gm_tape_reset is recognized (its step no
  * longer matches) instead of silently aliasing a new tensor. */
 /* The worker team (>>threads) that the tape's big loops share out. */
-typedef void (*gm__range_fn)(void *ctx, int lo, int hi);
+typedef void (*gm__range_fn)(void *ctx, int lo, int hi, int id);   /* items lo..hi-1, on thread id */
 #define GM__MAX_THREADS 64
 typedef struct gm__team gm__team;
 typedef struct gm__worker { gm__team *team; int id; } gm__worker;
@@ -1085,7 +1085,7 @@ GMDEF void gm_params_free(gm_params *P)
 static void gm__run_share(gm__team *t, gm__range_fn fn, void *ctx, int items, int id)
 {
     int lo = (int)((long long)items * id / t->n), hi = (int)((long long)items * (id + 1) / t->n);
-    if (lo < hi) fn(ctx, lo, hi);
+    if (lo < hi) fn(ctx, lo, hi, id);
 }
 
 #if GM__THREADS
@@ -1143,15 +1143,19 @@ static void gm__team_start(gm__team *t) { t->n = 1; }
 static void gm__team_stop(gm__team *t) { t->n = 0; }
 #endif
 
-/* Run fn(ctx, lo, hi) over [0, items): on the team when the loop does at least
- * GM__PAR_WORK multiply-adds (`work`), where waking the workers pays; else right here. */
+/* Run fn(ctx, lo, hi) over [0, items): on the team when the loop's `work` is at least
+ * GM__PAR_WORK multiply-adds (about 20 us on one core), where waking the workers pays;
+ * else right here. Loops that move or transform numbers rather than multiply-add them
+ * count GM__MOVE_COST per number: the matrix kernel does ~30 multiply-adds in the time a
+ * plain loop reads, changes and writes one number. */
 #define GM__PAR_WORK 2e6
+#define GM__MOVE_COST 30.0
 static void gm__parallel(gm_tape *T, int items, double work, gm__range_fn fn, void *ctx)
 {
     gm__team *t = &T->team;
-    if (work < GM__PAR_WORK || items < 2) { fn(ctx, 0, items); return; }
+    if (work < GM__PAR_WORK || items < 2) { fn(ctx, 0, items, 0); return; }
     if (t->n == 0) gm__team_start(t);
-    if (t->n < 2) { fn(ctx, 0, items); return; }
+    if (t->n < 2) { fn(ctx, 0, items, 0); return; }
 #if GM__THREADS
     pthread_mutex_lock(&t->mu);
     t->fn = fn; t->ctx = ctx; t->items = items; t->busy = t->n - 1; t->job++;
@@ -1312,18 +1316,39 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
                 M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 #else
-/* A range of tiles of one K block: tile t is column panel t / mp (so consecutive tiles
- * share a panel of B, which stays in L1) and row panel t % mp. */
-typedef struct gm__tiles { const float *Ap, *Bp; float *C; int ldc, M, nc, kc, mp; } gm__tiles;
-static void gm__tiles_run(void *ctx, int lo, int hi)
+/* One thread's share of a product: the column panels lo..hi-1 of C (NR columns each), for
+ * all rows. It packs op(A) itself (small next to its share of the work in every product
+ * genmod makes) and its own blocks of op(B), into its own scratch slot `id`: a product is
+ * one parallel step, with no waiting in between. */
+typedef struct gm__product {
+    int tA, tB, M, N, K, lda, ldb, ldc;
+    float alpha;
+    const float *A, *B;
+    float *C, *scratch;
+    size_t slot;                                /* floats of scratch per thread */
+} gm__product;
+
+static void gm__product_run(void *ctx, int lo, int hi, int id)
 {
-    const gm__tiles *j = (const gm__tiles *)ctx;
-    int t;
-    for (t = lo; t < hi; t++) {
-        int ip = t % j->mp, jp = t / j->mp, i0 = ip * GM__MR, jj = jp * GM__NR;
-        gm__micro(j->kc, j->Ap + (size_t)ip * GM__MR * j->kc, j->Bp + (size_t)jp * GM__NR * j->kc,
-                  j->C + (size_t)i0 * j->ldc + jj, j->ldc,
-                  j->M - i0 < GM__MR ? j->M - i0 : GM__MR, j->nc - jj < GM__NR ? j->nc - jj : GM__NR);
+    const gm__product *p = (const gm__product *)ctx;
+    int mp = (p->M + GM__MR - 1) / GM__MR, c0 = lo * GM__NR, c1 = hi * GM__NR < p->N ? hi * GM__NR : p->N;
+    int kmax = p->K < GM__KC ? p->K : GM__KC, k0, j0;
+    float *Ap = p->scratch + (size_t)id * p->slot, *Bp = Ap + (size_t)mp * GM__MR * kmax;
+    for (k0 = 0; k0 < p->K; k0 += GM__KC) {
+        int kc = p->K - k0 < GM__KC ? p->K - k0 : GM__KC;
+        gm__pack_a(Ap, p->A, p->lda, p->tA, p->M, k0, kc, p->alpha);
+        for (j0 = c0; j0 < c1; j0 += GM__NC) {
+            int nc = c1 - j0 < GM__NC ? c1 - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR, t;
+            gm__pack_b(Bp, p->B, p->ldb, p->tB, k0, kc, j0, nc);
+            /* tile t: column panel t / mp (consecutive tiles share a panel of B, which stays
+             * in L1 while the panels of A stream past), row panel t % mp */
+            for (t = 0; t < mp * np; t++) {
+                int ip = t % mp, jp = t / mp, i0 = ip * GM__MR, jj = jp * GM__NR;
+                gm__micro(kc, Ap + (size_t)ip * GM__MR * kc, Bp + (size_t)jp * GM__NR * kc,
+                          p->C + (size_t)i0 * p->ldc + j0 + jj, p->ldc,
+                          p->M - i0 < GM__MR ? p->M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
+            }
+        }
     }
 }
 
@@ -1332,24 +1357,18 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
 {
     size_t mark = T->used;                      /* the packed panels are scratch: give them back */
     int mp = (M + GM__MR - 1) / GM__MR, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
-    float *Ap = gm__floats(T, mp * GM__MR * kmax, "gm_matmul", GM__HERE);
-    float *Bp = gm__floats(T, kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR, "gm_matmul", GM__HERE);
-    int i, j, k0, j0;
+    int threads, i, j;
+    gm__product p;
+    if (T->team.n == 0 && (double)M * N * K >= GM__PAR_WORK) gm__team_start(&T->team);
+    threads = T->team.n > 1 ? T->team.n : 1;
+    p.tA = tA; p.tB = tB; p.M = M; p.N = N; p.K = K; p.lda = lda; p.ldb = ldb; p.ldc = ldc;
+    p.alpha = alpha; p.A = A; p.B = B; p.C = C;
+    p.slot = (size_t)mp * GM__MR * kmax + (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
+    p.scratch = gm__floats(T, (int)(p.slot * threads), "gm_matmul", GM__HERE);
     if (beta != 1.0f)                           /* C = beta C, then accumulate */
         for (i = 0; i < M; i++)
             for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-    for (k0 = 0; k0 < K; k0 += GM__KC) {
-        int kc = K - k0 < GM__KC ? K - k0 : GM__KC;
-        gm__pack_a(Ap, A, lda, tA, M, k0, kc, alpha);
-        for (j0 = 0; j0 < N; j0 += GM__NC) {
-            int nc = N - j0 < GM__NC ? N - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR;
-            gm__tiles job;
-            gm__pack_b(Bp, B, ldb, tB, k0, kc, j0, nc);
-            job.Ap = Ap; job.Bp = Bp; job.C = C + j0; job.ldc = ldc;
-            job.M = M; job.nc = nc; job.kc = kc; job.mp = mp;
-            gm__parallel(T, mp * np, (double)M * nc * kc, gm__tiles_run, &job);
-        }
-    }
+    gm__parallel(T, (N + GM__NR - 1) / GM__NR, (double)M * N * K, gm__product_run, &p);
     T->used = mark;
 }
 #endif
@@ -2061,11 +2080,12 @@ static void gm__col2im_one(const float *col, size_t ld, int C, int H, int W, int
 /* Both directions over a chunk of images, shared among the tape's threads by image (each
  * image's pixels and columns belong to one thread, so col2im's additions never collide). */
 typedef struct gm__unfold { const float *src; float *dst; int fold, C, H, W, K, S, P, Ho, Wo; size_t ld; } gm__unfold;
-static void gm__unfold_run(void *ctx, int lo, int hi)
+static void gm__unfold_run(void *ctx, int lo, int hi, int id)
 {
     const gm__unfold *u = (const gm__unfold *)ctx;
     size_t img = (size_t)u->C * u->H * u->W, cols = (size_t)u->Ho * u->Wo;
     int n;
+    (void)id;
     for (n = lo; n < hi; n++) {
         if (u->fold) gm__col2im_one(u->src + n * cols, u->ld, u->C, u->H, u->W, u->K, u->S, u->P, u->Ho, u->Wo, u->dst + n * img);
         else gm__im2col_one(u->src + n * img, u->C, u->H, u->W, u->K, u->S, u->P, u->Ho, u->Wo, u->dst + n * cols, u->ld);
@@ -2078,7 +2098,7 @@ static void gm__unfold_all(gm_tape *T, int fold, const float *src, int nb, int C
     gm__unfold u;
     u.src = src; u.dst = dst; u.fold = fold; u.C = C; u.H = H; u.W = W; u.K = K; u.S = S; u.P = P;
     u.Ho = Ho; u.Wo = Wo; u.ld = (size_t)nb * Ho * Wo;
-    gm__parallel(T, nb, (double)u.ld * C * K * K / 4, gm__unfold_run, &u);   /* ~1/4 of a multiply-add per entry */
+    gm__parallel(T, nb, GM__MOVE_COST * u.ld * C * K * K, gm__unfold_run, &u);
 }
 
 static void gm__im2col(gm_tape *T, const float *x, int nb, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
