@@ -2041,14 +2041,14 @@ static void gm__valid_cols(int W, int Wo, int S, int P, int v, int *lo, int *hi)
 /* One image's share of im2col / col2im; ld is col's row length, nb Ho Wo. The bounds are
  * settled per row (r outside the image: the row is padding) and per kernel column (the
  * valid range of j), so the inner loops only move numbers. */
-static void gm__im2col_one(const float *img, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
-                           float *col, size_t ld)
+static void gm__im2col_one(const float *GM__RESTRICT img, int C, int H, int W, int K, int S, int P, int Ho,
+                           int Wo, float *GM__RESTRICT col, size_t ld)
 {
     int c, u, v, i, j, lo, hi;
     for (c = 0; c < C; c++, img += (size_t)H * W)
         for (u = 0; u < K; u++)
             for (v = 0; v < K; v++) {
-                float *row = col + ((size_t)(c * K + u) * K + v) * ld;
+                float *GM__RESTRICT row = col + ((size_t)(c * K + u) * K + v) * ld;
                 gm__valid_cols(W, Wo, S, P, v, &lo, &hi);
                 for (i = 0; i < Ho; i++, row += Wo) {
                     int r = S * i - P + u, at = r * W - P + v;          /* x[r, S j - P + v] = img[at + S j] */
@@ -2060,14 +2060,14 @@ static void gm__im2col_one(const float *img, int C, int H, int W, int K, int S, 
             }
 }
 
-static void gm__col2im_one(const float *col, size_t ld, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
-                           float *img)
+static void gm__col2im_one(const float *GM__RESTRICT col, size_t ld, int C, int H, int W, int K, int S, int P,
+                           int Ho, int Wo, float *GM__RESTRICT img)
 {
     int c, u, v, i, j, lo, hi;
     for (c = 0; c < C; c++, img += (size_t)H * W)
         for (u = 0; u < K; u++)
             for (v = 0; v < K; v++) {
-                const float *row = col + ((size_t)(c * K + u) * K + v) * ld;
+                const float *GM__RESTRICT row = col + ((size_t)(c * K + u) * K + v) * ld;
                 gm__valid_cols(W, Wo, S, P, v, &lo, &hi);
                 for (i = 0; i < Ho; i++, row += Wo) {
                     int r = S * i - P + u, at = r * W - P + v;
