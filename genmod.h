@@ -2337,12 +2337,17 @@ GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c)
  *   dx = gamma s (dy - mean(dy) - xhat mean(dy xhat))     (mu and var depend on x too)
  * Eval (running mu, var are constants):  dx = gamma s dy.
  * saved holds xhat (x's size) then s (C values). iarg[0] is the mode. */
-static void gm__batchnorm_bwd(gm_tensor *y)
+/* Channels are independent, so both directions are shared among the tape's threads by
+ * channel: channels lo..hi-1 of y (its layer `l` for the forward's statistics). */
+typedef struct gm__bn { gm_tensor *y; const gm_batchnorm *l; } gm__bn;
+
+static void gm__batchnorm_bwd_run(void *ctx, int lo, int hi, int id)
 {
-    gm_tensor *x = y->in[0], *g = y->in[1], *be = y->in[2];
+    gm_tensor *y = ((gm__bn *)ctx)->y, *x = y->in[0], *g = y->in[1], *be = y->in[2];
     int B = x->shape.d[0], C = x->shape.d[1], I = x->size / (B * C), N = B * I, n, c, i;
     const float *xhat = y->saved, *s = y->saved + x->size;
-    for (c = 0; c < C; c++) {
+    (void)id;
+    for (c = lo; c < hi; c++) {
         double sdy = 0.0, sdyx = 0.0;
         for (n = 0; n < B; n++)
             for (i = 0; i < I; i++) {
@@ -2363,26 +2368,23 @@ static void gm__batchnorm_bwd(gm_tensor *y)
     }
 }
 
-GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x, int mode, GM__SITE)
+static void gm__batchnorm_bwd(gm_tensor *y)
 {
-    char sx[64];
-    gm_tensor *y;
-    int B, C, I, N, n, c, i;
-    float *xhat, *s;
-    if (x->shape.ndim < 2 || x->shape.d[1] != l->c || (x->shape.ndim != 2 && x->shape.ndim != 4))
-        gm__fatal(file, line, "gm_batchnorm", "the layer has %d channels; x must be (B,%d) or (B,%d,H,W), got %s",
-                  l->c, l->c, l->c, gm__shape_str(x->shape, sx));
-    B = x->shape.d[0]; C = l->c; I = x->size / (B * C); N = B * I;
-    if (mode == GM_TRAIN && N < 2)
-        gm__fatal(file, line, "gm_batchnorm", "training needs more than one value per channel, x is %s",
-                  gm__shape_str(x->shape, sx));
-    y = gm__node(T, x->shape, "gm_batchnorm", gm__batchnorm_bwd, x, l->gamma, l->beta, file, line);
-    y->iarg[0] = mode;
-    y->saved = gm__floats(T, x->size + C, "gm_batchnorm", file, line);
-    xhat = y->saved; s = y->saved + x->size;
-    for (c = 0; c < C; c++) {
+    gm__bn job;
+    job.y = y; job.l = NULL;
+    gm__parallel(y->tape, y->shape.d[1], GM__MOVE_COST * 2 * y->size, gm__batchnorm_bwd_run, &job);
+}
+
+static void gm__batchnorm_fwd_run(void *ctx, int lo, int hi, int id)
+{
+    gm_tensor *y = ((gm__bn *)ctx)->y, *x = y->in[0];
+    const gm_batchnorm *l = ((gm__bn *)ctx)->l;
+    int B = x->shape.d[0], C = l->c, I = x->size / (B * C), N = B * I, n, c, i;
+    float *xhat = y->saved, *s = y->saved + x->size;
+    (void)id;
+    for (c = lo; c < hi; c++) {
         double mu, var;
-        if (mode == GM_TRAIN) {
+        if (y->iarg[0] == GM_TRAIN) {
             double sum = 0.0, sq = 0.0;
             for (n = 0; n < B; n++) for (i = 0; i < I; i++) sum += x->val[((size_t)n * C + c) * I + i];
             mu = sum / N;
@@ -2407,6 +2409,26 @@ GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x
                 y->val[k] = l->gamma->val[c] * xhat[k] + l->beta->val[c];
             }
     }
+}
+
+GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x, int mode, GM__SITE)
+{
+    char sx[64];
+    gm_tensor *y;
+    gm__bn job;
+    int C, N;
+    if (x->shape.ndim < 2 || x->shape.d[1] != l->c || (x->shape.ndim != 2 && x->shape.ndim != 4))
+        gm__fatal(file, line, "gm_batchnorm", "the layer has %d channels; x must be (B,%d) or (B,%d,H,W), got %s",
+                  l->c, l->c, l->c, gm__shape_str(x->shape, sx));
+    C = l->c; N = x->size / C;
+    if (mode == GM_TRAIN && N < 2)
+        gm__fatal(file, line, "gm_batchnorm", "training needs more than one value per channel, x is %s",
+                  gm__shape_str(x->shape, sx));
+    y = gm__node(T, x->shape, "gm_batchnorm", gm__batchnorm_bwd, x, l->gamma, l->beta, file, line);
+    y->iarg[0] = mode;
+    y->saved = gm__floats(T, x->size + C, "gm_batchnorm", file, line);   /* xhat, then s per channel */
+    job.y = y; job.l = l;
+    gm__parallel(T, C, GM__MOVE_COST * 3 * x->size, gm__batchnorm_fwd_run, &job);
     return y;
 }
 
