@@ -29,6 +29,8 @@ for lang in "$CC -std=c99" "$CXX -x c++ -std=c++11"; do
     if $lang -Wall -Wextra $extra -pedantic -Werror -O2 -pthread $STB tests/quickstart.c -o $tmp/quickstart -lm && $tmp/quickstart; then ok
     else fail "quick start as $lang"; fi
 done
+if $CC -std=c99 -Wall -Wextra -pedantic -Werror -O2 -DGM_NO_THREADS $STB tests/quickstart.c -o $tmp/quickstart-nothreads -lm &&
+   $tmp/quickstart-nothreads; then ok; else fail "quick start with GM_NO_THREADS"; fi
 printf '#define GM_STATIC\n#define GENMOD_IMPLEMENTATION\n#include "genmod.h"\nint main(void){return 0;}\n' > $tmp/static.c
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -I. -pthread $STB $tmp/static.c -o $tmp/static -lm; then ok; else fail "GM_STATIC build"; fi
 if command -v clang >/dev/null; then
