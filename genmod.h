@@ -1376,6 +1376,42 @@ static void gm__product_run(void *ctx, int lo, int hi, int id)
     }
 }
 
+/* Fewer rows than a tile (a batch of 1, a layer with a few outputs): packing would cost as
+ * much as the product and the tile would compute padding, so go straight at the operands.
+ * Row i of C is a sum over k of op(A)[i,k] times row k of B, or, when B is stored
+ * transposed, each C[i,j] is a dot product of two contiguous rows, summed in 8 lanes. */
+/* sum_k a[k as] b[k], in 8 lanes the compiler keeps in one vector register */
+static float gm__dot(const float *GM__RESTRICT a, size_t as, const float *GM__RESTRICT b, int K)
+{
+    float lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0f;
+    int k, l;
+    for (k = 0; k + 8 <= K; k += 8)
+        for (l = 0; l < 8; l++) lane[l] += a[(k + l) * as] * b[k + l];
+    for (; k < K; k++) sum += a[k * as] * b[k];
+    for (l = 0; l < 8; l++) sum += lane[l];
+    return sum;
+}
+
+static void gm__gemm_rows(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                          const float *B, int ldb, float *C, int ldc)
+{
+    int i, j, k;
+    for (i = 0; i < M; i++) {
+        float *GM__RESTRICT c = C + (size_t)i * ldc;
+        const float *a = tA ? A + i : A + (size_t)i * lda;      /* op(A)[i, k] = a[k as] */
+        size_t as = tA ? (size_t)lda : 1;
+        if (!tB)
+            for (k = 0; k < K; k++) {
+                const float *GM__RESTRICT b = B + (size_t)k * ldb;
+                float ak = alpha * a[k * as];
+                for (j = 0; j < N; j++) c[j] += ak * b[j];
+            }
+        else
+            for (j = 0; j < N; j++)      /* (a literal stride 1 lets the common case vectorize) */
+                c[j] += alpha * (as == 1 ? gm__dot(a, 1, B + (size_t)j * ldb, K) : gm__dot(a, as, B + (size_t)j * ldb, K));
+    }
+}
+
 static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -1383,15 +1419,19 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
     int mp = (M + GM__MR - 1) / GM__MR, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
     int threads, i, j;
     gm__product p;
+    if (beta != 1.0f)                           /* C = beta C, then accumulate */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
+    if (M < GM__MR) {
+        gm__gemm_rows(tA, tB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+        return;
+    }
     if (T->team.n == 0 && (double)M * N * K >= GM__PAR_WORK) gm__team_start(&T->team);
     threads = T->team.n > 1 ? T->team.n : 1;
     p.tA = tA; p.tB = tB; p.M = M; p.N = N; p.K = K; p.lda = lda; p.ldb = ldb; p.ldc = ldc;
     p.alpha = alpha; p.A = A; p.B = B; p.C = C;
     p.slot = (size_t)mp * GM__MR * kmax + (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
     p.scratch = gm__floats(T, (int)(p.slot * threads), "gm_matmul", GM__HERE);
-    if (beta != 1.0f)                           /* C = beta C, then accumulate */
-        for (i = 0; i < M; i++)
-            for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
     gm__parallel(T, (N + GM__NR - 1) / GM__NR, (double)M * N * K, gm__product_run, &p);
     T->used = mark;
 }

@@ -138,6 +138,10 @@ static void grad_binary(void)
     c = new_check();
     c.a = input(&c, "x", gm_shape2(3, 6), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 6, 5, &c.rng);
     grad_ok("dense", b_dense, &c);
+    /* enough rows (B, and out for dW) that the products take the tiled, packed path too */
+    c = new_check();
+    c.a = input(&c, "x", gm_shape2(11, 9), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 9, 13, &c.rng);
+    grad_ok("dense (B=11, tiled products)", b_dense, &c);
 }
 
 static void grad_unary(void)
@@ -188,6 +192,14 @@ static void grad_conv(void)
     c.a = input(&c, "x", gm_shape4(2, 2, 6, 5), -1, 1, 0);
     c.conv = gm_conv2d_new(&c.P, "conv", 2, 3, 2, 1, 0, &c.rng);
     grad_ok("conv2d (K2 S1 P0)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 3, 4, 5), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 3, 9, 3, 1, 1, &c.rng);
+    grad_ok("conv2d (C 3->9, tiled products)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 9, 3, 2), -1, 1, 0);
+    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 9, 3, 3, 2, 1, 0, &c.rng);
+    grad_ok("conv_transpose2d (C 9->3, tiled)", b_convt, &c);
     c = new_check();
     c.a = input(&c, "x", gm_shape4(2, 3, 3, 4), -1, 1, 0);
     c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 3, 2, 1, 1, &c.rng);
