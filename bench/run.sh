@@ -52,7 +52,7 @@ last()   { awk -v k="$2" '$1 == k { v = $2 } END { print v == "" ? "-" : v }' "$
 # run_genmod THREADS ARGS... >> log ; run_ref THREADS SCRIPT ARGS... >> log
 run_genmod() {
     t=$1; shift
-    if ! GM_THREADS=$t OMP_NUM_THREADS=$t "$BIN" "$@" >>"$TMP/g.log" 2>"$TMP/g.err"; then
+    if ! GM_THREADS=$t "$BIN" "$@" >>"$TMP/g.log" 2>"$TMP/g.err"; then
         echo "bench: genmod failed: $BIN $*" >&2; tail -3 "$TMP/g.err" >&2
     fi
 }
@@ -133,7 +133,7 @@ else
     echo "per-thread sgemm peak (1024^3, 1 thread, best of 20): genmod $(peak "$TMP/g.log") GFLOP/s"
     echo "PyTorch reference skipped: $why. Install Debian's python3-torch (and libopenblas0-pthread) to compare."
 fi
-echo "genmod: $BIN as built by make bench (the demos' flags); only GM_THREADS (and OMP_NUM_THREADS) set"
+echo "genmod: $BIN as built by make bench (the demos' flags); only GM_THREADS set"
 [ "$QUICK" = 1 ] && echo "BENCH_QUICK=1: one round of a few steps, times scaled to the unit: a smoke test, not a measurement"
 echo "times are medians over $R rounds ($RS for dcgan, diffusion and sgemm); ratio = genmod / PyTorch; GFLOP/s from the analytic count"
 echo
