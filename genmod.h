@@ -2120,6 +2120,20 @@ static void gm__valid_cols(int W, int Wo, int S, int P, int v, int *lo, int *hi)
     if (*lo > *hi) *lo = *hi;
 }
 
+/* dst[j] = src[S j] and dst[S j] += src[j], j < n. Called with a literal S = 1 for
+ * stride-1 layers, so that case compiles to contiguous vector moves. */
+static void gm__copy_strided(float *GM__RESTRICT dst, const float *GM__RESTRICT src, int S, int n)
+{
+    int j;
+    for (j = 0; j < n; j++) dst[j] = src[S * j];
+}
+
+static void gm__add_strided(float *GM__RESTRICT dst, const float *GM__RESTRICT src, int S, int n)
+{
+    int j;
+    for (j = 0; j < n; j++) dst[S * j] += src[j];
+}
+
 /* One image's share of im2col / col2im; ld is col's row length, nb Ho Wo. The bounds are
  * settled per row (r outside the image: the row is padding) and per kernel column (the
  * valid range of j), so the inner loops only move numbers. */
@@ -2136,7 +2150,8 @@ static void gm__im2col_one(const float *GM__RESTRICT img, int C, int H, int W, i
                     int r = S * i - P + u, at = r * W - P + v;          /* x[r, S j - P + v] = img[at + S j] */
                     if (r < 0 || r >= H) { memset(row, 0, sizeof(float) * Wo); continue; }
                     for (j = 0; j < lo; j++) row[j] = 0.0f;
-                    for (j = lo; j < hi; j++) row[j] = img[at + S * j];
+                    if (S == 1) gm__copy_strided(row + lo, img + at + lo, 1, hi - lo);
+                    else gm__copy_strided(row + lo, img + at + S * lo, S, hi - lo);
                     for (j = hi; j < Wo; j++) row[j] = 0.0f;
                 }
             }
@@ -2145,7 +2160,7 @@ static void gm__im2col_one(const float *GM__RESTRICT img, int C, int H, int W, i
 static void gm__col2im_one(const float *GM__RESTRICT col, size_t ld, int C, int H, int W, int K, int S, int P,
                            int Ho, int Wo, float *GM__RESTRICT img)
 {
-    int c, u, v, i, j, lo, hi;
+    int c, u, v, i, lo, hi;
     for (c = 0; c < C; c++, img += (size_t)H * W)
         for (u = 0; u < K; u++)
             for (v = 0; v < K; v++) {
@@ -2154,7 +2169,8 @@ static void gm__col2im_one(const float *GM__RESTRICT col, size_t ld, int C, int 
                 for (i = 0; i < Ho; i++, row += Wo) {
                     int r = S * i - P + u, at = r * W - P + v;
                     if (r < 0 || r >= H) continue;
-                    for (j = lo; j < hi; j++) img[at + S * j] += row[j];
+                    if (S == 1) gm__add_strided(img + at + lo, row + lo, 1, hi - lo);
+                    else gm__add_strided(img + at + S * lo, row + lo, S, hi - lo);
                 }
             }
 }
