@@ -165,6 +165,33 @@ static int bench_vae(const opts *o)
     return 0;
 }
 
+/* ================================================================ the GAN iteration
+ * Both GAN workloads run the same iteration: a D step on a real batch x (label 1) and on
+ * G(z) held fixed (label 0), then a G step on a fresh z with the non-saturating loss
+ * -log D(G(z)) (binary cross-entropy with logits: gm_bernoulli_nll on the logits). A net is
+ * a function and its layers. Returns the D loss; *g_loss gets the G loss. */
+typedef gm_tensor *(*net_fn)(gm_tape *T, void *net, gm_tensor *x);
+
+static float gan_iteration(gm_tape *T, gm_tensor *x, int zdim, net_fn gen, void *g, net_fn disc, void *d,
+                           gm_optim *og, gm_optim *od, gm_rng *rng, float *g_loss)
+{
+    int B = x->shape.d[0];
+    gm_tensor *fake = gm_detach(T, gen(T, g, gm_randn(T, gm_shape2(B, zdim), rng)));
+    gm_tensor *lr = disc(T, d, x), *lf = disc(T, d, fake), *real_term, *fake_term;
+    float ld;
+    /* one statement per term: C leaves the order of a call's arguments open, and the order
+     * ops land on the tape decides the order gradients are summed in */
+    real_term = gm_mean(T, gm_bernoulli_nll(T, lr, filled(T, lr->shape, 1.0f)));    /* -log D(x)        */
+    fake_term = gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 0.0f)));    /* -log(1 - D(G(z))) */
+    ld = gm_backward(T, gm_add(T, real_term, fake_term));
+    gm_optim_step(od);
+    gm_tape_reset(T);                                        /* G step: -log D(G(z)) */
+    lf = disc(T, d, gen(T, g, gm_randn(T, gm_shape2(B, zdim), rng)));
+    *g_loss = gm_backward(T, gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 1.0f))));
+    gm_optim_step(og);
+    return ld;
+}
+
 /* ================================================================ 2. DCGAN iteration
  * G: z(64) -> dense 128*7*7 -> (128,7,7) BN ReLU -> convT 128->64 k4 s2 p1 (14x14) BN ReLU
  *    -> convT 64->1 k4 s2 p1 (28x28) -> tanh
@@ -180,16 +207,18 @@ typedef struct gan28 {
     gm_conv2d dc1, dc2;
 } gan28;
 
-static gm_tensor *gan28_g(gm_tape *T, gan28 *m, gm_tensor *z)
+static gm_tensor *gan28_g(gm_tape *T, void *net, gm_tensor *z)
 {
+    gan28 *m = (gan28 *)net;
     gm_tensor *h = gm_reshape(T, gm_dense(T, &m->gfc, z), gm_shape4(z->shape.d[0], 128, 7, 7));
     h = gm_relu(T, gm_batchnorm(T, &m->gbn1, h, GM_TRAIN));
     h = gm_relu(T, gm_batchnorm(T, &m->gbn2, gm_conv_transpose2d(T, &m->gt1, h), GM_TRAIN));
     return gm_tanh(T, gm_conv_transpose2d(T, &m->gt2, h));
 }
 
-static gm_tensor *gan28_d(gm_tape *T, gan28 *m, gm_tensor *x)
+static gm_tensor *gan28_d(gm_tape *T, void *net, gm_tensor *x)
 {
+    gan28 *m = (gan28 *)net;
     gm_tensor *h = gm_leaky_relu(T, gm_conv2d(T, &m->dc1, x), 0.2f);
     h = gm_leaky_relu(T, gm_batchnorm(T, &m->dbn, gm_conv2d(T, &m->dc2, h), GM_TRAIN), 0.2f);
     return gm_dense(T, &m->dfc, gm_flatten(T, h));                                /* (B, 1) */
@@ -204,7 +233,8 @@ static int bench_dcgan(const opts *o)
     gm_optim *og, *od;
     gm_tape *T;
     int it, i, r, steps = o->steps > 0 ? o->steps : 100;
-    double g_fwd, d_fwd, d_bwd_first, d_bwd_all, g_bwd, flops, ld = 0, lg = 0;
+    double g_fwd, d_fwd, d_bwd_first, d_bwd_all, g_bwd, flops;
+    float ld = 0, lg = 0;
     if (!load_train(&train, o->data)) return 1;
     for (i = 0; i < train.n * train.d; i++) train.x[i] = 2.0f * train.x[i] - 1.0f;     /* [-1,1] */
     gm_dataset_shuffle(&train, &rng);
@@ -234,24 +264,12 @@ static int bench_dcgan(const opts *o)
     for (r = 0; r < o->reps; r++) {
         double t0 = 0;
         for (it = -o->warmup; it < steps; it++) {
-            gm_tensor *x, *fake, *lr, *lf, *loss;
+            gm_tensor *x;
             if (it == 0) t0 = gm_seconds();
             /* D step: real up, fake down */
             gm_tape_reset(T);
             x = gm_batch(T, &train, it + o->warmup, B);
-            fake = gm_detach(T, gan28_g(T, &m, gm_randn(T, gm_shape2(B, Z), &rng)));
-            lr = gan28_d(T, &m, x);
-            lf = gan28_d(T, &m, fake);
-            loss = gm_add(T, gm_mean(T, gm_bernoulli_nll(T, lr, filled(T, lr->shape, 1.0f))),
-                             gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 0.0f))));
-            ld = gm_backward(T, loss);
-            gm_optim_step(od);
-            /* G step: -log D(G(z)) */
-            gm_tape_reset(T);
-            lf = gan28_d(T, &m, gan28_g(T, &m, gm_randn(T, gm_shape2(B, Z), &rng)));
-            loss = gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 1.0f)));
-            lg = gm_backward(T, loss);
-            gm_optim_step(og);
+            ld = gan_iteration(T, x, Z, gan28_g, &m, gan28_d, &m, og, od, &rng, &lg);
         }
         printf("time %.6f\n", gm_seconds() - t0);
         printf("loss %.4f\nloss_g %.4f\n", ld, lg);      /* D and G losses of the last iteration */
@@ -383,8 +401,9 @@ static int bench_diffusion(const opts *o)
  * overhead. */
 typedef struct mlp3 { gm_dense a, b, c; } mlp3;
 
-static gm_tensor *mlp3_run(gm_tape *T, mlp3 *m, gm_tensor *x)
+static gm_tensor *mlp3_run(gm_tape *T, void *net, gm_tensor *x)
 {
+    mlp3 *m = (mlp3 *)net;
     return gm_dense(T, &m->c, gm_relu(T, gm_dense(T, &m->b, gm_relu(T, gm_dense(T, &m->a, x)))));
 }
 
@@ -398,6 +417,7 @@ static int bench_toygan(const opts *o)
     gm_optim *og, *od;
     gm_tape *T;
     double fwd, flops, tail_sum = 0;
+    float ld, lg;
     int tail = steps / 10 > 0 ? steps / 10 : 1, tail_n = 0;
     gm_synthetic_2d(&data, GM_RING8, 10000, o->seed);
     gm_dataset_shuffle(&data, &rng);
@@ -417,23 +437,12 @@ static int bench_toygan(const opts *o)
     for (r = 0; r < o->reps; r++) {
         double t0 = 0;
         for (it = -o->warmup; it < steps; it++) {
-            gm_tensor *x, *fake, *lr, *lf, *loss;
+            gm_tensor *x;
             if (it == 0) t0 = gm_seconds();
             gm_tape_reset(T);
             x = gm_batch(T, &data, it + o->warmup, B);                          /* (B,2) */
-            fake = gm_detach(T, mlp3_run(T, &g, gm_randn(T, gm_shape2(B, 2), &rng)));
-            lr = mlp3_run(T, &d, x);
-            lf = mlp3_run(T, &d, fake);
-            loss = gm_add(T, gm_mean(T, gm_bernoulli_nll(T, lr, filled(T, lr->shape, 1.0f))),
-                             gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 0.0f))));
-            gm_backward(T, loss);
-            gm_optim_step(od);
-            if (it >= steps - tail) { tail_sum += gm_item(loss); tail_n++; }
-            gm_tape_reset(T);
-            lf = mlp3_run(T, &d, mlp3_run(T, &g, gm_randn(T, gm_shape2(B, 2), &rng)));
-            loss = gm_mean(T, gm_bernoulli_nll(T, lf, filled(T, lf->shape, 1.0f)));
-            gm_backward(T, loss);
-            gm_optim_step(og);
+            ld = gan_iteration(T, x, 2, mlp3_run, &g, mlp3_run, &d, og, od, &rng, &lg);
+            if (it >= steps - tail) { tail_sum += ld; tail_n++; }
         }
         printf("time %.6f\n", gm_seconds() - t0);
         printf("loss %.4f\n", tail_sum / tail_n);          /* D loss, mean over the last tenth */
