@@ -934,10 +934,11 @@ static void gm__check_input(gm_tape *T, const gm_tensor *x, const char *op, GM__
                   "tape tensors live for one step", x->op, x->file, x->line);
 }
 
-/* Make the output of an op: header, uninitialized values, inputs and backward recorded.
- * It needs a gradient when any input does and the op has a backward. */
-static gm_tensor *gm__node(gm_tape *T, gm_shape s, const char *op, gm_kernel backward,
-                           gm_tensor *a, gm_tensor *b, gm_tensor *c, GM__SITE)
+/* Record the output of an op on the tape: its header, inputs and backward, but no values
+ * (val is NULL; a view such as gm_reshape points it at its input's). It needs a gradient
+ * when any input does and the op has a backward. */
+static gm_tensor *gm__record(gm_tape *T, gm_shape s, const char *op, gm_kernel backward,
+                             gm_tensor *a, gm_tensor *b, gm_tensor *c, GM__SITE)
 {
     gm_tensor *y, *in[3];
     int i, k;
@@ -952,7 +953,6 @@ static gm_tensor *gm__node(gm_tape *T, gm_shape s, const char *op, gm_kernel bac
     memset(y, 0, sizeof *y);
     y->shape = s;
     y->size = gm__shape_size(s, op, file, line);
-    y->val = gm__floats(T, y->size, op, file, line);
     y->op = op; y->file = file; y->line = line;
     y->tape = T; y->step = T->step;
     y->prev = T->last;
@@ -964,6 +964,15 @@ static gm_tensor *gm__node(gm_tape *T, gm_shape s, const char *op, gm_kernel bac
         if (backward && (in[i]->flags & (GM_PARAM | GM__NEEDS_GRAD))) y->flags |= GM__NEEDS_GRAD;
     }
     if (y->flags & GM__NEEDS_GRAD) y->backward = backward;
+    return y;
+}
+
+/* The output of an op, with room for its values (not initialized). */
+static gm_tensor *gm__node(gm_tape *T, gm_shape s, const char *op, gm_kernel backward,
+                           gm_tensor *a, gm_tensor *b, gm_tensor *c, GM__SITE)
+{
+    gm_tensor *y = gm__record(T, s, op, backward, a, b, c, file, line);
+    y->val = gm__floats(T, y->size, op, file, line);
     return y;
 }
 
@@ -1808,9 +1817,8 @@ GMDEF gm_tensor *gm_reshape_at(gm_tape *T, gm_tensor *x, gm_shape s, GM__SITE)
     if (gm__shape_size(s, "gm_reshape", file, line) != x->size)
         gm__fatal(file, line, "gm_reshape", "x is %s, which does not fit in %s",
                   gm__shape_str(x->shape, sx), gm__shape_str(s, ss));
-    y = gm__node(T, s, "gm_reshape", gm__copy_bwd, x, NULL, NULL, file, line);
-    T->used -= ((size_t)y->size * sizeof(float) + GM__ALIGN - 1) & ~(size_t)(GM__ALIGN - 1);
-    y->val = x->val;                            /* a view: give back the values gm__node made */
+    y = gm__record(T, s, "gm_reshape", gm__copy_bwd, x, NULL, NULL, file, line);
+    y->val = x->val;                            /* a view: the same values, read in a new shape */
     return y;
 }
 
@@ -1822,8 +1830,8 @@ GMDEF gm_tensor *gm_flatten_at(gm_tape *T, gm_tensor *x, GM__SITE)
 /* y = x with no history: gradients stop here (the GAN's fake images in the D step). */
 GMDEF gm_tensor *gm_detach_at(gm_tape *T, gm_tensor *x, GM__SITE)
 {
-    gm_tensor *y = gm__node(T, x->shape, "gm_detach", NULL, x, NULL, NULL, file, line);
-    memcpy(y->val, x->val, (size_t)y->size * sizeof(float));
+    gm_tensor *y = gm__record(T, x->shape, "gm_detach", NULL, x, NULL, NULL, file, line);
+    y->val = x->val;                            /* a view (no op writes its inputs' values) */
     return y;
 }
 
