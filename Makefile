@@ -23,7 +23,7 @@ DEMOS    := $(foreach f,$(DEMO_SRC),build/$(call topic,$(f)))
 all: $(DEMOS)
 
 define demo_rule
-build/$(call topic,$(1)): $(1) genmod.h demos/demo.h | build
+build/$(call topic,$(1)): $(1) genmod.h $(wildcard demos/*.h) | build
 	$$(CC) $$(DEMO_CFLAGS) -o $$@ $$< $$(LDLIBS)
 endef
 $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
@@ -31,7 +31,7 @@ $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
 build:
 	mkdir -p build
 
-TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/stb_impl.c
+TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/test_probability.c tests/stb_impl.c
 build/tests: $(TEST_SRC) tests/test.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 build/tests-san: $(TEST_SRC) tests/test.h genmod.h | build

@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.1.0
+/* genmod.h - deep generative models taught in one C header.   v0.2.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -62,14 +62,17 @@
  *
  * FINDING YOUR WAY
  *   The declarations come first, by section: 1 config, 2 random numbers, 3 tensors and the
- *   tape, 4 ops, 5 layers, 6 optimizers, gradient checking, 9 data, 10 output,
- *   11 checkpoints (7 probability, 8 objectives and 12 metrics arrive with the VAE, GAN,
- *   diffusion and flow lectures). The implementation follows in the same order; each part
- *   starts with a marker to search for: >>tape >>params >>matmul >>ops-binary >>ops-unary
- *   >>ops-reduce >>ops-shape >>losses >>layers >>ops-conv >>ops-batchnorm >>optim
- *   >>gradcheck >>data >>batch >>output >>checkpoints. Lectures point at these markers.
+ *   tape, 4 ops, 5 layers, 6 optimizers, gradient checking, 7 probability, 8 objectives,
+ *   9 data, 10 output, 11 checkpoints, 12 metrics (sections 7, 8 and 12 hold the VAE's
+ *   pieces so far; GANs, diffusion and flows will add theirs). The implementation follows
+ *   in the same order; each part starts with a marker to search for: >>tape >>params
+ *   >>matmul >>ops-binary >>ops-unary >>ops-reduce >>ops-shape >>losses >>layers >>ops-conv
+ *   >>ops-batchnorm >>optim >>gradcheck >>probability >>objectives >>data >>batch >>output
+ *   >>checkpoints >>metrics. Lectures point at these markers.
  *
  * RECENT CHANGES
+ *   0.2.0  the VAE: gm_reparameterize, gm_logsumexp, gm_repeat, gm_kl_normal_std,
+ *          gm_kl_normal, gm_free_bits, gm_iwae, gm_anneal_*, gm_active_units, gm_auroc.
  *   0.1.0  first release: tape, ops, layers, optimizers, data, plots, checkpoints.
  *
  * License: see the end of the file.
@@ -84,7 +87,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.1.0"
+#define GENMOD_VERSION "0.2.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -370,6 +373,70 @@ typedef gm_tensor *(*gm_build_fn)(gm_tape *T, void *ctx);
 GMDEF double gm_grad_check(gm_build_fn build, void *ctx, gm_tensor **inputs, int n_inputs,
                            float h, uint64_t seed);
 /* ======================================================================================
+ * 7. probability
+ *   Log-densities are the losses of section 4 with the sign flipped:
+ *       log p(x|z) = -gm_bernoulli_nll(T, logits, x)          Bernoulli, x in [0,1]
+ *       log N(x; m, e^v) = -gm_gaussian_nll(T, m, v, x)       diagonal Gaussian
+ *   (the standard normal prior is m = v = 0: two gm_zeros). All return one number per
+ *   example, shape (B), summed over the example's values.
+ * ====================================================================================== */
+/* The reparameterization trick: z = mu + e^(logvar/2) eps with eps ~ N(0, I) drawn from rng.
+ * z is a deterministic function of (mu, logvar) once eps is drawn, so gradients flow:
+ * dmu = dz,  dlogvar = dz e^(logvar/2) eps / 2.  mu, logvar (B, Z) -> z (B, Z). */
+GMDEF gm_tensor *gm_reparameterize_at(gm_tape *T, gm_tensor *mu, gm_tensor *logvar, gm_rng *rng, GM__SITE);
+/* y_b = log sum_i e^(x_bi) over each example's values, computed as m + log sum e^(x - m) with
+ * m = max_i x_bi so nothing overflows;  dx_bi = dy_b e^(x_bi - y_b) (a softmax).  (B,...) -> (B) */
+GMDEF gm_tensor *gm_logsumexp_at(gm_tape *T, gm_tensor *x, GM__SITE);
+/* Each example k times in a row: (B,...) -> (B k,...), example b at rows b k .. b k + k - 1.
+ * dx_b = sum of the k copies' gradients. For k samples of z per x (IWAE). */
+GMDEF gm_tensor *gm_repeat_at(gm_tape *T, gm_tensor *x, int k, GM__SITE);
+#define gm_reparameterize(...) gm_reparameterize_at(__VA_ARGS__, GM__HERE)
+#define gm_logsumexp(...)      gm_logsumexp_at(__VA_ARGS__, GM__HERE)
+#define gm_repeat(...)         gm_repeat_at(__VA_ARGS__, GM__HERE)
+
+/* KL(N(mu, e^logvar) || N(0, I)) per latent dimension, in closed form:
+ *     KL_bj = (mu_bj^2 + e^logvar_bj - logvar_bj - 1) / 2          (B, Z) -> (B, Z)
+ * The KL of example b is the sum over j: gm_sum_per_example(T, kl). */
+GMDEF gm_tensor *gm_kl_normal_std_at(gm_tape *T, gm_tensor *mu, gm_tensor *logvar, GM__SITE);
+/* KL(N(m1, e^v1) || N(m2, e^v2)) per dimension, for two diagonal Gaussians:
+ *     KL_bj = (v2 - v1 + (e^v1 + (m1 - m2)^2) e^-v2 - 1) / 2        (B, Z) -> (B, Z)
+ * Built from the elementwise ops (so its gradient is theirs); m2 = v2 = 0 gives gm_kl_normal_std. */
+GMDEF gm_tensor *gm_kl_normal_at(gm_tape *T, gm_tensor *m1, gm_tensor *v1, gm_tensor *m2, gm_tensor *v2, GM__SITE);
+#define gm_kl_normal_std(...) gm_kl_normal_std_at(__VA_ARGS__, GM__HERE)
+#define gm_kl_normal(...)     gm_kl_normal_at(__VA_ARGS__, GM__HERE)
+
+/* ======================================================================================
+ * 8. objectives
+ *   The VAE's -ELBO is assembled in the demo from named pieces, so code and equation match:
+ *       rec  = gm_bernoulli_nll(T, logits, x)                   -log p(x|z),   (B)
+ *       kl   = gm_sum_per_example(T, gm_kl_normal_std(T, mu, logvar))          (B)
+ *       loss = gm_mean(T, gm_add(T, rec, gm_scale(T, kl, beta)))   beta = 1: the ELBO;
+ *   beta > 1 is the beta-VAE (Higgins et al. 2017), a beta rising from 0 to 1 is KL
+ *   annealing (Bowman et al. 2016), gm_free_bits replaces the KL term by its free-bits form.
+ * ====================================================================================== */
+/* KL annealing weights for training step `step` (0-based): linear, beta = min(1, step/steps);
+ * sigmoid, beta = 1 / (1 + e^-((step - mid) / width)). */
+GMDEF float gm_anneal_linear(long step, long steps);
+GMDEF float gm_anneal_sigmoid(long step, long mid, float width);
+
+/* Free bits (Kingma et al. 2016): the batch's KL term sum_g max(lambda, mean_b KL_bg), where
+ * KL_bg sums kl (B, Z) over group g of `group` consecutive dimensions (group = 1: per
+ * dimension). A group whose mean KL is below lambda nats gets no gradient, so the optimizer
+ * stops pushing it to 0. Returns one number, already averaged over the batch. */
+GMDEF gm_tensor *gm_free_bits_at(gm_tape *T, gm_tensor *kl, float lambda, int group, GM__SITE);
+#define gm_free_bits(...) gm_free_bits_at(__VA_ARGS__, GM__HERE)
+
+/* The importance-weighted bound (Burda et al. 2016) from log weights
+ *     log w_bs = log p(x_b | z_bs) + log p(z_bs) - log q(z_bs | x_b),   z_bs ~ q(z|x_b),
+ * laid out as (B k) with example b's k weights in a row (as gm_repeat makes them):
+ *     IWAE_k(x_b) = log (1/k) sum_s w_bs   <= log p(x_b),   (B k) -> (B).
+ * k = 1 is the ELBO; as k grows it approaches log p(x): it is the importance-sampled estimate
+ * of log p(x). With z_bs ~ p(z) and log w_bs = log p(x_b | z_bs) it is the naive Monte Carlo
+ * estimate log (1/k) sum_s p(x_b | z_s). Differentiable (training IWAE works). */
+GMDEF gm_tensor *gm_iwae_at(gm_tape *T, gm_tensor *logw, int k, GM__SITE);
+#define gm_iwae(...) gm_iwae_at(__VA_ARGS__, GM__HERE)
+
+/* ======================================================================================
  * 9. data
  *    A data set is n examples of d = C*H*W floats in one array, optional integer labels,
  *    and a permutation `order` that batching walks through. Loaders for MNIST-format IDX
@@ -551,6 +618,19 @@ GMDEF void gm_progress_finish(gm_progress *p);
  * ====================================================================================== */
 GMDEF int gm_save_params(const gm_params *P, const char *path);
 GMDEF int gm_load_params(gm_params *P, const char *path);
+
+/* ======================================================================================
+ * 12. metrics
+ *   Plain functions of arrays the caller has collected (over a whole test set, say).
+ * ====================================================================================== */
+/* Active units (Burda et al. 2016): latent j is active when A_j = Cov_x(E_q[z_j | x]) =
+ * the variance over the n examples of mu_j(x) exceeds threshold (they use 0.01).
+ * mu is (n, Z) row-major; A (Z values) receives A_j if not NULL. Returns the count. */
+GMDEF int   gm_active_units(const float *mu, int n, int Z, float threshold, float *A);
+/* Area under the ROC curve of a score meant to be higher for outliers: the probability that
+ * a random outlier outscores a random inlier, ties counting 1/2 (the Mann-Whitney U / n m).
+ * 0.5 is chance, 1 perfect. Returns NAN if a list is empty or out of memory. */
+GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n_out);
 
 #ifdef __cplusplus
 }
@@ -2693,6 +2773,176 @@ GMDEF double gm_grad_check(gm_build_fn build, void *ctx, gm_tensor **inputs, int
     gm_tape_free(T);
     return worst;
 }
+// >>probability
+/* z = mu + sigma eps with sigma = e^(v/2), eps saved from the forward;
+ * dmu = dz,  dv = dz sigma eps / 2 */
+static void gm__reparameterize_bwd(gm_tensor *y)
+{
+    gm_tensor *mu = y->in[0], *lv = y->in[1];
+    const float *eps = y->saved;
+    int i;
+    if (mu->grad) for (i = 0; i < y->size; i++) mu->grad[i] += y->grad[i];
+    if (lv->grad) for (i = 0; i < y->size; i++) lv->grad[i] += 0.5f * y->grad[i] * expf(0.5f * lv->val[i]) * eps[i];
+}
+
+GMDEF gm_tensor *gm_reparameterize_at(gm_tape *T, gm_tensor *mu, gm_tensor *logvar, gm_rng *rng, GM__SITE)
+{
+    gm_tensor *z;
+    int i;
+    gm__need_same(mu, logvar, "gm_reparameterize", file, line);
+    z = gm__node(T, mu->shape, "gm_reparameterize", gm__reparameterize_bwd, mu, logvar, NULL, file, line);
+    z->saved = gm__floats(T, z->size, "gm_reparameterize", file, line);
+    for (i = 0; i < z->size; i++) {
+        z->saved[i] = gm_rng_normal(rng);
+        z->val[i] = mu->val[i] + expf(0.5f * logvar->val[i]) * z->saved[i];
+    }
+    return z;
+}
+
+/* y_b = log sum_i e^(x_bi);  dx_bi = dy_b e^(x_bi - y_b) */
+static void gm__logsumexp_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int n = x->size / y->size, b, i;
+    for (b = 0; b < y->size; b++)
+        for (i = 0; i < n; i++) x->grad[b * n + i] += y->grad[b] * expf(x->val[b * n + i] - y->val[b]);
+}
+
+GMDEF gm_tensor *gm_logsumexp_at(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *y = gm__node(T, gm_shape1(x->shape.d[0]), "gm_logsumexp", gm__logsumexp_bwd, x, NULL, NULL, file, line);
+    int n = x->size / y->size, b, i;
+    for (b = 0; b < y->size; b++) {
+        const float *xb = x->val + (size_t)b * n;
+        float m = xb[0];
+        double acc = 0.0;
+        for (i = 1; i < n; i++) if (xb[i] > m) m = xb[i];
+        if (isinf(m)) { y->val[b] = m; continue; }                /* all -inf, or one +inf */
+        for (i = 0; i < n; i++) acc += exp((double)xb[i] - m);   /* every term <= 1, one of them 1 */
+        y->val[b] = m + (float)log(acc);
+    }
+    return y;
+}
+
+/* y row b k + s = x row b;  dx_b = sum_s dy_{b k + s} */
+static void gm__repeat_bwd(gm_tensor *y)
+{
+    gm_tensor *x = y->in[0];
+    int k = y->iarg[0], D = x->size / x->shape.d[0], b, s, d;
+    for (b = 0; b < x->shape.d[0]; b++)
+        for (s = 0; s < k; s++)
+            for (d = 0; d < D; d++) x->grad[b * D + d] += y->grad[((size_t)b * k + s) * D + d];
+}
+
+GMDEF gm_tensor *gm_repeat_at(gm_tape *T, gm_tensor *x, int k, GM__SITE)
+{
+    gm_shape s = x->shape;
+    gm_tensor *y;
+    int D = x->size / x->shape.d[0], b, r;
+    if (k < 1) gm__fatal(file, line, "gm_repeat", "k must be >= 1, got %d", k);
+    s.d[0] *= k;
+    y = gm__node(T, s, "gm_repeat", gm__repeat_bwd, x, NULL, NULL, file, line);
+    y->iarg[0] = k;
+    for (b = 0; b < x->shape.d[0]; b++)
+        for (r = 0; r < k; r++)
+            memcpy(y->val + ((size_t)b * k + r) * D, x->val + (size_t)b * D, (size_t)D * sizeof(float));
+    return y;
+}
+
+/* KL_j = (mu^2 + e^v - v - 1) / 2;  dmu = dy mu,  dv = dy (e^v - 1) / 2 */
+static void gm__kl_normal_std_bwd(gm_tensor *y)
+{
+    gm_tensor *mu = y->in[0], *lv = y->in[1];
+    int i;
+    if (mu->grad) for (i = 0; i < y->size; i++) mu->grad[i] += y->grad[i] * mu->val[i];
+    if (lv->grad) for (i = 0; i < y->size; i++) lv->grad[i] += 0.5f * y->grad[i] * (expf(lv->val[i]) - 1.0f);
+}
+
+GMDEF gm_tensor *gm_kl_normal_std_at(gm_tape *T, gm_tensor *mu, gm_tensor *logvar, GM__SITE)
+{
+    gm_tensor *y;
+    int i;
+    gm__need_same(mu, logvar, "gm_kl_normal_std", file, line);
+    y = gm__node(T, mu->shape, "gm_kl_normal_std", gm__kl_normal_std_bwd, mu, logvar, NULL, file, line);
+    for (i = 0; i < y->size; i++) {
+        float m = mu->val[i], v = logvar->val[i];
+        y->val[i] = 0.5f * (m * m + expf(v) - v - 1.0f);
+    }
+    return y;
+}
+
+GMDEF gm_tensor *gm_kl_normal_at(gm_tape *T, gm_tensor *m1, gm_tensor *v1, gm_tensor *m2, gm_tensor *v2, GM__SITE)
+{
+    float one = 1.0f;
+    gm_tensor *d2, *num, *inv2, *ratio, *y;
+    gm__need_same(m1, v1, "gm_kl_normal", file, line);
+    gm__need_same(m1, m2, "gm_kl_normal", file, line);
+    gm__need_same(m1, v2, "gm_kl_normal", file, line);
+    d2    = gm_square_at(T, gm_sub_at(T, m1, m2, file, line), file, line);       /* (m1 - m2)^2      */
+    num   = gm_add_at(T, gm_exp_at(T, v1, file, line), d2, file, line);          /* e^v1 + (m1-m2)^2 */
+    inv2  = gm_exp_at(T, gm_scale_at(T, v2, -1.0f, file, line), file, line);     /* e^-v2            */
+    ratio = gm_mul_at(T, num, inv2, file, line);
+    y     = gm_add_at(T, gm_sub_at(T, v2, v1, file, line), ratio, file, line);   /* v2 - v1 + ratio  */
+    y     = gm_sub_at(T, y, gm_from_at(T, gm_shape1(1), &one, file, line), file, line);
+    return gm_scale_at(T, y, 0.5f, file, line);
+}
+
+// >>objectives
+GMDEF float gm_anneal_linear(long step, long steps)
+{
+    return steps <= 0 || step >= steps ? 1.0f : (float)step / (float)steps;
+}
+
+GMDEF float gm_anneal_sigmoid(long step, long mid, float width)
+{
+    return 1.0f / (1.0f + expf(-(float)(step - mid) / width));
+}
+
+/* y = sum_g max(lambda, (1/B) sum_b KL_bg);  dKL_bj = dy / B where group g(j) is above lambda,
+ * else 0. saved[g] = 1 for the groups above. */
+static void gm__free_bits_bwd(gm_tensor *y)
+{
+    gm_tensor *kl = y->in[0];
+    int B = kl->shape.d[0], Z = kl->size / B, group = y->iarg[0], b, j;
+    for (b = 0; b < B; b++)
+        for (j = 0; j < Z; j++) kl->grad[b * Z + j] += y->saved[j / group] * y->grad[0] / (float)B;
+}
+
+GMDEF gm_tensor *gm_free_bits_at(gm_tape *T, gm_tensor *kl, float lambda, int group, GM__SITE)
+{
+    int B = kl->shape.d[0], Z = kl->size / B, G, b, g, j;
+    double total = 0.0;
+    gm_tensor *y;
+    if (kl->shape.ndim != 2 || group < 1 || Z % group)
+        gm__fatal(file, line, "gm_free_bits", "needs kl (B,Z) and a group size dividing Z, got %d dims, "
+                  "Z = %d, group = %d", kl->shape.ndim, Z, group);
+    G = Z / group;
+    y = gm__node(T, gm_shape1(1), "gm_free_bits", gm__free_bits_bwd, kl, NULL, NULL, file, line);
+    y->iarg[0] = group;
+    y->saved = gm__floats(T, G, "gm_free_bits", file, line);
+    for (g = 0; g < G; g++) {
+        double m = 0.0;
+        for (b = 0; b < B; b++)
+            for (j = g * group; j < (g + 1) * group; j++) m += kl->val[b * Z + j];
+        m /= B;
+        y->saved[g] = m > lambda ? 1.0f : 0.0f;
+        total += m > lambda ? m : lambda;
+    }
+    y->val[0] = (float)total;
+    return y;
+}
+
+GMDEF gm_tensor *gm_iwae_at(gm_tape *T, gm_tensor *logw, int k, GM__SITE)
+{
+    float log_k = logf((float)k);
+    gm_tensor *lse;
+    if (k < 1 || logw->shape.ndim != 1 || logw->size % k)
+        gm__fatal(file, line, "gm_iwae", "needs log weights (B k) with k >= 1 dividing their count, got "
+                  "%d dims of %d values, k = %d", logw->shape.ndim, logw->size, k);
+    lse = gm_logsumexp_at(T, gm_reshape_at(T, logw, gm_shape2(logw->size / k, k), file, line), file, line);
+    return gm_sub_at(T, lse, gm_from_at(T, gm_shape1(1), &log_k, file, line), file, line);
+}
+
 // >>data
 /* ======================================================================================
  * 9. data: IDX (plain or gzip), folders of images, synthetic sets, shuffle, split
@@ -4997,6 +5247,51 @@ done:
     GM_FREE(vals);
     GM_FREE(buf);
     return ok;
+}
+
+// >>metrics
+GMDEF int gm_active_units(const float *mu, int n, int Z, float threshold, float *A)
+{
+    int j, i, active = 0;
+    for (j = 0; j < Z; j++) {
+        double s = 0.0, ss = 0.0, var;
+        for (i = 0; i < n; i++) s += mu[(size_t)i * Z + j];
+        s /= n;
+        for (i = 0; i < n; i++) { double e = mu[(size_t)i * Z + j] - s; ss += e * e; }
+        var = n > 1 ? ss / (n - 1) : 0.0;
+        if (A) A[j] = (float)var;
+        active += var > threshold;
+    }
+    return active;
+}
+
+typedef struct gm__scored { float s; int outlier; } gm__scored;
+static int gm__by_score(const void *a, const void *b)
+{
+    float x = ((const gm__scored *)a)->s, y = ((const gm__scored *)b)->s;
+    return (x > y) - (x < y);
+}
+
+/* Sort all scores; an outlier at rank r (1-based, ties given their average rank) beats
+ * r - 1 - (outliers below it) inliers, so U = sum of outlier ranks - n_out (n_out + 1) / 2. */
+GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n_out)
+{
+    int n = n_in + n_out, i, j;
+    double rank_sum = 0.0;
+    gm__scored *all;
+    if (n_in < 1 || n_out < 1) return NAN;
+    all = (gm__scored *)gm__calloc((size_t)n, sizeof *all);
+    if (!all) return NAN;
+    for (i = 0; i < n_in; i++) { all[i].s = inlier[i]; all[i].outlier = 0; }
+    for (i = 0; i < n_out; i++) { all[n_in + i].s = outlier[i]; all[n_in + i].outlier = 1; }
+    qsort(all, (size_t)n, sizeof *all, gm__by_score);
+    for (i = 0; i < n; i = j) {
+        int outs = 0;
+        for (j = i; j < n && all[j].s == all[i].s; j++) outs += all[j].outlier;
+        rank_sum += outs * (i + 1 + j) / 2.0;     /* ranks i+1 .. j share their mean */
+    }
+    GM_FREE(all);
+    return (rank_sum - (double)n_out * (n_out + 1) / 2.0) / ((double)n_in * n_out);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

@@ -62,6 +62,7 @@ int main(int argc, char **argv)
     gm_test_dir = dir;
     tests_ops();
     tests_io();
+    tests_probability();
     tests_data();
     tests_output();
     printf("%d passed, %d failed\n", gm_test_passed, gm_test_failed);

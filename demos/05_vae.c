@@ -1,0 +1,103 @@
+/* 05_vae - the variational autoencoder: train by the ELBO, reconstruct, sample
+ *
+ * What it shows: an encoder q(z|x) and a decoder p(x|z) trained together by maximizing
+ * the evidence lower bound, ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)). The training curve
+ * splits -ELBO into its reconstruction term and its KL term; the test -ELBO is printed
+ * after every epoch (nats per image, an upper bound on -log p(x)). Then reconstructions of
+ * test images and new images decoded from z ~ N(0, I).
+ * With --arch mlp (the default) the network is the pytorch/examples VAE (784-400-20 /
+ * 20-400-784, Adam 1e-3, batch 128); --arch conv swaps in a conv encoder and a
+ * transposed-conv decoder (demos/vae.h).
+ * Lecture: lectures/05-variational-autoencoders.md
+ * Run:     make build/vae && ./build/vae                  (10 epochs, about 35 s on 2 cores)
+ *          ./build/vae --arch conv --epochs 5
+ * Output:  out/vae/curve.png        -ELBO, rec and KL of every training batch
+ *          out/vae/recon.png        rows: test images, reconstructions (decoded mu)
+ *          out/vae/samples.png      64 samples, x = sigmoid(logits(z)), z ~ N(0, I)
+ *          out/vae/samples.npy      10000 samples (10000,1,28,28) in [0,1]
+ *          out/vae/vae_<arch>.ckpt  the trained model (importance_sampling can load it)
+ *          result lines: test_neg_elbo, test_rec, test_kl (nats per test image)
+ */
+#define GENMOD_IMPLEMENTATION
+#include "../genmod.h"
+#include "demo.h"
+#include "vae.h"
+
+static const char *usage =
+    "  --arch A       mlp (default) or conv\n"
+    "  --epochs N     passes over the training set (default 10; 2 with --quick)\n"
+    "  --latent Z     latent dimensions (default 20)\n"
+    "  --samples N    samples written to samples.npy (default 10000)\n";
+
+/* test images on top, their reconstructions sigmoid(logits(mu(x))) below */
+static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dataset *test)
+{
+    enum { N = 16 };
+    float grid[2 * N * 784];
+    gm_tensor *x, *mu, *lv, *p;
+    gm_tape_reset(T);
+    x = gm_batch(T, test, 0, N);
+    vae_encode(T, m, x, &mu, &lv);
+    p = gm_sigmoid(T, vae_decode(T, m, mu));
+    memcpy(grid, x->val, sizeof(float) * N * 784);
+    memcpy(grid + N * 784, p->val, sizeof(float) * N * 784);
+    demo_check(d, gm_save_image_grid(demo_path(d, "recon.png"), grid, 2 * N, 1, 28, 28, N, 0, 1), "saving");
+}
+
+static void save_curve(demo *d, const float *rec, const float *kl, long steps)
+{
+    float *total = (float *)malloc((size_t)steps * sizeof(float));
+    gm_plot *pl = gm_plot_new("VAE training: -ELBO = rec + KL (per image, each batch)", "step", "nats");
+    long i;
+    for (i = 0; i < steps; i++) total[i] = rec[i] + kl[i];
+    gm_plot_line(pl, "-ELBO", NULL, total, (int)steps);
+    gm_plot_line(pl, "rec = -log p(x|z)", NULL, rec, (int)steps);
+    gm_plot_line(pl, "KL(q(z|x) || p(z))", NULL, kl, (int)steps);
+    gm_plot_logy(pl, 1);
+    demo_check(d, gm_plot_save(pl, demo_path(d, "curve.png"), 0, 0), "saving");
+    gm_plot_free(pl);
+    free(total);
+}
+
+int main(int argc, char **argv)
+{
+    demo d = demo_start(argc, argv, "vae", usage);
+    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20);
+    int n_samples = demo_int(&d, "--samples", 10000);
+    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 2 : 10));
+    gm_rng rng = gm_rng_new(d.seed);
+    gm_tape *T = gm_tape_new(0);
+    gm_dataset train, test;
+    vae m;
+    vae_score s;
+    long steps;
+    char ckpt[32];
+
+    demo_images(&d, &train, &test, 3000);
+    m = vae_new(arch, Z, &rng);
+    printf("VAE (%s), Z = %d, %ld parameters, %d epochs of %d batches of %d\n", arch == VAE_MLP ? "mlp" : "conv",
+           Z, gm_params_count(&m.P), cfg.epochs, gm_batches(&train, cfg.B), cfg.B);
+    steps = (long)cfg.epochs * gm_batches(&train, cfg.B);
+    cfg.curve_rec = (float *)malloc((size_t)steps * sizeof(float));
+    cfg.curve_kl = (float *)malloc((size_t)steps * sizeof(float));
+    s = vae_train(&m, &train, &test, &cfg, T, &rng, "vae");
+
+    save_curve(&d, cfg.curve_rec, cfg.curve_kl, steps);
+    save_reconstructions(&d, T, &m, &test);
+    vae_save_samples(&d, T, &m, n_samples, 64, "samples.png", &rng);
+    snprintf(ckpt, sizeof ckpt, "vae_%s.ckpt", arch == VAE_MLP ? "mlp" : "conv");
+    demo_check(&d, gm_save_params(&m.P, demo_path(&d, ckpt)), "saving the model");
+
+    printf("\ntest set (%d images): -ELBO %.2f nats = rec %.2f + KL %.2f\n", test.n, s.neg_elbo, s.rec, s.kl);
+    demo_result("test_neg_elbo", s.neg_elbo);
+    demo_result("test_rec", s.rec);
+    demo_result("test_kl", s.kl);
+
+    free(cfg.curve_rec); free(cfg.curve_kl);
+    gm_params_free(&m.P);
+    gm_tape_free(T);
+    gm_dataset_free(&train);
+    gm_dataset_free(&test);
+    demo_done(&d);
+    return 0;
+}
