@@ -47,7 +47,7 @@ static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dat
 static void save_curve(demo *d, const float *rec, const float *kl, long steps)
 {
     float *total = (float *)malloc((size_t)steps * sizeof(float));
-    gm_plot *pl = gm_plot_new("VAE training: -ELBO = rec + KL (per image, each batch)", "step", "nats");
+    gm_plot *pl = gm_plot_new("VAE training: -ELBO = rec + KL, nats per image", "step", "nats");
     long i;
     for (i = 0; i < steps; i++) total[i] = rec[i] + kl[i];
     gm_plot_line(pl, "-ELBO", NULL, total, (int)steps);
@@ -65,39 +65,32 @@ int main(int argc, char **argv)
     int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20);
     int n_samples = demo_int(&d, "--samples", 10000);
     vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 2 : 10));
-    gm_rng rng = gm_rng_new(d.seed);
-    gm_tape *T = gm_tape_new(0);
-    gm_dataset train, test;
+    vae_lab L;
     vae m;
     vae_score s;
     long steps;
     char ckpt[32];
 
-    demo_images(&d, &train, &test, 3000);
-    m = vae_new(arch, Z, &rng);
+    L = vae_lab_open(&d, 3000);
+    m = vae_new(arch, Z, &L.rng);
     printf("VAE (%s), Z = %d, %ld parameters, %d epochs of %d batches of %d\n", arch == VAE_MLP ? "mlp" : "conv",
-           Z, gm_params_count(&m.P), cfg.epochs, gm_batches(&train, cfg.B), cfg.B);
-    steps = (long)cfg.epochs * gm_batches(&train, cfg.B);
+           Z, gm_params_count(&m.P), cfg.epochs, gm_batches(&L.train, cfg.B), cfg.B);
+    steps = (long)cfg.epochs * gm_batches(&L.train, cfg.B);
     cfg.curve_rec = (float *)malloc((size_t)steps * sizeof(float));
     cfg.curve_kl = (float *)malloc((size_t)steps * sizeof(float));
-    s = vae_train(&m, &train, &test, &cfg, T, &rng, "vae");
+    s = vae_train(&m, &L.train, &L.test, &cfg, L.T, &L.rng, "vae");
 
     save_curve(&d, cfg.curve_rec, cfg.curve_kl, steps);
-    save_reconstructions(&d, T, &m, &test);
-    vae_save_samples(&d, T, &m, n_samples, 64, "samples.png", &rng);
+    save_reconstructions(&d, L.T, &m, &L.test);
+    vae_save_samples(&d, L.T, &m, n_samples, 64, "samples.png", &L.rng);
     snprintf(ckpt, sizeof ckpt, "vae_%s.ckpt", arch == VAE_MLP ? "mlp" : "conv");
     demo_check(&d, gm_save_params(&m.P, demo_path(&d, ckpt)), "saving the model");
 
-    printf("\ntest set (%d images): -ELBO %.2f nats = rec %.2f + KL %.2f\n", test.n, s.neg_elbo, s.rec, s.kl);
+    printf("\ntest set (%d images): -ELBO %.2f nats = rec %.2f + KL %.2f\n", L.test.n, s.neg_elbo, s.rec, s.kl);
     demo_result("test_neg_elbo", s.neg_elbo);
     demo_result("test_rec", s.rec);
     demo_result("test_kl", s.kl);
 
     free(cfg.curve_rec); free(cfg.curve_kl);
-    gm_params_free(&m.P);
-    gm_tape_free(T);
-    gm_dataset_free(&train);
-    gm_dataset_free(&test);
-    demo_done(&d);
-    return 0;
+    return vae_lab_close(&d, &L, &m.P);
 }

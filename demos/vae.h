@@ -21,6 +21,31 @@
 
 enum { VAE_MLP, VAE_CONV };
 
+/* What a VAE demo works with besides its model: random numbers seeded by --seed, one tape,
+ * and the images (demo_images: Fashion-MNIST or the built-in shapes; n_quick with --quick). */
+typedef struct vae_lab { gm_rng rng; gm_tape *T; gm_dataset train, test; } vae_lab;
+
+static inline vae_lab vae_lab_open(demo *d, int n_quick)
+{
+    vae_lab L;
+    L.rng = gm_rng_new(d->seed);
+    L.T = gm_tape_new(0);
+    demo_check(d, L.T != NULL, "making the tape");
+    demo_images(d, &L.train, &L.test, n_quick);
+    return L;
+}
+
+/* Free the model, the tape and the data; print the run time. */
+static inline int vae_lab_close(demo *d, vae_lab *L, gm_params *model)
+{
+    gm_params_free(model);
+    gm_tape_free(L->T);
+    gm_dataset_free(&L->train);
+    gm_dataset_free(&L->test);
+    demo_done(d);
+    return 0;
+}
+
 typedef struct vae {
     gm_params P;
     int arch, Z;
