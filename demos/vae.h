@@ -179,7 +179,7 @@ static inline vae_score vae_eval(gm_tape *T, const vae *m, const gm_dataset *ds,
 }
 
 /* Train for c->epochs, shuffling each epoch; with c->verbose print train and test -ELBO per
- * epoch. Returns the last test score (on `test`, which may be NULL: then zeros). */
+ * epoch. Returns the last test score (on `test`; NULL skips testing and returns zeros). */
 static inline vae_score vae_train(vae *m, gm_dataset *train, const gm_dataset *test, const vae_cfg *c,
                                   gm_tape *T, gm_rng *rng, const char *what)
 {
@@ -208,10 +208,12 @@ static inline vae_score vae_train(vae *m, gm_dataset *train, const gm_dataset *t
         }
         gm_progress_finish(&bar);
         if (test) s = vae_eval(T, m, test, rng);
-        if (c->verbose)
-            printf("epoch %2d   train -ELBO %7.2f (rec %7.2f kl %5.2f)   test -ELBO %7.2f (rec %7.2f kl %5.2f)\n",
-                   e + 1, (sum_rec + sum_kl) / train->n, sum_rec / train->n, sum_kl / train->n,
-                   s.neg_elbo, s.rec, s.kl);
+        if (c->verbose) {
+            printf("epoch %2d   train -ELBO %7.2f (rec %7.2f kl %5.2f)", e + 1, (sum_rec + sum_kl) / train->n,
+                   sum_rec / train->n, sum_kl / train->n);
+            if (test) printf("   test -ELBO %7.2f (rec %7.2f kl %5.2f)", s.neg_elbo, s.rec, s.kl);
+            printf("\n");
+        }
     }
     gm_optim_free(opt);
     return s;
