@@ -1601,15 +1601,17 @@ static void gm__leaky_relu_fwd(gm_tensor *y)
 {
     const float *GM__RESTRICT x = y->in[0]->val;
     float *GM__RESTRICT out = y->val;
+    const float a = y->farg[0];              /* the slope in a local: then the loop vectorizes */
     int i;
-    for (i = 0; i < y->size; i++) out[i] = x[i] > 0.0f ? x[i] : y->farg[0] * x[i];
+    for (i = 0; i < y->size; i++) out[i] = x[i] > 0.0f ? x[i] : a * x[i];
 }
 static void gm__leaky_relu_bwd(gm_tensor *y)
 {
     const float *GM__RESTRICT xv = y->in[0]->val, *GM__RESTRICT dy = y->grad;
     float *GM__RESTRICT dx = y->in[0]->grad;
+    const float a = y->farg[0];
     int i;
-    for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : y->farg[0] * dy[i];
+    for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : a * dy[i];
 }
 GMDEF gm_tensor *gm_leaky_relu_at(gm_tape *T, gm_tensor *x, float slope, GM__SITE)
 {
