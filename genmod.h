@@ -1339,24 +1339,55 @@ static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ld
         for (j = 0; j < nr; j++) C[(size_t)i * ldc + j] += tile[i * GM__NR + j];
 }
 
+/* The left operand of a product, made ready once so that a layer multiplying the same
+ * weights by several chunks of columns (>>ops-conv) packs them once: alpha op(A), (M,K),
+ * packed into row panels for every block of K when M is at least a tile's height, else
+ * used as it is (see gm__gemm_rows). */
+typedef struct gm__lhs {
+    int tA, M, K, lda;
+    float alpha;
+    const float *A;
+    float *packed;      /* block k0 at packed + mp MR k0 (mp row panels); NULL: use A */
+} gm__lhs;
+
 #ifdef GENMOD_CBLAS
 #include <cblas.h>
-static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc)
+static gm__lhs gm__lhs_new(gm_tape *T, int tA, int M, int K, float alpha, const float *A, int lda)
+{
+    gm__lhs a;
+    (void)T;
+    a.tA = tA; a.M = M; a.K = K; a.lda = lda; a.alpha = alpha; a.A = A; a.packed = NULL;
+    return a;
+}
+
+static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const float *B, int ldb, float beta,
+                         float *C, int ldc)
 {
     (void)T;
-    cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    cblas_sgemm(CblasRowMajor, a->tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
+                a->M, N, a->K, a->alpha, a->A, a->lda, B, ldb, beta, C, ldc);
 }
 #else
+static gm__lhs gm__lhs_new(gm_tape *T, int tA, int M, int K, float alpha, const float *A, int lda)
+{
+    gm__lhs a;
+    int mp = (M + GM__MR - 1) / GM__MR, k0;
+    a.tA = tA; a.M = M; a.K = K; a.lda = lda; a.alpha = alpha; a.A = A; a.packed = NULL;
+    if (M < GM__MR) return a;
+    a.packed = gm__floats(T, mp * GM__MR * K, "gm_matmul", GM__HERE);
+    for (k0 = 0; k0 < K; k0 += GM__KC)
+        gm__pack_a(a.packed + (size_t)mp * GM__MR * k0, A, lda, tA, M, k0, K - k0 < GM__KC ? K - k0 : GM__KC, alpha);
+    return a;
+}
+
 /* One thread's share of a product: the column panels lo..hi-1 of C (NR columns each), for
- * all rows. It packs op(A) itself (small next to its share of the work in every product
- * genmod makes) and its own blocks of op(B), into its own scratch slot `id`: a product is
- * one parallel step, with no waiting in between. */
+ * all rows. op(A) is packed already and shared; each thread packs its own blocks of op(B)
+ * into its own scratch slot `id`: a product is one parallel step, with no waiting in
+ * between. */
 typedef struct gm__product {
-    int tA, tB, M, N, K, lda, ldb, ldc;
-    float alpha;
-    const float *A, *B;
+    int tB, N, ldb, ldc;
+    const gm__lhs *a;
+    const float *B;
     float *C, *scratch;
     size_t slot;                                /* floats of scratch per thread */
 } gm__product;
@@ -1364,12 +1395,12 @@ typedef struct gm__product {
 static void gm__product_run(void *ctx, int lo, int hi, int id)
 {
     const gm__product *p = (const gm__product *)ctx;
-    int mp = (p->M + GM__MR - 1) / GM__MR, c0 = lo * GM__NR, c1 = hi * GM__NR < p->N ? hi * GM__NR : p->N;
-    int kmax = p->K < GM__KC ? p->K : GM__KC, k0, j0;
-    float *Ap = p->scratch + (size_t)id * p->slot, *Bp = Ap + (size_t)mp * GM__MR * kmax;
-    for (k0 = 0; k0 < p->K; k0 += GM__KC) {
-        int kc = p->K - k0 < GM__KC ? p->K - k0 : GM__KC;
-        gm__pack_a(Ap, p->A, p->lda, p->tA, p->M, k0, kc, p->alpha);
+    int M = p->a->M, K = p->a->K, mp = (M + GM__MR - 1) / GM__MR;
+    int c0 = lo * GM__NR, c1 = hi * GM__NR < p->N ? hi * GM__NR : p->N, k0, j0;
+    float *Bp = p->scratch + (size_t)id * p->slot;
+    for (k0 = 0; k0 < K; k0 += GM__KC) {
+        int kc = K - k0 < GM__KC ? K - k0 : GM__KC;
+        const float *Ap = p->a->packed + (size_t)mp * GM__MR * k0;
         for (j0 = c0; j0 < c1; j0 += GM__NC) {
             int nc = c1 - j0 < GM__NC ? c1 - j0 : GM__NC, np = (nc + GM__NR - 1) / GM__NR, t;
             gm__pack_b(Bp, p->B, p->ldb, p->tB, k0, kc, j0, nc);
@@ -1379,7 +1410,7 @@ static void gm__product_run(void *ctx, int lo, int hi, int id)
                 int ip = t % mp, jp = t / mp, i0 = ip * GM__MR, jj = jp * GM__NR;
                 gm__micro(kc, Ap + (size_t)ip * GM__MR * kc, Bp + (size_t)jp * GM__NR * kc,
                           p->C + (size_t)i0 * p->ldc + j0 + jj, p->ldc,
-                          p->M - i0 < GM__MR ? p->M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
+                          M - i0 < GM__MR ? M - i0 : GM__MR, nc - jj < GM__NR ? nc - jj : GM__NR);
             }
         }
     }
@@ -1421,30 +1452,39 @@ static void gm__gemm_rows(int tA, int tB, int M, int N, int K, float alpha, cons
     }
 }
 
-static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
-                     const float *B, int ldb, float beta, float *C, int ldc)
+/* C (M,N) = a op(B) + beta C with a prepared left operand a. */
+static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const float *B, int ldb, float beta,
+                         float *C, int ldc)
 {
-    size_t mark = T->used;                      /* the packed panels are scratch: give them back */
-    int mp = (M + GM__MR - 1) / GM__MR, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
+    size_t mark = T->used;                      /* the packed panels of B are scratch */
+    int M = a->M, K = a->K, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
     int threads, i, j;
     gm__product p;
     if (beta != 1.0f)                           /* C = beta C, then accumulate */
         for (i = 0; i < M; i++)
             for (j = 0; j < N; j++) C[(size_t)i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[(size_t)i * ldc + j];
-    if (M < GM__MR) {
-        gm__gemm_rows(tA, tB, M, N, K, alpha, A, lda, B, ldb, C, ldc);
+    if (!a->packed) {
+        gm__gemm_rows(a->tA, tB, M, N, K, a->alpha, a->A, a->lda, B, ldb, C, ldc);
         return;
     }
     if (T->team.n == 0 && (double)M * N * K >= GM__PAR_WORK) gm__team_start(&T->team);
     threads = T->team.n > 1 ? T->team.n : 1;
-    p.tA = tA; p.tB = tB; p.M = M; p.N = N; p.K = K; p.lda = lda; p.ldb = ldb; p.ldc = ldc;
-    p.alpha = alpha; p.A = A; p.B = B; p.C = C;
-    p.slot = (size_t)mp * GM__MR * kmax + (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
+    p.tB = tB; p.N = N; p.ldb = ldb; p.ldc = ldc; p.a = a; p.B = B; p.C = C;
+    p.slot = (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
     p.scratch = gm__floats(T, (int)(p.slot * threads), "gm_matmul", GM__HERE);
     gm__parallel(T, (N + GM__NR - 1) / GM__NR, (double)M * N * K, gm__product_run, &p);
     T->used = mark;
 }
 #endif
+
+static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, float beta, float *C, int ldc)
+{
+    size_t mark = T->used;                      /* the packed panels of A are scratch too */
+    gm__lhs a = gm__lhs_new(T, tA, M, K, alpha, A, lda);
+    gm__gemm_lhs(T, &a, tB, N, B, ldb, beta, C, ldc);
+    T->used = mark;
+}
 
 // >>ops-binary
 /* Broadcasting for add, sub, mul: view a as (outer, F, inner) with F = a.d[1]; b is the
@@ -2292,6 +2332,8 @@ static void gm__conv2d_bwd(gm_tensor *y)
     size_t mark = y->tape->used;
     float *col = gm__floats(y->tape, CKK * nb * HWo, "gm_conv2d", GM__HERE);
     float *dY = gm__floats(y->tape, Co * nb * HWo, "gm_conv2d", GM__HERE);
+    gm__lhs wt;
+    if (x->grad) wt = gm__lhs_new(y->tape, 1, CKK, Co, 1.0f, w->val, CKK);    /* W^T, packed once */
     if (b->grad) gm__bias_grad(y->grad, b->grad, B, Co, HWo);
     for (n0 = 0; n0 < B; n0 += nb) {
         int m = B - n0 < nb ? B - n0 : nb, N = m * HWo;
@@ -2301,7 +2343,7 @@ static void gm__conv2d_bwd(gm_tensor *y)
             gm__gemm(y->tape, 0, 1, Co, CKK, N, 1.0f, dY, N, col, N, 1.0f, w->grad, CKK);
         }
         if (x->grad) {
-            gm__gemm(y->tape, 1, 0, CKK, N, Co, 1.0f, w->val, CKK, dY, N, 0.0f, col, N);
+            gm__gemm_lhs(y->tape, &wt, 0, N, dY, N, 0.0f, col, N);
             gm__col2im(y->tape, col, m, C, H, W, K, S, P, Ho, Wo, x->grad + (size_t)n0 * C * H * W);
         }
     }
@@ -2325,6 +2367,7 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
     int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, nb, n0;
     size_t mark;
     float *col, *Y;
+    gm__lhs wl;
     gm__conv_geometry(x, l->cin, K, S, P, "gm_conv2d", file, line);
     B = x->shape.d[0]; C = x->shape.d[1]; H = x->shape.d[2]; W = x->shape.d[3];
     if (H + 2 * P < K || W + 2 * P < K)
@@ -2339,10 +2382,11 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
     mark = T->used;
     col = gm__floats(T, CKK * nb * HWo, "gm_conv2d", file, line);
     Y = gm__floats(T, Co * nb * HWo, "gm_conv2d", file, line);
+    wl = gm__lhs_new(T, 0, Co, CKK, 1.0f, l->w->val, CKK);                    /* W, packed once */
     for (n0 = 0; n0 < B; n0 += nb) {
         int m = B - n0 < nb ? B - n0 : nb, N = m * HWo;
         gm__im2col(T, x->val + (size_t)n0 * C * H * W, m, C, H, W, K, S, P, Ho, Wo, col);
-        gm__gemm(T, 0, 0, Co, N, CKK, 1.0f, l->w->val, CKK, col, N, 0.0f, Y, N);
+        gm__gemm_lhs(T, &wl, 0, N, col, N, 0.0f, Y, N);
         gm__from_cmajor_add(Y, m, Co, HWo, y->val + (size_t)n0 * Co * HWo);
     }
     T->used = mark;
@@ -2375,12 +2419,14 @@ static void gm__conv_transpose2d_bwd(gm_tensor *y)
     size_t mark = y->tape->used;
     float *col = gm__floats(y->tape, CKK * nb * HW, "gm_conv_transpose2d", GM__HERE);
     float *X = gm__floats(y->tape, Ci * nb * HW, "gm_conv_transpose2d", GM__HERE);
+    gm__lhs wl;
+    if (x->grad) wl = gm__lhs_new(y->tape, 0, Ci, CKK, 1.0f, w->val, CKK);    /* W, packed once */
     if (b->grad) gm__bias_grad(y->grad, b->grad, B, Co, Ho * Wo);
     for (n0 = 0; n0 < B; n0 += nb) {
         int m = B - n0 < nb ? B - n0 : nb, N = m * HW;
         gm__im2col(y->tape, y->grad + (size_t)n0 * Co * Ho * Wo, m, Co, Ho, Wo, K, S, P, H, W, col);
         if (x->grad) {
-            gm__gemm(y->tape, 0, 0, Ci, N, CKK, 1.0f, w->val, CKK, col, N, 0.0f, X, N);
+            gm__gemm_lhs(y->tape, &wl, 0, N, col, N, 0.0f, X, N);
             gm__from_cmajor_add(X, m, Ci, HW, x->grad + (size_t)n0 * Ci * HW);
         }
         if (w->grad) {
@@ -2397,6 +2443,7 @@ GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l
     int B, Ci, H, W, K = l->k, S = l->stride, P = l->pad, OP = l->out_pad, Co = l->cout, Ho, Wo, CKK, nb, n0;
     size_t mark;
     float *col, *X;
+    gm__lhs wt;
     gm__conv_geometry(x, l->cin, K, S, P, "gm_conv_transpose2d", file, line);
     if (OP < 0 || OP >= S)
         gm__fatal(file, line, "gm_conv_transpose2d", "output padding must be in [0, stride), got %d", OP);
@@ -2413,10 +2460,11 @@ GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l
     mark = T->used;
     col = gm__floats(T, CKK * nb * H * W, "gm_conv_transpose2d", file, line);
     X = gm__floats(T, Ci * nb * H * W, "gm_conv_transpose2d", file, line);
+    wt = gm__lhs_new(T, 1, CKK, Ci, 1.0f, l->w->val, CKK);                    /* W^T, packed once */
     for (n0 = 0; n0 < B; n0 += nb) {
         int m = B - n0 < nb ? B - n0 : nb, N = m * H * W;
         gm__to_cmajor(x->val + (size_t)n0 * Ci * H * W, m, Ci, H * W, X);
-        gm__gemm(T, 1, 0, CKK, N, Ci, 1.0f, l->w->val, CKK, X, N, 0.0f, col, N);
+        gm__gemm_lhs(T, &wt, 0, N, X, N, 0.0f, col, N);
         gm__col2im(T, col, m, Co, Ho, Wo, K, S, P, H, W, y->val + (size_t)n0 * Co * Ho * Wo);
     }
     T->used = mark;
