@@ -2500,6 +2500,34 @@ GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c)
  * channel: channels lo..hi-1 of y (its layer `l` for the forward's statistics). */
 typedef struct gm__bn { gm_tensor *y; const gm_batchnorm *l; } gm__bn;
 
+/* sa[l] += a_i and sab[l] += a_i b_i over n values, i in lane l = i mod 8: the statistics
+ * are summed in double, in 8 lanes that the compiler keeps in one vector register (a
+ * single running sum would wait for each addition before the next); the order is fixed. */
+static void gm__sums(const float *GM__RESTRICT a, const float *GM__RESTRICT b, int n, double *GM__RESTRICT sa,
+                     double *GM__RESTRICT sab)
+{
+    int i, l;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (l = 0; l < 8; l++) {
+            sa[l] += a[i + l];
+            sab[l] += (double)a[i + l] * b[i + l];
+        }
+    for (l = 0; i < n; i++, l++) {
+        sa[l] += a[i];
+        sab[l] += (double)a[i] * b[i];
+    }
+}
+
+/* The sums over channel c of a and of a b, both laid out like x (B, C, I). */
+static void gm__channel_sums(const float *a, const float *b, int B, int C, int I, int c, double *sum, double *dot)
+{
+    double sa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sab[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int n, l;
+    for (n = 0; n < B; n++) gm__sums(a + ((size_t)n * C + c) * I, b + ((size_t)n * C + c) * I, I, sa, sab);
+    *sum = *dot = 0.0;
+    for (l = 0; l < 8; l++) { *sum += sa[l]; *dot += sab[l]; }
+}
+
 static void gm__batchnorm_bwd_run(void *ctx, int lo, int hi, int id)
 {
     gm_tensor *y = ((gm__bn *)ctx)->y, *x = y->in[0], *g = y->in[1], *be = y->in[2];
@@ -2507,23 +2535,22 @@ static void gm__batchnorm_bwd_run(void *ctx, int lo, int hi, int id)
     const float *xhat = y->saved, *s = y->saved + x->size;
     (void)id;
     for (c = lo; c < hi; c++) {
-        double sdy = 0.0, sdyx = 0.0;
-        for (n = 0; n < B; n++)
-            for (i = 0; i < I; i++) {
-                size_t k = ((size_t)n * C + c) * I + i;
-                sdy += y->grad[k];
-                sdyx += y->grad[k] * xhat[k];
-            }
+        double sdy, sdyx;
+        float k1, k2, k3;
+        gm__channel_sums(y->grad, xhat, B, C, I, c, &sdy, &sdyx);
         if (g->grad) g->grad[c] += (float)sdyx;
         if (be->grad) be->grad[c] += (float)sdy;
         if (!x->grad) continue;
-        for (n = 0; n < B; n++)
-            for (i = 0; i < I; i++) {
-                size_t k = ((size_t)n * C + c) * I + i;
-                float d = y->iarg[0] == GM_TRAIN ? y->grad[k] - (float)(sdy / N) - xhat[k] * (float)(sdyx / N)
-                                                 : y->grad[k];
-                x->grad[k] += g->val[c] * s[c] * d;
-            }
+        /* dx = k1 dy + k2 xhat + k3: the formula above, multiplied out (eval: k2 = k3 = 0) */
+        k1 = g->val[c] * s[c];
+        k2 = y->iarg[0] == GM_TRAIN ? -k1 * (float)(sdyx / N) : 0.0f;
+        k3 = y->iarg[0] == GM_TRAIN ? -k1 * (float)(sdy / N) : 0.0f;
+        for (n = 0; n < B; n++) {
+            size_t at = ((size_t)n * C + c) * I;
+            const float *GM__RESTRICT dy = y->grad + at, *GM__RESTRICT xh = xhat + at;
+            float *GM__RESTRICT dx = x->grad + at;
+            for (i = 0; i < I; i++) dx[i] += k1 * dy[i] + k2 * xh[i] + k3;
+        }
     }
 }
 
@@ -2543,30 +2570,31 @@ static void gm__batchnorm_fwd_run(void *ctx, int lo, int hi, int id)
     (void)id;
     for (c = lo; c < hi; c++) {
         double mu, var;
+        float m, sc, g, be;
         if (y->iarg[0] == GM_TRAIN) {
-            double sum = 0.0, sq = 0.0;
-            for (n = 0; n < B; n++) for (i = 0; i < I; i++) sum += x->val[((size_t)n * C + c) * I + i];
+            double sum, sq;
+            /* one pass: var = E[x^2] - mu^2, in double so the difference keeps its digits */
+            gm__channel_sums(x->val, x->val, B, C, I, c, &sum, &sq);
             mu = sum / N;
-            for (n = 0; n < B; n++)
-                for (i = 0; i < I; i++) {
-                    double e = x->val[((size_t)n * C + c) * I + i] - mu;
-                    sq += e * e;
-                }
-            var = sq / N;
+            var = sq / N - mu * mu > 0.0 ? sq / N - mu * mu : 0.0;
             /* running statistics, as PyTorch keeps them (unbiased variance) */
             l->mean->val[c] = (1.0f - l->momentum) * l->mean->val[c] + l->momentum * (float)mu;
-            l->var->val[c] = (1.0f - l->momentum) * l->var->val[c] + l->momentum * (float)(sq / (N - 1));
+            l->var->val[c] = (1.0f - l->momentum) * l->var->val[c] + l->momentum * (float)(var * N / (N - 1));
         } else {
             mu = l->mean->val[c];
             var = l->var->val[c];
         }
         s[c] = (float)(1.0 / sqrt(var + l->eps));
-        for (n = 0; n < B; n++)
+        m = (float)mu; sc = s[c]; g = l->gamma->val[c]; be = l->beta->val[c];
+        for (n = 0; n < B; n++) {
+            size_t at = ((size_t)n * C + c) * I;
+            const float *GM__RESTRICT xv = x->val + at;
+            float *GM__RESTRICT xh = xhat + at, *GM__RESTRICT yv = y->val + at;
             for (i = 0; i < I; i++) {
-                size_t k = ((size_t)n * C + c) * I + i;
-                xhat[k] = (float)(x->val[k] - mu) * s[c];
-                y->val[k] = l->gamma->val[c] * xhat[k] + l->beta->val[c];
+                xh[i] = (xv[i] - m) * sc;
+                yv[i] = g * xh[i] + be;
             }
+        }
     }
 }
 
