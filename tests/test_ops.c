@@ -290,6 +290,27 @@ static void losses_known_values(void)
     gm_tape_free(T);
 }
 
+/* sigmoid and SiLU (their own e^x, see gm__exp_neg) against the formula in double, to a few
+ * float roundings, over [-90, 90] */
+static void sigmoid_matches_formula(void)
+{
+    gm_tape *T = gm_tape_new(1 << 22);
+    gm_tensor *x = gm_zeros(T, gm_shape1(18001)), *s, *si;
+    double worst = 0;
+    int i;
+    for (i = 0; i < x->size; i++) x->val[i] = -90.0f + 0.01f * (float)i;
+    s = gm_sigmoid(T, x);
+    si = gm_silu(T, x);
+    for (i = 0; i < x->size; i++) {
+        double v = x->val[i], ref = 1.0 / (1.0 + exp(-v));
+        if (ref < 1e-37) { EXPECT(s->val[i] < 1e-37f); continue; }        /* below the normal floats */
+        worst = fmax(worst, fabs(s->val[i] - ref) / ref);
+        if (v != 0.0) worst = fmax(worst, fabs(si->val[i] - v * ref) / fabs(v * ref));
+    }
+    EXPECT(worst < 5e-7);
+    gm_tape_free(T);
+}
+
 static void optimizers_known_values(void)
 {
     gm_params P = {0};
@@ -635,6 +656,7 @@ void tests_ops(void)
     TEST(grad_conv);
     TEST(grad_norm_and_losses);
     TEST(losses_known_values);
+    TEST(sigmoid_matches_formula);
     TEST(optimizers_known_values);
     TEST(conv_transpose_is_adjoint);
     TEST(conv_known_values);
