@@ -208,6 +208,28 @@ static void grad_conv(void)
     c.a = input(&c, "x", gm_shape4(2, 3, 3, 2), -1, 1, 0);
     c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 4, 2, 1, 0, &c.rng);
     grad_ok("conv_transpose2d (K4 S2 P1)", b_convt, &c);
+    /* strides > 1 unfold through the image's phases: odd sizes leave phases of unequal
+     * size, K = S uses each phase once, P > S and S = 3 shift rows by more than one */
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 7, 5), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 2, 3, 4, 2, 1, &c.rng);
+    grad_ok("conv2d (K4 S2 P1, 7x5)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 5, 6), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 2, 2, 2, 2, 0, &c.rng);
+    grad_ok("conv2d (K2 S2 P0)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 8, 7), -1, 1, 0);
+    c.conv = gm_conv2d_new(&c.P, "conv", 2, 2, 5, 3, 3, &c.rng);
+    grad_ok("conv2d (K5 S3 P3)", b_conv, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 3, 4), -1, 1, 0);
+    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 2, 3, 4, 2, 1, 1, &c.rng);
+    grad_ok("conv_transpose2d (K4 S2 P1 OP1)", b_convt, &c);
+    c = new_check();
+    c.a = input(&c, "x", gm_shape4(2, 2, 3, 2), -1, 1, 0);
+    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 2, 2, 5, 3, 2, 2, &c.rng);
+    grad_ok("conv_transpose2d (K5 S3 P2 OP2)", b_convt, &c);
 }
 
 static void grad_norm_and_losses(void)
@@ -265,6 +287,27 @@ static void losses_known_values(void)
     bern = gm_bernoulli_nll(T, L, X);
     EXPECT(isfinite(bern->val[0]));
     EXPECT_NEAR(bern->val[0], log(2.0), 1e-5);   /* (l=1000, x=1) and (l=-1000, x=0) cost 0 */
+    gm_tape_free(T);
+}
+
+/* sigmoid and SiLU (their own e^x, see gm__exp_neg) against the formula in double, to a few
+ * float roundings, over [-90, 90] */
+static void sigmoid_matches_formula(void)
+{
+    gm_tape *T = gm_tape_new(1 << 22);
+    gm_tensor *x = gm_zeros(T, gm_shape1(18001)), *s, *si;
+    double worst = 0;
+    int i;
+    for (i = 0; i < x->size; i++) x->val[i] = -90.0f + 0.01f * (float)i;
+    s = gm_sigmoid(T, x);
+    si = gm_silu(T, x);
+    for (i = 0; i < x->size; i++) {
+        double v = x->val[i], ref = 1.0 / (1.0 + exp(-v));
+        if (ref < 1e-37) { EXPECT(s->val[i] < 1e-37f); continue; }        /* below the normal floats */
+        worst = fmax(worst, fabs(s->val[i] - ref) / ref);
+        if (v != 0.0) worst = fmax(worst, fabs(si->val[i] - v * ref) / fabs(v * ref));
+    }
+    EXPECT(worst < 5e-7);
     gm_tape_free(T);
 }
 
@@ -342,6 +385,62 @@ static void conv_known_values(void)
     EXPECT_NEAR(y->val[3], 28.5, 1e-6);
     gm_tape_free(T);
     gm_params_free(&P);
+}
+
+/* Strided convolutions and transposed convolutions against the definition, as plain loops
+ * (the gradient checks only see that the backward matches the forward):
+ *   conv:  y[n,o,i,j]  = b[o] + sum_{c,u,v} w[o,c,u,v] x[n,c, S i - P + u, S j - P + v]
+ *   convT: y[n,o,r,q] += w[c,o,u,v] x[n,c,i,j]  where r = S i - P + u, q = S j - P + v. */
+static double conv_error(int C, int Co, int H, int W, int K, int S, int P, int OP, int transposed)
+{
+    gm_params Pm = {0};
+    gm_rng rng = gm_rng_new(11);
+    gm_conv2d cv;
+    gm_conv_transpose2d ct;
+    gm_tape *T = gm_tape_new(1 << 22);
+    gm_tensor *x = gm_randn(T, gm_shape4(2, C, H, W), &rng), *y, *w, *b;
+    double *ref, worst = 0;
+    int n, o, c, i, j, u, v, Ho, Wo;
+    if (transposed) { ct = gm_conv_transpose2d_new(&Pm, "t", C, Co, K, S, P, OP, &rng); y = gm_conv_transpose2d(T, &ct, x); w = ct.w; b = ct.b; }
+    else { cv = gm_conv2d_new(&Pm, "c", C, Co, K, S, P, &rng); y = gm_conv2d(T, &cv, x); w = cv.w; b = cv.b; }
+    Ho = y->shape.d[2]; Wo = y->shape.d[3];
+    ref = (double *)calloc((size_t)y->size, sizeof(double));
+    for (n = 0; n < 2; n++)
+        for (o = 0; o < Co; o++)
+            for (i = 0; i < Ho * Wo; i++) ref[(n * Co + o) * Ho * Wo + i] = b->val[o];
+    for (n = 0; n < 2; n++)
+        for (o = 0; o < Co; o++)
+            for (c = 0; c < C; c++)
+                for (u = 0; u < K; u++)
+                    for (v = 0; v < K; v++) {
+                        int Hi = transposed ? H : Ho, Wi = transposed ? W : Wo;   /* the grid i, j run over */
+                        float wv = transposed ? w->val[((c * Co + o) * K + u) * K + v] : w->val[((o * C + c) * K + u) * K + v];
+                        for (i = 0; i < Hi; i++)
+                            for (j = 0; j < Wi; j++) {
+                                int r = S * i - P + u, q = S * j - P + v;
+                                if (transposed) {
+                                    if (r >= 0 && r < Ho && q >= 0 && q < Wo)
+                                        ref[((n * Co + o) * Ho + r) * Wo + q] += wv * x->val[((n * C + c) * H + i) * W + j];
+                                } else if (r >= 0 && r < H && q >= 0 && q < W) {
+                                    ref[((n * Co + o) * Ho + i) * Wo + j] += wv * x->val[((n * C + c) * H + r) * W + q];
+                                }
+                            }
+                    }
+    for (i = 0; i < y->size; i++) worst = fmax(worst, fabs(ref[i] - y->val[i]));
+    free(ref);
+    gm_tape_free(T);
+    gm_params_free(&Pm);
+    return worst;
+}
+
+static void conv_matches_definition(void)
+{
+    EXPECT(conv_error(3, 4, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* DCGAN's down-sampling, odd sizes */
+    EXPECT(conv_error(2, 3, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
+    EXPECT(conv_error(2, 3, 6, 5, 3, 1, 1, 0, 0) < 1e-4);     /* stride 1 */
+    EXPECT(conv_error(3, 2, 3, 4, 4, 2, 1, 0, 1) < 1e-4);     /* DCGAN's up-sampling */
+    EXPECT(conv_error(3, 2, 3, 4, 3, 2, 1, 1, 1) < 1e-4);     /* output padding */
+    EXPECT(conv_error(2, 2, 3, 2, 5, 3, 2, 2, 1) < 1e-4);
 }
 
 /* The one matrix product against plain loops, at sizes that straddle its blocking
@@ -557,9 +656,11 @@ void tests_ops(void)
     TEST(grad_conv);
     TEST(grad_norm_and_losses);
     TEST(losses_known_values);
+    TEST(sigmoid_matches_formula);
     TEST(optimizers_known_values);
     TEST(conv_transpose_is_adjoint);
     TEST(conv_known_values);
+    TEST(conv_matches_definition);
     TEST(matmul_matches_naive);
     TEST(threads_give_identical_results);
     TEST(batchnorm_running_stats);
