@@ -13,7 +13,7 @@
  * gradient (both are unbiased), the variances differ by a constant factor at every N (both
  * fall as 1/N), a factor that grows with |mu| / sigma.
  * Lecture: lectures/05-reparameterization.md (companion of 05-variational-autoencoders.md)
- * Run:     make build/reparameterization && ./build/reparameterization     (about 2 s on 2 cores)
+ * Run:     make build/reparameterization && ./build/reparameterization     (under 1 s on 2 cores)
  *          ./build/reparameterization --mu 3 --sigma 0.5     the gap widens
  * Output:  out/reparameterization/variance.png   variance of each estimator against N (log axes)
  *          out/reparameterization/spread.png     histogram of the R estimates of d/dmu at N = 10

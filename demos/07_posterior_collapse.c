@@ -13,7 +13,7 @@
  * variable collapse (some of the 50 units unused) once trained for longer (--epochs 10).
  * Samples: the autoregressive decoder draws x pixel by pixel; the MLP one gives pixel means.
  * Lecture: lectures/07-posterior-collapse.md
- * Run:     make build/posterior_collapse && ./build/posterior_collapse   (about 27 s on 2 cores)
+ * Run:     make build/posterior_collapse && ./build/posterior_collapse   (about 24 s on 2 cores)
  *          ./build/posterior_collapse --seed 2 ; --decoder mlp --epochs 10 ; --lambda 0.05
  * Output:  out/posterior_collapse/kl_curve.png   KL of every training batch, per setting
  *          out/posterior_collapse/kl_dims.png    test KL of each latent dimension, sorted

@@ -13,8 +13,8 @@
  * the estimate at many k, its spread across independent repeats, and log p(x) itself.
  * Lecture: lectures/08-likelihood.md
  * Run:     make build/importance_sampling && ./build/importance_sampling
- *                     (trains the pytorch/examples MLP VAE for 10 epochs first; about 55 s of CPU
- *                     time, 173 s wall on 2 cores shared with other jobs)
+ *                     (trains the pytorch/examples MLP VAE for 10 epochs first; about 46 s on
+ *                     2 cores)
  *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt   (the model ./build/vae saved)
  * Output:  out/importance_sampling/estimates.png  average estimate vs log10 k, both proposals
  *          out/importance_sampling/bound.png      the q(z|x) proposal alone: IWAE_k rising with k
