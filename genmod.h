@@ -73,6 +73,8 @@
  * RECENT CHANGES
  *   0.2.0  the VAE: gm_reparameterize, gm_logsumexp, gm_repeat, gm_kl_normal_std,
  *          gm_kl_normal, gm_free_bits, gm_iwae, gm_anneal_*, gm_active_units, gm_auroc.
+ *          Faster: convolutions unfold in L2-sized chunks, weights packed once per call,
+ *          one-pass batch norm, inlined exp in sigmoid/SiLU (within ~1 ulp of libm).
  *   0.1.0  first release: tape, ops, layers, optimizers, data, plots, checkpoints.
  *
  * License: see the end of the file.
