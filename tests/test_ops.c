@@ -182,54 +182,36 @@ static void grad_shape(void)
     grad_ok("avgpool2x2", b_pool, &c);
 }
 
+/* Convolutions at odd shapes: tiled products (many channels), odd sizes with stride 2, K = S,
+ * padding larger than the stride, S = 3, output padding. */
 static void grad_conv(void)
 {
-    check c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 3, 5, 7), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 3, 4, 3, 2, 1, &c.rng);
-    grad_ok("conv2d (K3 S2 P1)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 6, 5), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 2, 3, 2, 1, 0, &c.rng);
-    grad_ok("conv2d (K2 S1 P0)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 3, 4, 5), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 3, 9, 3, 1, 1, &c.rng);
-    grad_ok("conv2d (C 3->9, tiled products)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 9, 3, 2), -1, 1, 0);
-    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 9, 3, 3, 2, 1, 0, &c.rng);
-    grad_ok("conv_transpose2d (C 9->3, tiled)", b_convt, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 3, 3, 4), -1, 1, 0);
-    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 3, 2, 1, 1, &c.rng);
-    grad_ok("conv_transpose2d (K3 S2 P1 OP1)", b_convt, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 3, 3, 2), -1, 1, 0);
-    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 3, 2, 4, 2, 1, 0, &c.rng);
-    grad_ok("conv_transpose2d (K4 S2 P1)", b_convt, &c);
-    /* strides > 1 unfold through the image's phases: odd sizes leave phases of unequal
-     * size, K = S uses each phase once, P > S and S = 3 shift rows by more than one */
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 7, 5), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 2, 3, 4, 2, 1, &c.rng);
-    grad_ok("conv2d (K4 S2 P1, 7x5)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 5, 6), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 2, 2, 2, 2, 0, &c.rng);
-    grad_ok("conv2d (K2 S2 P0)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 8, 7), -1, 1, 0);
-    c.conv = gm_conv2d_new(&c.P, "conv", 2, 2, 5, 3, 3, &c.rng);
-    grad_ok("conv2d (K5 S3 P3)", b_conv, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 3, 4), -1, 1, 0);
-    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 2, 3, 4, 2, 1, 1, &c.rng);
-    grad_ok("conv_transpose2d (K4 S2 P1 OP1)", b_convt, &c);
-    c = new_check();
-    c.a = input(&c, "x", gm_shape4(2, 2, 3, 2), -1, 1, 0);
-    c.convt = gm_conv_transpose2d_new(&c.P, "convt", 2, 2, 5, 3, 2, 2, &c.rng);
-    grad_ok("conv_transpose2d (K5 S3 P2 OP2)", b_convt, &c);
+    static const struct { const char *name; int transposed, c, h, w, cout, k, s, p, op; } cases[] = {
+        {"conv2d (K3 S2 P1)", 0, 3, 5, 7, 4, 3, 2, 1, 0},
+        {"conv2d (K2 S1 P0)", 0, 2, 6, 5, 3, 2, 1, 0, 0},
+        {"conv2d (C 3->9, tiled products)", 0, 3, 4, 5, 9, 3, 1, 1, 0},
+        {"conv2d (K4 S2 P1, 7x5)", 0, 2, 7, 5, 3, 4, 2, 1, 0},
+        {"conv2d (K2 S2 P0)", 0, 2, 5, 6, 2, 2, 2, 0, 0},
+        {"conv2d (K5 S3 P3)", 0, 2, 8, 7, 2, 5, 3, 3, 0},
+        {"conv_transpose2d (C 9->3, tiled)", 1, 9, 3, 2, 3, 3, 2, 1, 0},
+        {"conv_transpose2d (K3 S2 P1 OP1)", 1, 3, 3, 4, 2, 3, 2, 1, 1},
+        {"conv_transpose2d (K4 S2 P1)", 1, 3, 3, 2, 2, 4, 2, 1, 0},
+        {"conv_transpose2d (K4 S2 P1 OP1)", 1, 2, 3, 4, 3, 4, 2, 1, 1},
+        {"conv_transpose2d (K5 S3 P2 OP2)", 1, 2, 3, 2, 2, 5, 3, 2, 2},
+    };
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        check c = new_check();
+        c.a = input(&c, "x", gm_shape4(2, cases[i].c, cases[i].h, cases[i].w), -1, 1, 0);
+        if (cases[i].transposed) {
+            c.convt = gm_conv_transpose2d_new(&c.P, "convt", cases[i].c, cases[i].cout, cases[i].k, cases[i].s,
+                                              cases[i].p, cases[i].op, &c.rng);
+            grad_ok(cases[i].name, b_convt, &c);
+        } else {
+            c.conv = gm_conv2d_new(&c.P, "conv", cases[i].c, cases[i].cout, cases[i].k, cases[i].s, cases[i].p, &c.rng);
+            grad_ok(cases[i].name, b_conv, &c);
+        }
+    }
 }
 
 static void grad_norm_and_losses(void)
