@@ -45,16 +45,6 @@ enum { ROWS = 8, COLS = 5,      /* samples.png: four blocks of ROWS x COLS, side
        S_MAX = 10000,           /* prior samples behind the largest naive estimate          */
        NS = 5 };                /* S = 1, 10, 100, 1000, 10000                              */
 
-/* log p(x_b|z_bs) for S prior samples z_bs ~ N(0, I) per image: x (B,1,28,28) -> (B S) */
-static gm_tensor *log_px_given_prior_z(gm_tape *T, const vae *m, gm_tensor *x, int S, gm_rng *rng)
-{
-    gm_tensor *xs = gm_repeat(T, x, S);                               /* image b at rows b S .. */
-    gm_tensor *z = gm_randn(T, gm_shape2(xs->shape.d[0], m->Z), rng); /* z ~ p(z) = N(0, I)     */
-    gm_tensor *logits = vae_decode(T, m, z);
-    gm_tensor *nll = gm_bernoulli_nll(T, logits, xs);                 /* -log p(x|z)            */
-    return gm_scale(T, nll, -1.0f);
-}
-
 /* Train the decoder alone by maximizing the naive Monte Carlo estimate of log p(x):
  *     loss = -(1/B) sum_b log (1/S) sum_s p(x_b | z_bs),   z_bs ~ p(z),   B = PASSES / S.
  * For S = 1 this is -log p(x|z) at one prior sample: its gradient is, on average, that of the
@@ -73,7 +63,7 @@ static void train_prior_mc(vae *m, gm_dataset *train, int S, long steps, gm_tape
         if (step % per_epoch == 0) gm_dataset_shuffle(train, rng);
         gm_tape_reset(T);
         x = gm_batch(T, train, step, B);
-        log_w = log_px_given_prior_z(T, m, x, S, rng);      /* log p(x|z_s)              (B S) */
+        log_w = vae_log_weights(T, m, x, S, VAE_PROPOSE_PRIOR, rng); /* log p(x|z_s), z_s ~ p(z)  (B S) */
         log_px = gm_iwae(T, log_w, S);                      /* log (1/S) sum_s p(x|z_s)  (B)   */
         loss = gm_scale(T, gm_mean(T, log_px), -1.0f);
         gm_backward(T, loss);

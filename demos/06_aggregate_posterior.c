@@ -37,45 +37,6 @@ enum { D = 784, G = 80, SHOW = 16, NN_MAX = 200, KNN = 10 };
 static const float LIM = 4.0f;            /* the pictures show z in [-LIM, LIM]^2 */
 static const float LOG_2PI = 1.8378771f;
 
-/* The aggregate posterior of n encoded images, ready to evaluate: per component n the
- * mean, the inverse variances and the log normalizer -log 2pi - (lv_1 + lv_2)/2. */
-typedef struct aggregate { int n; const float *mu; float *ivar, *lognorm; } aggregate;
-
-static aggregate aggregate_new(const float *mu, const float *lv, int n)
-{
-    aggregate q;
-    int i;
-    q.n = n; q.mu = mu;
-    q.ivar = (float *)malloc(sizeof(float) * 2 * n);
-    q.lognorm = (float *)malloc(sizeof(float) * n);
-    for (i = 0; i < n; i++) {
-        q.ivar[2 * i] = expf(-lv[2 * i]);
-        q.ivar[2 * i + 1] = expf(-lv[2 * i + 1]);
-        q.lognorm[i] = -LOG_2PI - 0.5f * (lv[2 * i] + lv[2 * i + 1]);
-    }
-    return q;
-}
-
-/* log q(z) = log (1/N) sum_n N(z; mu_n, sigma_n^2) for m points z (m, 2): the table of
- * component log-densities, then gm_logsumexp over n (>>probability), minus log N. */
-static void log_q(gm_tape *T, const aggregate *q, const float *z, int m, float *out)
-{
-    int i, b, n;
-    for (i = 0; i < m; i += 256) {
-        int nb = m - i < 256 ? m - i : 256;
-        gm_tensor *logc, *lse;
-        gm_tape_reset(T);
-        logc = gm_zeros(T, gm_shape2(nb, q->n));              /* log N(z_b; mu_n, sigma_n^2) */
-        for (b = 0; b < nb; b++)
-            for (n = 0; n < q->n; n++) {
-                float d1 = z[2 * (i + b)] - q->mu[2 * n], d2 = z[2 * (i + b) + 1] - q->mu[2 * n + 1];
-                logc->val[(size_t)b * q->n + n] = q->lognorm[n] - 0.5f * (d1 * d1 * q->ivar[2 * n] + d2 * d2 * q->ivar[2 * n + 1]);
-            }
-        lse = gm_logsumexp(T, logc);
-        for (b = 0; b < nb; b++) out[i + b] = lse->val[b] - logf((float)q->n);
-    }
-}
-
 static float log_p(const float *z) { return -LOG_2PI - 0.5f * (z[0] * z[0] + z[1] * z[1]); }
 
 /* How a set of decoded samples looks, in three numbers (mean over the set):
@@ -144,10 +105,9 @@ int main(int argc, char **argv)
     vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 5));
     vae_lab L;
     vae m;
-    aggregate q;
     float *mu, *lv, *zp, *zq, *lq_p, *lq_q, *grid, *xp, *xq;
     int *hole, *dense, *all, n_hole = 0, n_dense = 0, R, shape[4] = {0, 1, 28, 28};
-    double kl_qp = 0, kl_pq = 0, kl_avg = 0, ink_train = 0;
+    double kl_qp = 0, kl_pq = 0, kl_avg, kl_dim[2], ink_train = 0;
     looks in_hole, in_dense, from_q;
 
     L = vae_lab_open(&d, 3000);
@@ -158,10 +118,7 @@ int main(int argc, char **argv)
     /* ---- q(z): the mixture of the N test encodings ---- */
     vae_encode_all(L.T, &m, &L.test, &mu, &lv);
     N = L.test.n;
-    q = aggregate_new(mu, lv, N);
-    for (i = 0; i < N; i++)             /* E_x KL(q(z|x) || p(z)), the ELBO's KL term */
-        for (j = 0; j < 2; j++) kl_avg += 0.5 * (mu[2 * i + j] * mu[2 * i + j] + expf(lv[2 * i + j]) - lv[2 * i + j] - 1);
-    kl_avg /= N;
+    kl_avg = vae_kl_per_dim(L.T, mu, lv, N, 2, kl_dim);   /* E_x KL(q(z|x) || p(z)), the ELBO's KL term */
 
     /* ---- Monte Carlo: KL(q || p) with z ~ q, KL(p || q) with z ~ p ---- */
     zp = (float *)malloc(sizeof(float) * 2 * M);
@@ -175,8 +132,8 @@ int main(int argc, char **argv)
             zp[2 * i + j] = gm_rng_normal(&L.rng);        /* z ~ p(z) */
         }
     }
-    log_q(L.T, &q, zq, M, lq_q);
-    log_q(L.T, &q, zp, M, lq_p);
+    vae_log_aggregate(L.T, mu, lv, N, 2, zq, M, lq_q);   /* log q(z) */
+    vae_log_aggregate(L.T, mu, lv, N, 2, zp, M, lq_p);
     hole = (int *)malloc(sizeof(int) * M);
     dense = (int *)malloc(sizeof(int) * M);
     all = (int *)malloc(sizeof(int) * M);
@@ -248,7 +205,7 @@ int main(int argc, char **argv)
                 pts[2 * (i * G + j)] = -LIM + 2 * LIM * (j + 0.5f) / G;
                 pts[2 * (i * G + j) + 1] = LIM - 2 * LIM * (i + 0.5f) / G;
             }
-        log_q(L.T, &q, pts, G * G, dens);
+        vae_log_aggregate(L.T, mu, lv, N, 2, pts, G * G, dens);
         for (i = 0; i < G * G; i++) dens[i] = expf(dens[i]);
         pl = gm_plot_new("aggregate posterior q(z) = (1/N) sum_n q(z|x_n)", "z1", "z2");
         gm_plot_heatmap(pl, dens, G, G, -LIM, LIM, -LIM, LIM);
@@ -280,8 +237,8 @@ int main(int argc, char **argv)
             for (j = 0; j < 2; j++) {
                 double s = 0;
                 for (n = 0; n < N; n++) {
-                    float dz = t[i] - mu[2 * n + j];
-                    s += sqrtf(q.ivar[2 * n + j] / 6.2831853f) * expf(-0.5f * dz * dz * q.ivar[2 * n + j]);
+                    float dz = t[i] - mu[2 * n + j], ivar = expf(-lv[2 * n + j]);
+                    s += sqrtf(ivar / 6.2831853f) * expf(-0.5f * dz * dz * ivar);
                 }
                 qm[j][i] = (float)(s / N);
             }
@@ -294,6 +251,6 @@ int main(int argc, char **argv)
     }
 
     free(mu); free(lv); free(zp); free(zq); free(lq_p); free(lq_q); free(hole); free(dense); free(all);
-    free(xp); free(xq); free(grid); free(q.ivar); free(q.lognorm);
+    free(xp); free(xq); free(grid);
     return vae_lab_close(&d, &L, &m.P);
 }

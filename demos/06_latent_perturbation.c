@@ -32,24 +32,6 @@ static const char *usage =
 
 enum { STEPS = 11 };      /* values of z_j along a row: -3, -2.4, ..., 3 */
 
-/* KL_j = mean over the n test images of KL(N(mu_j, e^logvar_j) || N(0, 1)), the
- * closed form of gm_kl_normal_std; returns the sum over j */
-static double kl_per_dim(const float *mu, const float *logvar, int n, int Z, double *kl)
-{
-    double total = 0;
-    int i, j;
-    for (j = 0; j < Z; j++) {
-        kl[j] = 0;
-        for (i = 0; i < n; i++) {
-            double m = mu[i * Z + j], v = logvar[i * Z + j];
-            kl[j] += 0.5 * (m * m + exp(v) - v - 1);
-        }
-        kl[j] /= n;
-        total += kl[j];
-    }
-    return total;
-}
-
 /* dims 0..Z-1 sorted by KL, largest first (insertion sort: Z is small) */
 static void sort_by_kl(const double *kl, int Z, int *order)
 {
@@ -113,7 +95,7 @@ int main(int argc, char **argv)
 
     /* the code of every test image, then what each dimension carries */
     vae_encode_all(L.T, &m, &L.test, &mu, &logvar);
-    kl_total = kl_per_dim(mu, logvar, L.test.n, Z, kl);
+    kl_total = vae_kl_per_dim(L.T, mu, logvar, L.test.n, Z, kl);
     active = gm_active_units(mu, L.test.n, Z, 0.01f, A);
     sort_by_kl(kl, Z, order);
     save_traversal(&d, L.T, &m, L.test.x + (size_t)image * 784, mu + (size_t)image * Z, order, change);

@@ -42,33 +42,18 @@ enum { Z = 2, GRID = 15, N_PRIOR = 2000 };
 
 typedef struct latent_stats { double mu_rms, sigma, knn_acc, holes; } latent_stats;
 
-/* log N(z; mu, diag e^logvar), less the constant log 2pi that q and p share */
-static double log_normal_diag(const float *z, const float *mu, const float *logvar)
-{
-    double s = 0;
-    int j;
-    for (j = 0; j < Z; j++) {
-        double e = z[j] - mu[j];
-        s -= 0.5 * (logvar[j] + e * e * exp(-logvar[j]));
-    }
-    return s;
-}
-
 /* Fraction of prior samples z ~ N(0,I) where the aggregate posterior of the n test codes,
  * q(z) = (1/n) sum_n q(z|x_n), is below p(z)/10: prior mass the encoder never sends an
  * image to. Such z are "holes": the decoder was never trained there. */
-static double prior_holes(const float *mu, const float *logvar, int n, gm_rng *rng)
+static double prior_holes(gm_tape *T, const float *mu, const float *logvar, int n, gm_rng *rng)
 {
-    static const float zero[Z] = {0, 0};
-    int s, i, holes = 0;
+    float z[N_PRIOR * Z], log_q[N_PRIOR];
+    int s, holes = 0;
+    for (s = 0; s < N_PRIOR * Z; s++) z[s] = gm_rng_normal(rng);
+    vae_log_aggregate(T, mu, logvar, n, Z, z, N_PRIOR, log_q);
     for (s = 0; s < N_PRIOR; s++) {
-        float z[Z];
-        double target, q = 0;
-        z[0] = gm_rng_normal(rng);
-        z[1] = gm_rng_normal(rng);
-        target = n * exp(log_normal_diag(z, zero, zero)) / 10;   /* n p(z) / 10 */
-        for (i = 0; i < n && q < target; i++) q += exp(log_normal_diag(z, mu + i * Z, logvar + i * Z));
-        holes += q < target;
+        float log_p = -logf(TWO_PI) - 0.5f * (z[s * Z] * z[s * Z] + z[s * Z + 1] * z[s * Z + 1]);
+        holes += log_q[s] < log_p - logf(10.0f);
     }
     return (double)holes / N_PRIOR;
 }
@@ -90,7 +75,7 @@ static double knn_accuracy(const float *mu, const int *y, int n)
     return (double)right / (n - half);
 }
 
-static latent_stats measure(const float *mu, const float *logvar, const gm_dataset *test, gm_rng *rng)
+static latent_stats measure(gm_tape *T, const float *mu, const float *logvar, const gm_dataset *test, gm_rng *rng)
 {
     latent_stats st;
     double mu2 = 0, lv = 0;
@@ -99,7 +84,7 @@ static latent_stats measure(const float *mu, const float *logvar, const gm_datas
     st.mu_rms = sqrt(mu2 / (n * Z));
     st.sigma = exp(0.5 * lv / (n * Z));         /* geometric mean of sigma */
     st.knn_acc = knn_accuracy(mu, test->y, n);
-    st.holes = prior_holes(mu, logvar, n, rng);
+    st.holes = prior_holes(T, mu, logvar, n, rng);
     return st;
 }
 
@@ -176,7 +161,7 @@ int main(int argc, char **argv)
         vae_train(&m, &train, NULL, &cfg, T, &rng, s->key);
         score[k] = vae_eval(T, &m, &test, &rng);
         vae_encode_all(T, &m, &test, &mu, &logvar);
-        st[k] = measure(mu, logvar, &test, &rng);
+        st[k] = measure(T, mu, logvar, &test, &rng);
         printf("%-8s  %8.1f %7.2f  %7.3f %8.2g  %8.3f %7.3f\n", s->key, score[k].rec, score[k].kl,
                st[k].mu_rms, st[k].sigma, st[k].knn_acc, st[k].holes);
         save_scatter(&d, s, mu, logvar, &test, &rng);

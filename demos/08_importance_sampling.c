@@ -38,28 +38,10 @@ static const char *usage =
     "  --samples K    samples per image on the subset, a multiple of 50 (default 5000; 500 with --quick)\n"
     "  --subset N     test images for the many-sample estimates (default 100; 10 with --quick)\n";
 
-enum { PROPOSAL_Q, PROPOSAL_PRIOR };
 enum { CHUNK = 5000 };                 /* most rows (image, sample) on the tape at once */
 
-/* S draws of z for each image of x (n,1,28,28), laid out (n S, Z) as gm_repeat makes them,
- * from the proposal r(z|x) = N(rm, e^rl): the encoder's q(z|x), or the prior N(0, I). */
-static gm_tensor *draw_z(gm_tape *T, const vae *m, gm_tensor *x, int S, int proposal, gm_rng *rng,
-                         gm_tensor **rm, gm_tensor **rl)
-{
-    gm_tensor *mu, *logvar;
-    vae_encode(T, m, x, &mu, &logvar);
-    if (proposal == PROPOSAL_Q) {
-        *rm = gm_repeat(T, mu, S);                    /* (n S, Z): image b's row S times */
-        *rl = gm_repeat(T, logvar, S);
-    } else {
-        *rm = *rl = gm_zeros(T, gm_shape2(x->shape.d[0] * S, m->Z));   /* N(0, I) */
-    }
-    return gm_reparameterize(T, *rm, *rl, rng);       /* z = rm + e^(rl/2) eps */
-}
-
-/* log w_bs = log p(x_b|z_bs) + log p(z_bs) - log r(z_bs|x_b) for K draws z_bs ~ r per image,
- * images i0 .. i0+n-1 of ds, into logw (n, K) row-major. With r = p(z) the last two terms
- * cancel and log w = log p(x|z). At most CHUNK rows at a time, so memory stays bounded. */
+/* log w_bs (vae_log_weights) for K draws z_bs ~ r per image, images i0 .. i0+n-1 of ds, into
+ * logw (n, K) row-major. At most CHUNK rows at a time, so memory stays bounded. */
 static void log_weights(gm_tape *T, const vae *m, const gm_dataset *ds, int i0, int n, int K,
                         int proposal, gm_rng *rng, float *logw)
 {
@@ -68,15 +50,10 @@ static void log_weights(gm_tape *T, const vae *m, const gm_dataset *ds, int i0, 
         int bn = n - b0 < nb ? n - b0 : nb;
         for (s0 = 0; s0 < K; s0 += S) {
             int sn = K - s0 < S ? K - s0 : S;
-            gm_tensor *x, *rm, *rl, *z, *rec, *nlp, *nlr, *lw;
+            gm_tensor *x, *lw;
             gm_tape_reset(T);
             x = gm_from(T, gm_shape4(bn, 1, 28, 28), ds->x + (size_t)(i0 + b0) * 784);
-            z = draw_z(T, m, x, sn, proposal, rng, &rm, &rl);
-            rec = gm_bernoulli_nll(T, vae_decode(T, m, z), gm_repeat(T, x, sn));  /* -log p(x|z) */
-            nlp = gm_gaussian_nll(T, gm_zeros(T, z->shape), gm_zeros(T, z->shape), z); /* -log p(z) */
-            nlr = gm_gaussian_nll(T, rm, rl, z);                                  /* -log r(z|x) */
-            lw = gm_sub(T, nlr, nlp);                                             /* log p(z) - log r(z|x) */
-            lw = gm_sub(T, lw, rec);                                              /* + log p(x|z) */
+            lw = vae_log_weights(T, m, x, sn, proposal, rng);
             for (b = 0; b < bn; b++)
                 for (s = 0; s < sn; s++) logw[(size_t)(b0 + b) * K + s0 + s] = lw->val[b * sn + s];
         }
@@ -121,7 +98,7 @@ static void save_proposals(demo *d, gm_tape *T, const vae *m, const gm_dataset *
             gm_tensor *x, *rm, *rl, *p;
             gm_tape_reset(T);
             x = gm_from(T, gm_shape4(1, 1, 28, 28), test->x + (size_t)i * 784);
-            p = gm_sigmoid(T, vae_decode(T, m, draw_z(T, m, x, S, r ? PROPOSAL_PRIOR : PROPOSAL_Q, rng, &rm, &rl)));
+            p = gm_sigmoid(T, vae_decode(T, m, vae_propose(T, m, x, S, r ? VAE_PROPOSE_PRIOR : VAE_PROPOSE_Q, rng, &rm, &rl)));
             memcpy(grid + (size_t)row * (S + 1) * 784, x->val, sizeof(float) * 784);
             memcpy(grid + ((size_t)row * (S + 1) + 1) * 784, p->val, sizeof(float) * S * 784);
             memcpy(drawn + (size_t)row * S * 784, p->val, sizeof(float) * S * 784);

@@ -78,20 +78,11 @@ static void score_set(gm_tape *T, const vae *m, image_set *s, int k, gm_rng *rng
     for (j = 0; j < NSCORES; j++) s->score[j] = (float *)malloc((size_t)s->n * sizeof(float));
     for (i0 = 0; i0 < s->n; i0 += nb) {
         int bn = s->n - i0 < nb ? s->n - i0 : nb;
-        gm_tensor *x, *mu, *logvar, *zero, *z, *rec, *nlp, *nlq, *logw, *iwae;
+        gm_tensor *x, *logw, *iwae;
         gm_tape_reset(T);
         x = gm_from(T, gm_shape4(bn, 1, 28, 28), s->x + (size_t)i0 * 784);
-        vae_encode(T, m, x, &mu, &logvar);
-        mu = gm_repeat(T, mu, k);                                   /* (bn k, Z) */
-        logvar = gm_repeat(T, logvar, k);
-        zero = gm_zeros(T, mu->shape);
-        z = gm_reparameterize(T, mu, logvar, rng);                  /* z ~ q(z|x)   */
-        rec = gm_bernoulli_nll(T, vae_decode(T, m, z), gm_repeat(T, x, k));  /* -log p(x|z) */
-        nlp = gm_gaussian_nll(T, zero, zero, z);                    /* -log p(z)    */
-        nlq = gm_gaussian_nll(T, mu, logvar, z);                    /* -log q(z|x)  */
-        logw = gm_sub(T, nlq, nlp);
-        logw = gm_sub(T, logw, rec);                                /* log w        */
-        iwae = gm_iwae(T, logw, k);                                 /* (bn)         */
+        logw = vae_log_weights(T, m, x, k, VAE_PROPOSE_Q, rng);    /* (bn k), z ~ q(z|x) */
+        iwae = gm_iwae(T, logw, k);                                 /* (bn)               */
         for (b = 0; b < bn; b++) {
             double elbo = 0.0;
             for (j = 0; j < k; j++) elbo += logw->val[b * k + j] / k;

@@ -14,7 +14,9 @@
  *
  * vae_loss builds one training step's objective; vae_train runs the epochs (beta, KL
  * annealing and free bits from vae_cfg); vae_eval averages -ELBO and its two terms over a
- * data set; vae_encode_all keeps mu and logvar of every example for the latent-space demos.
+ * data set; vae_encode_all keeps mu and logvar of every example for the latent-space demos,
+ * and vae_kl_per_dim and vae_log_aggregate measure them; vae_log_weights gives importance
+ * weights for the IWAE bound and the likelihood estimates of lectures 04 and 08.
  * Include after demo.h. */
 #ifndef GENMOD_DEMO_VAE_H
 #define GENMOD_DEMO_VAE_H
@@ -232,6 +234,97 @@ static inline void vae_encode_all(gm_tape *T, const vae *m, const gm_dataset *ds
         memcpy(*mu + (size_t)i * 500 * Z, mu_b->val, (size_t)mu_b->size * sizeof(float));
         memcpy(*logvar + (size_t)i * 500 * Z, lv_b->val, (size_t)lv_b->size * sizeof(float));
     }
+}
+
+/* The mean over n encoded examples of KL(q(z_j|x) || N(0, 1)) for each latent dimension j,
+ * from their mu and logvar (n, Z), into kl (Z values); returns the sum over j. */
+static inline double vae_kl_per_dim(gm_tape *T, const float *mu, const float *logvar, int n, int Z, double *kl)
+{
+    double total = 0;
+    int i, j;
+    for (j = 0; j < Z; j++) kl[j] = 0;
+    for (i = 0; i < n; i += 500) {
+        int b = n - i < 500 ? n - i : 500;
+        gm_tensor *k;
+        gm_tape_reset(T);
+        k = gm_kl_normal_std(T, gm_from(T, gm_shape2(b, Z), mu + (size_t)i * Z),
+                             gm_from(T, gm_shape2(b, Z), logvar + (size_t)i * Z));
+        for (j = 0; j < k->size; j++) kl[j % Z] += k->val[j];
+    }
+    for (j = 0; j < Z; j++) { kl[j] /= n; total += kl[j]; }
+    return total;
+}
+
+/* The aggregate posterior q(z) = (1/n) sum_i N(z; mu_i, diag e^logvar_i) of n encoded examples
+ * (mu, logvar (n, Z)), evaluated at m points z (m, Z): log q into out (m). The table of
+ * component log-densities, then gm_logsumexp over i (>>probability), minus log n. */
+static inline void vae_log_aggregate(gm_tape *T, const float *mu, const float *logvar, int n, int Z,
+                                     const float *z, int m, float *out)
+{
+    const float log_2pi = 1.8378771f;
+    float *ivar = (float *)malloc(sizeof(float) * n * Z), *lognorm = (float *)malloc(sizeof(float) * n);
+    int i, b, c, j;
+    for (c = 0; c < n; c++) {                     /* per component: e^-logvar and its log normalizer */
+        float lv = 0;
+        for (j = 0; j < Z; j++) { ivar[c * Z + j] = expf(-logvar[c * Z + j]); lv += logvar[c * Z + j]; }
+        lognorm[c] = -0.5f * Z * log_2pi - 0.5f * lv;
+    }
+    for (i = 0; i < m; i += 256) {
+        int nb = m - i < 256 ? m - i : 256;
+        gm_tensor *logc, *lse;
+        gm_tape_reset(T);
+        logc = gm_zeros(T, gm_shape2(nb, n));                 /* log N(z_b; mu_c, e^logvar_c) */
+        for (b = 0; b < nb; b++)
+            for (c = 0; c < n; c++) {
+                float q = 0;
+                for (j = 0; j < Z; j++) {
+                    float d = z[(size_t)(i + b) * Z + j] - mu[c * Z + j];
+                    q += d * d * ivar[c * Z + j];
+                }
+                logc->val[(size_t)b * n + c] = lognorm[c] - 0.5f * q;
+            }
+        lse = gm_logsumexp(T, logc);
+        for (b = 0; b < nb; b++) out[i + b] = lse->val[b] - logf((float)n);
+    }
+    free(ivar); free(lognorm);
+}
+
+/* Importance sampling of p(x) = E_r[p(x|z) p(z) / r(z|x)] with one of two proposals r:
+ * VAE_PROPOSE_Q, the encoder's q(z|x), or VAE_PROPOSE_PRIOR, p(z) = N(0, I). */
+enum { VAE_PROPOSE_Q, VAE_PROPOSE_PRIOR };
+
+/* S draws z ~ r(z|x) = N(rm, e^rl) for each image of x, laid out (B S, Z) as gm_repeat makes
+ * them; *rm, *rl receive the proposal's parameters in the same layout. */
+static inline gm_tensor *vae_propose(gm_tape *T, const vae *m, gm_tensor *x, int S, int proposal, gm_rng *rng,
+                                     gm_tensor **rm, gm_tensor **rl)
+{
+    if (proposal == VAE_PROPOSE_Q) {
+        gm_tensor *mu, *logvar;
+        vae_encode(T, m, x, &mu, &logvar);
+        *rm = gm_repeat(T, mu, S);                    /* (B S, Z): image b's row S times */
+        *rl = gm_repeat(T, logvar, S);
+    } else {
+        *rm = *rl = gm_zeros(T, gm_shape2(x->shape.d[0] * S, m->Z));
+    }
+    return gm_reparameterize(T, *rm, *rl, rng);       /* z = rm + e^(rl/2) eps */
+}
+
+/* The log importance weights of S draws per image, (B S) with image b's in a row:
+ *     log w_bs = log p(x_b|z_bs) + log p(z_bs) - log r(z_bs|x_b),   z_bs ~ r(z|x_b).
+ * gm_iwae(T, logw, S) turns them into IWAE_S; with the prior as r the last two terms cancel
+ * and this is the naive Monte Carlo estimate. Differentiable in the decoder (and encoder). */
+static inline gm_tensor *vae_log_weights(gm_tape *T, const vae *m, gm_tensor *x, int S, int proposal, gm_rng *rng)
+{
+    gm_tensor *rm, *rl, *z, *logits, *xs, *rec, *zero, *nlp, *nlr, *logw;
+    z = vae_propose(T, m, x, S, proposal, rng, &rm, &rl);
+    logits = vae_decode(T, m, z);
+    xs = gm_repeat(T, x, S);
+    rec = gm_bernoulli_nll(T, logits, xs);            /* -log p(x|z) */
+    zero = gm_zeros(T, z->shape);
+    nlp = gm_gaussian_nll(T, zero, zero, z);          /* -log p(z)   */
+    nlr = gm_gaussian_nll(T, rm, rl, z);              /* -log r(z|x) */
+    logw = gm_sub(T, nlr, nlp);                       /* log p(z) - log r(z|x) */
+    return gm_sub(T, logw, rec);                      /* + log p(x|z)          */
 }
 
 /* Decode n codes z (n, Z) into pixel means sigmoid(logits), (n, 1, 28, 28), into out. */
