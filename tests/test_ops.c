@@ -183,16 +183,21 @@ static void grad_shape(void)
 }
 
 /* Convolutions at odd shapes: tiled products (many channels), odd sizes with stride 2, K = S,
- * padding larger than the stride, S = 3, output padding. */
+ * padding larger than the stride, S = 3, output padding; with more than 4 output channels
+ * (unfolded into a product) and with 1 to 4 (the direct path). */
 static void grad_conv(void)
 {
     static const struct { const char *name; int transposed, c, h, w, cout, k, s, p, op; } cases[] = {
-        {"conv2d (K3 S2 P1)", 0, 3, 5, 7, 4, 3, 2, 1, 0},
-        {"conv2d (K2 S1 P0)", 0, 2, 6, 5, 3, 2, 1, 0, 0},
+        {"conv2d (K3 S2 P1)", 0, 3, 5, 7, 5, 3, 2, 1, 0},
+        {"conv2d (K2 S1 P0)", 0, 2, 6, 5, 5, 2, 1, 0, 0},
         {"conv2d (C 3->9, tiled products)", 0, 3, 4, 5, 9, 3, 1, 1, 0},
-        {"conv2d (K4 S2 P1, 7x5)", 0, 2, 7, 5, 3, 4, 2, 1, 0},
-        {"conv2d (K2 S2 P0)", 0, 2, 5, 6, 2, 2, 2, 0, 0},
-        {"conv2d (K5 S3 P3)", 0, 2, 8, 7, 2, 5, 3, 3, 0},
+        {"conv2d (K4 S2 P1, 7x5)", 0, 2, 7, 5, 6, 4, 2, 1, 0},
+        {"conv2d (K2 S2 P0)", 0, 2, 5, 6, 5, 2, 2, 0, 0},
+        {"conv2d (K5 S3 P3)", 0, 2, 8, 7, 5, 5, 3, 3, 0},
+        {"conv2d direct (Cout 1, K3 S1 P1)", 0, 3, 5, 7, 1, 3, 1, 1, 0},
+        {"conv2d direct (Cout 3, K4 S2 P1, 7x5)", 0, 2, 7, 5, 3, 4, 2, 1, 0},
+        {"conv2d direct (Cout 2, K5 S3 P3)", 0, 2, 8, 7, 2, 5, 3, 3, 0},
+        {"conv2d direct (Cout 4, K2 S1 P0)", 0, 2, 6, 5, 4, 2, 1, 0, 0},
         {"conv_transpose2d (C 9->3, tiled)", 1, 9, 3, 2, 3, 3, 2, 1, 0},
         {"conv_transpose2d (K3 S2 P1 OP1)", 1, 3, 3, 4, 2, 3, 2, 1, 1},
         {"conv_transpose2d (K4 S2 P1)", 1, 3, 3, 2, 2, 4, 2, 1, 0},
@@ -417,9 +422,12 @@ static double conv_error(int C, int Co, int H, int W, int K, int S, int P, int O
 
 static void conv_matches_definition(void)
 {
-    EXPECT(conv_error(3, 4, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* DCGAN's down-sampling, odd sizes */
-    EXPECT(conv_error(2, 3, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
-    EXPECT(conv_error(2, 3, 6, 5, 3, 1, 1, 0, 0) < 1e-4);     /* stride 1 */
+    EXPECT(conv_error(3, 6, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* DCGAN's down-sampling, odd sizes */
+    EXPECT(conv_error(2, 5, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
+    EXPECT(conv_error(2, 5, 6, 5, 3, 1, 1, 0, 0) < 1e-4);     /* stride 1 */
+    EXPECT(conv_error(3, 1, 7, 5, 3, 1, 1, 0, 0) < 1e-4);     /* the direct path (Cout <= 4): stride 1 */
+    EXPECT(conv_error(3, 3, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* stride 2 */
+    EXPECT(conv_error(2, 2, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
     EXPECT(conv_error(3, 2, 3, 4, 4, 2, 1, 0, 1) < 1e-4);     /* DCGAN's up-sampling */
     EXPECT(conv_error(3, 2, 3, 4, 3, 2, 1, 1, 1) < 1e-4);     /* output padding */
     EXPECT(conv_error(2, 2, 3, 2, 5, 3, 2, 2, 1) < 1e-4);
@@ -465,21 +473,22 @@ static void matmul_matches_naive(void)
     gm_params_free(&P);
 }
 
-/* A product and a convolution big enough to be shared among threads: the same bits with 1
- * thread and with 3 (each number is summed by one thread in a fixed order), and the
- * product equal to plain loops. */
-static void run_big(gm_params *P, gm_conv2d *c, gm_tensor *a, gm_tensor *b, float *out_mm, float *out_conv,
+/* A product and convolutions big enough to be shared among threads (an unfolded one, c,
+ * then a direct one, d, with one output channel): the same bits with 1 thread and with 3
+ * (each number is summed by one thread in a fixed order), and the product equal to plain
+ * loops. */
+static void run_big(gm_conv2d *c, gm_conv2d *d, gm_tensor *a, gm_tensor *b, float *out_mm, float *out_conv,
                     float *out_grad)
 {
     gm_tape *T = gm_tape_new((size_t)256 << 20);
     gm_rng rng = gm_rng_new(5);
     gm_tensor *y = gm_matmul(T, a, b), *x = gm_randn(T, gm_shape4(16, 8, 20, 20), &rng), *z;
-    z = gm_conv2d(T, c, x);
+    z = gm_conv2d(T, d, gm_conv2d(T, c, x));
     memcpy(out_mm, y->val, (size_t)y->size * sizeof(float));
     memcpy(out_conv, z->val, (size_t)z->size * sizeof(float));
     gm_backward(T, gm_add(T, gm_sum(T, gm_square(T, y)), gm_sum(T, gm_square(T, z))));
     memcpy(out_grad, c->w->grad, (size_t)c->w->size * sizeof(float));
-    (void)P;
+    memcpy(out_grad + c->w->size, d->w->grad, (size_t)d->w->size * sizeof(float));
     gm_tape_free(T);
 }
 
@@ -489,21 +498,22 @@ static void threads_give_identical_results(void)
     gm_rng rng = gm_rng_new(8);
     int M = 150, K = 333, N = 270, i, j, k;
     gm_tensor *a = gm_param_new(&P, "a", gm_shape2(M, K)), *b = gm_param_new(&P, "b", gm_shape2(K, N));
-    gm_conv2d c = gm_conv2d_new(&P, "c", 8, 16, 3, 1, 1, &rng);
+    gm_conv2d c = gm_conv2d_new(&P, "c", 8, 16, 3, 1, 1, &rng), d = gm_conv2d_new(&P, "d", 16, 1, 5, 1, 2, &rng);
+    int nz = 16 * 400, ng = c.w->size + d.w->size;
     float *mm1 = (float *)malloc(sizeof(float) * M * N), *mm3 = (float *)malloc(sizeof(float) * M * N);
-    float *cv1 = (float *)malloc(sizeof(float) * 16 * 16 * 400), *cv3 = (float *)malloc(sizeof(float) * 16 * 16 * 400);
-    float *g1 = (float *)malloc(sizeof(float) * c.w->size), *g3 = (float *)malloc(sizeof(float) * c.w->size);
+    float *cv1 = (float *)malloc(sizeof(float) * nz), *cv3 = (float *)malloc(sizeof(float) * nz);
+    float *g1 = (float *)malloc(sizeof(float) * ng), *g3 = (float *)malloc(sizeof(float) * ng);
     double worst = 0;
     gm_init_normal(a, 0, 1, &rng);
     gm_init_normal(b, 0, 1, &rng);
     setenv("GM_THREADS", "1", 1);
-    run_big(&P, &c, a, b, mm1, cv1, g1);
+    run_big(&c, &d, a, b, mm1, cv1, g1);
     setenv("GM_THREADS", "3", 1);
-    run_big(&P, &c, a, b, mm3, cv3, g3);
+    run_big(&c, &d, a, b, mm3, cv3, g3);
     unsetenv("GM_THREADS");
     EXPECT(memcmp(mm1, mm3, sizeof(float) * M * N) == 0);
-    EXPECT(memcmp(cv1, cv3, sizeof(float) * 16 * 16 * 400) == 0);
-    EXPECT(memcmp(g1, g3, sizeof(float) * c.w->size) == 0);
+    EXPECT(memcmp(cv1, cv3, sizeof(float) * nz) == 0);
+    EXPECT(memcmp(g1, g3, sizeof(float) * ng) == 0);
     for (i = 0; i < M; i++)
         for (j = 0; j < N; j++) {
             double s = 0;
