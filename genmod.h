@@ -1752,11 +1752,20 @@ GMDEF gm_tensor *gm_leaky_relu_at(gm_tape *T, gm_tensor *x, float slope, GM__SIT
  * r = x - n ln 2 in [-ln2/2, ln2/2] (ln 2 in two parts, so r is exact); e^r by the degree-6
  * polynomial of Cephes' expf (measured: within 1.02 ulp over every float in [-87, 0]); 2^n
  * written straight into a float's exponent bits. x is clamped at -87.3, where e^x leaves
- * the normal floats: below it the result is e^-87.3 ~ 1e-38 instead of ~0. */
+ * the normal floats: below it the result is e^-87.3 ~ 1e-38 instead of ~0. The clamp picks
+ * between the bits of x and of -87.3 with a mask: written as `x < -87.3f ? -87.3f : x`,
+ * gcc turns it into a branch (the clamped case folds to a constant) and the loops around
+ * stop being vectorized (measured: SiLU forward and backward 18 % of a diffusion step). */
 static GM__INLINE float gm__exp_neg(float x)
 {
-    float xc = x < -87.3f ? -87.3f : x, r, p, scale;
-    int32_t n = (int32_t)(xc * 1.44269504f - 0.5f), bits;    /* truncating x/ln2 - 1/2 rounds, x <= 0 */
+    const float lowest = -87.3f;
+    float xc, r, p, scale;
+    int32_t below = -(int32_t)(x < lowest), xbits, fbits, n, bits;      /* below: all ones or 0 */
+    memcpy(&xbits, &x, sizeof x);
+    memcpy(&fbits, &lowest, sizeof lowest);
+    xbits = (xbits & ~below) | (fbits & below);
+    memcpy(&xc, &xbits, sizeof xc);
+    n = (int32_t)(xc * 1.44269504f - 0.5f);                   /* truncating x/ln2 - 1/2 rounds, x <= 0 */
     r = xc - (float)n * 0.693359375f + (float)n * 2.12194440e-4f;
     p = (((((1.9875691500e-4f * r + 1.3981999507e-3f) * r + 8.3334519073e-3f) * r + 4.1665795894e-2f) * r
           + 1.6666665459e-1f) * r + 5.0000001201e-1f) * r * r + r + 1.0f;
