@@ -75,6 +75,8 @@
  *          gm_kl_normal, gm_free_bits, gm_iwae, gm_anneal_*, gm_active_units, gm_auroc.
  *          Faster: convolutions unfold in L2-sized chunks, weights packed once per call,
  *          one-pass batch norm, inlined exp in sigmoid/SiLU (within ~1 ulp of libm).
+ *          im2col through zero-padded planes; convolutions with at most 4 output
+ *          channels computed directly (no unfolding); sigmoid/SiLU loops vectorized.
  *   0.1.0  first release: tape, ops, layers, optimizers, data, plots, checkpoints.
  *
  * License: see the end of the file.
@@ -2432,6 +2434,43 @@ static void gm__from_cmajor_add(const float *in, int nb, int C, int HW, float *x
         }
 }
 
+/* sa[l] += a_i and sab[l] += a_i b_i over n values, i in lane l = i mod 8 (b NULL: the
+ * first only): sums in double, in 8 lanes that the compiler keeps in vector registers (a
+ * single running sum would wait for each addition before the next); the order is fixed. */
+static void gm__sums(const float *GM__RESTRICT a, const float *GM__RESTRICT b, int n, double *GM__RESTRICT sa,
+                     double *GM__RESTRICT sab)
+{
+    int i, l;
+    if (!b) {
+        for (i = 0; i + 8 <= n; i += 8)
+            for (l = 0; l < 8; l++) sa[l] += a[i + l];
+        for (l = 0; i < n; i++, l++) sa[l] += a[i];
+        return;
+    }
+    for (i = 0; i + 8 <= n; i += 8)
+        for (l = 0; l < 8; l++) {
+            sa[l] += a[i + l];
+            sab[l] += (double)a[i + l] * b[i + l];
+        }
+    for (l = 0; i < n; i++, l++) {
+        sa[l] += a[i];
+        sab[l] += (double)a[i] * b[i];
+    }
+}
+
+/* The sums over channel c of a and (b not NULL) of a b, both laid out like x (B, C, I). */
+static void gm__channel_sums(const float *a, const float *b, int B, int C, int I, int c, double *sum, double *dot)
+{
+    double sa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sab[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int n, l;
+    for (n = 0; n < B; n++) gm__sums(a + ((size_t)n * C + c) * I, b ? b + ((size_t)n * C + c) * I : NULL, I, sa, sab);
+    *sum = 0.0;
+    for (l = 0; l < 8; l++) *sum += sa[l];
+    if (!b) return;
+    *dot = 0.0;
+    for (l = 0; l < 8; l++) *dot += sab[l];
+}
+
 /* y[n,c,:] = b[c] (the bias fill before the products add in), and its backward db. */
 static void gm__bias_fill(float *y, const float *b, int B, int C, int HW)
 {
@@ -2441,13 +2480,12 @@ static void gm__bias_fill(float *y, const float *b, int B, int C, int HW)
 
 static void gm__bias_grad(const float *dy, float *db, int B, int C, int HW)
 {
-    int n, c, i;
-    for (n = 0; n < B; n++)
-        for (c = 0; c < C; c++) {
-            double s = 0.0;
-            for (i = 0; i < HW; i++) s += dy[((size_t)n * C + c) * HW + i];
-            db[c] += (float)s;
-        }
+    int c;
+    for (c = 0; c < C; c++) {
+        double s;
+        gm__channel_sums(dy, NULL, B, C, HW, c, &s, NULL);
+        db[c] += (float)s;
+    }
 }
 
 /* How many images per chunk so that a (rows, nb cols_per_image) matrix fits the budget. */
@@ -2787,34 +2825,6 @@ GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c)
 /* Channels are independent, so both directions are shared among the tape's threads by
  * channel: channels lo..hi-1 of y (its layer `l` for the forward's statistics). */
 typedef struct gm__bn { gm_tensor *y; const gm_batchnorm *l; } gm__bn;
-
-/* sa[l] += a_i and sab[l] += a_i b_i over n values, i in lane l = i mod 8: the statistics
- * are summed in double, in 8 lanes that the compiler keeps in one vector register (a
- * single running sum would wait for each addition before the next); the order is fixed. */
-static void gm__sums(const float *GM__RESTRICT a, const float *GM__RESTRICT b, int n, double *GM__RESTRICT sa,
-                     double *GM__RESTRICT sab)
-{
-    int i, l;
-    for (i = 0; i + 8 <= n; i += 8)
-        for (l = 0; l < 8; l++) {
-            sa[l] += a[i + l];
-            sab[l] += (double)a[i + l] * b[i + l];
-        }
-    for (l = 0; i < n; i++, l++) {
-        sa[l] += a[i];
-        sab[l] += (double)a[i] * b[i];
-    }
-}
-
-/* The sums over channel c of a and of a b, both laid out like x (B, C, I). */
-static void gm__channel_sums(const float *a, const float *b, int B, int C, int I, int c, double *sum, double *dot)
-{
-    double sa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sab[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int n, l;
-    for (n = 0; n < B; n++) gm__sums(a + ((size_t)n * C + c) * I, b + ((size_t)n * C + c) * I, I, sa, sab);
-    *sum = *dot = 0.0;
-    for (l = 0; l < 8; l++) { *sum += sa[l]; *dot += sab[l]; }
-}
 
 static void gm__batchnorm_bwd_run(void *ctx, int lo, int hi, int id)
 {
