@@ -2281,9 +2281,9 @@ GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SI
 #  define GM__COL_FLOATS (1 << 18)      /* the tests set it tiny to split every batch */
 #endif
 
-/* dst[ds j] += a src[ss j], j < n: the one strided loop of col2im and of the direct
- * convolution below. Called with literal strides 1 for stride-1 layers, so that case
- * compiles to contiguous vector multiply-adds. */
+/* dst[ds j] += a src[ss j], j < n: col2im's adds and the direct convolution's runs.
+ * Called with literal strides 1 where the layer's stride is 1, so that case compiles to
+ * contiguous vector multiply-adds. */
 static GM__INLINE void gm__axpy(float *GM__RESTRICT dst, int ds, const float *GM__RESTRICT src, int ss, float a, int n)
 {
     int j;
@@ -2495,40 +2495,28 @@ static int gm__chunk(int B, size_t rows, size_t cols_per_image)
     return nb < 1 ? 1 : nb > (size_t)B ? B : (int)nb;
 }
 
-/* A convolution with few output channels (the last layer of an image model: 1 or 3) runs
- * directly on padded planes instead: unfolded, each column number would feed only Cout
- * multiply-adds, and writing and reading the columns would cost far more than the
+/* A stride-1 convolution with few output channels (the last layer of an image model: 1
+ * or 3) runs directly on padded planes instead: unfolded, each column number would feed
+ * only Cout multiply-adds, and writing and reading the columns costs more than the
  * arithmetic. With a = w[o,c,u,v] and xp the zero-padded plane of x[n,c]:
- *   forward  y[n,o,i,j]                 += a xp[S i + u, S j + v]
- *   backward dxp[S i + u, S j + v]      += a dy[n,o,i,j]     (then the middle of dxp to dx)
- *            dw[o,c,u,v]                += sum over n,i,j of dy[n,o,i,j] xp[S i + u, S j + v]
+ *   forward  y[n,o,i,j]         += a xp[i + u, j + v]
+ *   backward dxp[i + u, j + v]  += a dy[n,o,i,j]            (then the middle of dxp to dx)
+ *            dw[o,c,u,v]        += sum over n,i,j of dy[n,o,i,j] xp[i + u, j + v]
  * The output side is kept as wide as the padded plane (rows Wp = W + 2P apart; the columns
- * past Wo are scratch in y, zeros in dy), so that for S = 1 the Ho rows of a term are one
- * contiguous run of Ho Wp numbers: one long vector loop instead of Ho short ones (rows are
- * 28 numbers at 28x28). Forward and dx are shared among threads by image, dw by input
- * channel; every sum runs in one fixed order. */
+ * past Wo are scratch in y, zeros in dy), so that the Ho rows of a term are one contiguous
+ * run of Ho Wp numbers: one long vector loop instead of Ho short ones. Forward and dx are
+ * shared among threads by image, dw by input channel; every sum runs in one fixed order.
+ * Measured at 28x28, batch 64, 64 input channels, 3x3, forward + backward: 16 ms against
+ * 35 ms unfolded for 1 output channel, 53 against 64 for 4; with stride 2 unfolding wins
+ * from 2 output channels on (rows are short and strided), so stride 2 always unfolds. */
 #define GM__DIRECT_COUT 4
 
 typedef struct gm__direct {
     const float *x, *w, *dy;            /* dy: (B, Co, Ho, Wp), made wide by gm__direct_run */
     float *y, *dx, *dw, *scratch;       /* y: forward; dx, dw: backward (NULL: not needed) */
-    int B, C, H, W, K, S, P, Co, Ho, Wo, Wp;
+    int B, C, H, W, K, P, Co, Ho, Wo, Wp;
     size_t plane, slot;                 /* floats of a padded plane; of scratch per thread */
 } gm__direct;
-
-/* term += a xp[S i + u, S j + v] or xp[...] += a term, over the output grid, with `term` a
- * wide (Ho, Wp) plane; back != 0 is the second. */
-static void gm__direct_term(const gm__direct *d, float *xp, float *term, int u, int v, float a, int back)
-{
-    int rows = d->S == 1 ? 1 : d->Ho, len = d->S == 1 ? d->Ho * d->Wp : d->Wo, i;
-    for (i = 0; i < rows; i++) {
-        float *p = xp + (size_t)(d->S * i + u) * d->Wp + v, *t = term + (size_t)i * d->Wp;
-        if (back && d->S == 1) gm__axpy(p, 1, t, 1, a, len);
-        else if (back) gm__axpy(p, d->S, t, 1, a, len);
-        else if (d->S == 1) gm__axpy(t, 1, p, 1, a, len);
-        else gm__axpy(t, 1, p, d->S, a, len);
-    }
-}
 
 static void gm__direct_images(void *ctx, int lo, int hi, int id)
 {
@@ -2544,9 +2532,11 @@ static void gm__direct_images(void *ctx, int lo, int hi, int id)
             else memset(xp, 0, sizeof(float) * d->plane);
             for (o = 0; o < d->Co; o++)
                 for (u = 0; u < K; u++)
-                    for (v = 0; v < K; v++)
-                        gm__direct_term(d, xp, d->y ? acc + o * wide : (float *)d->dy + (n * d->Co + o) * wide, u, v,
-                                        d->w[((o * C + c) * K + u) * K + v], !d->y);
+                    for (v = 0; v < K; v++) {
+                        float a = d->w[((o * C + c) * K + u) * K + v], *p = xp + (size_t)u * Wp + v;
+                        if (d->y) gm__axpy(acc + o * wide, 1, p, 1, a, (int)wide);
+                        else gm__axpy(p, 1, d->dy + (n * d->Co + o) * wide, 1, a, (int)wide);
+                    }
             if (!d->y)                                      /* the middle of dxp is dx's */
                 for (i = 0; i < d->H; i++)
                     gm__axpy(d->dx + (n * C + c) * HW + (size_t)i * d->W, 1, xp + (size_t)(i + d->P) * Wp + d->P, 1,
@@ -2563,9 +2553,8 @@ static void gm__direct_images(void *ctx, int lo, int hi, int id)
 static void gm__direct_channels(void *ctx, int lo, int hi, int id)
 {
     const gm__direct *d = (const gm__direct *)ctx;
-    int C = d->C, K = d->K, S = d->S, Wp = d->Wp, n, c, o, u, v, i;
+    int C = d->C, K = d->K, Wp = d->Wp, n, c, o, u, v;
     size_t HW = (size_t)d->H * d->W, wide = (size_t)d->Ho * Wp;
-    int rows = S == 1 ? 1 : d->Ho, len = S == 1 ? d->Ho * Wp : d->Wo;
     float *xp = d->scratch + id * d->slot;
     memset(xp, 0, sizeof(float) * d->plane);
     for (c = lo; c < hi; c++)
@@ -2573,15 +2562,9 @@ static void gm__direct_channels(void *ctx, int lo, int hi, int id)
             gm__pad_copy(xp, d->x + (n * C + c) * HW, d->H, d->W, d->P);
             for (o = 0; o < d->Co; o++)
                 for (u = 0; u < K; u++)
-                    for (v = 0; v < K; v++) {
-                        float sum = 0.0f;
-                        for (i = 0; i < rows; i++) {
-                            const float *p = xp + (size_t)(S * i + u) * Wp + v;
-                            const float *g = d->dy + (n * d->Co + o) * wide + (size_t)i * Wp;
-                            sum += S == 1 ? gm__dot(p, 1, g, len) : gm__dot(p, (size_t)S, g, len);
-                        }
-                        d->dw[((o * C + c) * K + u) * K + v] += sum;
-                    }
+                    for (v = 0; v < K; v++)
+                        d->dw[((o * C + c) * K + u) * K + v] +=
+                            gm__dot(xp + (size_t)u * Wp + v, 1, d->dy + (n * d->Co + o) * wide, (int)wide);
         }
 }
 
@@ -2612,13 +2595,13 @@ static void gm__direct_run(gm_tape *T, gm__direct *d)
     T->used = mark;
 }
 
-static gm__direct gm__direct_new(const gm_tensor *x, const gm_tensor *w, int Co, int K, int S, int P, int Ho, int Wo)
+static gm__direct gm__direct_new(const gm_tensor *x, const gm_tensor *w, int Co, int K, int P, int Ho, int Wo)
 {
     gm__direct d;
     memset(&d, 0, sizeof d);
     d.x = x->val; d.w = w->val;
     d.B = x->shape.d[0]; d.C = x->shape.d[1]; d.H = x->shape.d[2]; d.W = x->shape.d[3];
-    d.K = K; d.S = S; d.P = P; d.Co = Co; d.Ho = Ho; d.Wo = Wo; d.Wp = d.W + 2 * P;
+    d.K = K; d.P = P; d.Co = Co; d.Ho = Ho; d.Wo = Wo; d.Wp = d.W + 2 * P;
     return d;
 }
 
@@ -2648,8 +2631,8 @@ static void gm__conv2d_bwd(gm_tensor *y)
     float *col, *dY;
     gm__lhs wt;
     if (b->grad) gm__bias_grad(y->grad, b->grad, B, Co, HWo);
-    if (Co <= GM__DIRECT_COUT) {
-        gm__direct d = gm__direct_new(x, w, Co, K, S, P, Ho, Wo);
+    if (Co <= GM__DIRECT_COUT && S == 1) {
+        gm__direct d = gm__direct_new(x, w, Co, K, P, Ho, Wo);
         d.dy = y->grad; d.dx = x->grad; d.dw = w->grad;
         gm__direct_run(y->tape, &d);
         return;
@@ -2701,8 +2684,8 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
     y = gm__node(T, gm_shape4(B, Co, Ho, Wo), "gm_conv2d", gm__conv2d_bwd, x, l->w, l->b, file, line);
     y->iarg[0] = K; y->iarg[1] = S; y->iarg[2] = P;
     gm__bias_fill(y->val, l->b->val, B, Co, HWo);
-    if (Co <= GM__DIRECT_COUT) {
-        gm__direct d = gm__direct_new(x, l->w, Co, K, S, P, Ho, Wo);
+    if (Co <= GM__DIRECT_COUT && S == 1) {
+        gm__direct d = gm__direct_new(x, l->w, Co, K, P, Ho, Wo);
         d.y = y->val;
         gm__direct_run(T, &d);
         return y;

@@ -184,7 +184,7 @@ static void grad_shape(void)
 
 /* Convolutions at odd shapes: tiled products (many channels), odd sizes with stride 2, K = S,
  * padding larger than the stride, S = 3, output padding; with more than 4 output channels
- * (unfolded into a product) and with 1 to 4 (the direct path). */
+ * (unfolded into a product) and with 1 to 4 at stride 1 (the direct path). */
 static void grad_conv(void)
 {
     static const struct { const char *name; int transposed, c, h, w, cout, k, s, p, op; } cases[] = {
@@ -195,9 +195,10 @@ static void grad_conv(void)
         {"conv2d (K2 S2 P0)", 0, 2, 5, 6, 5, 2, 2, 0, 0},
         {"conv2d (K5 S3 P3)", 0, 2, 8, 7, 5, 5, 3, 3, 0},
         {"conv2d direct (Cout 1, K3 S1 P1)", 0, 3, 5, 7, 1, 3, 1, 1, 0},
-        {"conv2d direct (Cout 3, K4 S2 P1, 7x5)", 0, 2, 7, 5, 3, 4, 2, 1, 0},
-        {"conv2d direct (Cout 2, K5 S3 P3)", 0, 2, 8, 7, 2, 5, 3, 3, 0},
+        {"conv2d direct (Cout 3, K4 S1 P1, 7x5)", 0, 2, 7, 5, 3, 4, 1, 1, 0},
+        {"conv2d direct (Cout 2, K5 S1 P3)", 0, 2, 8, 7, 2, 5, 1, 3, 0},
         {"conv2d direct (Cout 4, K2 S1 P0)", 0, 2, 6, 5, 4, 2, 1, 0, 0},
+        {"conv2d (Cout 1, K4 S2 P1: unfolded)", 0, 2, 7, 5, 1, 4, 2, 1, 0},
         {"conv_transpose2d (C 9->3, tiled)", 1, 9, 3, 2, 3, 3, 2, 1, 0},
         {"conv_transpose2d (K3 S2 P1 OP1)", 1, 3, 3, 4, 2, 3, 2, 1, 1},
         {"conv_transpose2d (K4 S2 P1)", 1, 3, 3, 2, 2, 4, 2, 1, 0},
@@ -425,9 +426,9 @@ static void conv_matches_definition(void)
     EXPECT(conv_error(3, 6, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* DCGAN's down-sampling, odd sizes */
     EXPECT(conv_error(2, 5, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
     EXPECT(conv_error(2, 5, 6, 5, 3, 1, 1, 0, 0) < 1e-4);     /* stride 1 */
-    EXPECT(conv_error(3, 1, 7, 5, 3, 1, 1, 0, 0) < 1e-4);     /* the direct path (Cout <= 4): stride 1 */
-    EXPECT(conv_error(3, 3, 7, 5, 4, 2, 1, 0, 0) < 1e-4);     /* stride 2 */
-    EXPECT(conv_error(2, 2, 8, 7, 5, 3, 3, 0, 0) < 1e-4);     /* S = 3, P > S */
+    EXPECT(conv_error(3, 1, 7, 5, 3, 1, 1, 0, 0) < 1e-4);     /* the direct path (S = 1, Cout <= 4) */
+    EXPECT(conv_error(3, 3, 7, 5, 4, 1, 2, 0, 0) < 1e-4);     /* even K, P > K / 2 */
+    EXPECT(conv_error(2, 4, 8, 7, 5, 1, 0, 0, 0) < 1e-4);     /* no padding */
     EXPECT(conv_error(3, 2, 3, 4, 4, 2, 1, 0, 1) < 1e-4);     /* DCGAN's up-sampling */
     EXPECT(conv_error(3, 2, 3, 4, 3, 2, 1, 1, 1) < 1e-4);     /* output padding */
     EXPECT(conv_error(2, 2, 3, 2, 5, 3, 2, 2, 1) < 1e-4);
