@@ -916,7 +916,7 @@ static int gm__same_shape(gm_shape a, gm_shape b)
 }
 
 /* Private flag bits of gm_tensor.flags. */
-enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32 };
+enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32, GM__LIVE = 64 };
 
 /* The arena. Values and scratch memory come from `data`, a bump allocator. Tensor headers
  * come from one of two pools, alternating by step: the headers of the previous step stay
@@ -1092,9 +1092,12 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE)
 GMDEF float gm_item(const gm_tensor *x) { return x->val[0]; }
 
 /* The walk behind gm_backward, seeded with dL/dy = seed (for the gradient check, any y).
- * 1. from y back to the start of the tape, mark what y depends on; give those tape tensors
- *    a zeroed grad and zero the grads of the parameters reached;
- * 2. walk again, calling each reached tensor's backward (reverse creation order means every
+ * 1. from y back to the start of the tape, mark what y depends on (REACHED), and zero the
+ *    grads of the parameters reached. Mark LIVE the tape tensors a gradient flows into:
+ *    y, and the inputs of a live op that has a backward (gm_detach has none, so what lies
+ *    behind it is reached but not live: a GAN's discriminator step does not run the
+ *    generator's backward on zeros). Live tensors get a zeroed grad;
+ * 2. walk again, calling each live tensor's backward (reverse creation order means every
  *    consumer of a tensor has added its share before that tensor's backward runs);
  * 3. clear the marks on parameters. */
 static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
@@ -1106,23 +1109,26 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
                   "the forward again");
     gm__check_input(T, y, "gm_backward", file, line);
     T->backward_done = 1;
-    y->flags |= GM__REACHED;
+    y->flags |= GM__REACHED | GM__LIVE;
     for (t = y; t; t = t->prev) {
+        int live = (t->flags & GM__LIVE) && (t->flags & GM__NEEDS_GRAD);
         if (!(t->flags & GM__REACHED)) continue;
-        if (t->flags & GM__NEEDS_GRAD) {
+        if (live) {
             t->grad = gm__floats(T, t->size, "gm_backward", file, line);
             memset(t->grad, 0, (size_t)t->size * sizeof(float));
         }
         for (i = 0; i < 3; i++) {
             gm_tensor *x = t->in[i];
-            if (!x || (x->flags & GM__REACHED)) continue;
+            if (!x) continue;
+            if (live && t->backward && x->tape) x->flags |= GM__LIVE;
+            if (x->flags & GM__REACHED) continue;
             x->flags |= GM__REACHED;
             if (x->flags & GM_PARAM) memset(x->grad, 0, (size_t)x->size * sizeof(float));
         }
     }
     if (y->grad) memcpy(y->grad, seed, (size_t)y->size * sizeof(float));
     for (t = y; t; t = t->prev)
-        if ((t->flags & GM__REACHED) && t->backward) t->backward(t);
+        if ((t->flags & GM__LIVE) && t->grad && t->backward) t->backward(t);
     for (t = y; t; t = t->prev)
         for (i = 0; i < 3; i++)
             if (t->in[i] && !t->in[i]->tape) t->in[i]->flags &= ~GM__REACHED;

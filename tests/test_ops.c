@@ -564,6 +564,24 @@ static void tape_gradients_overwrite_and_reset(void)
     gm_tape_reset(T);
     gm_backward(T, gm_sum(T, gm_add(T, gm_detach(T, gm_square(T, w)), w)));
     EXPECT_NEAR(w->grad[2], 1, 1e-6);
+    /* what lies only behind a detach is not differentiated: its grad stays NULL, and a
+     * parameter there reads 0 (this loss does not depend on it), not last step's grad */
+    {
+        gm_tensor *v = gm_param_new(&P, "v", gm_shape1(3)), *sq;
+        gm_tape_reset(T);
+        gm_backward(T, gm_sum(T, gm_square(T, v)));
+        EXPECT(v->grad[0] == 0 && v->grad[1] == 0);       /* v is zeros: grad 2v = 0 ... */
+        v->val[1] = 1;
+        gm_tape_reset(T);
+        gm_backward(T, gm_sum(T, gm_square(T, v)));
+        EXPECT_NEAR(v->grad[1], 2, 1e-6);                  /* ... now 2 */
+        gm_tape_reset(T);
+        sq = gm_square(T, v);
+        gm_backward(T, gm_sum(T, gm_add(T, gm_detach(T, sq), w)));
+        EXPECT(sq->grad == NULL);
+        EXPECT(v->grad[1] == 0);
+        EXPECT_NEAR(w->grad[1], 1, 1e-6);
+    }
     gm_tape_free(T);
     gm_params_free(&P);
 }
