@@ -1091,14 +1091,24 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE)
 
 GMDEF float gm_item(const gm_tensor *x) { return x->val[0]; }
 
+/* A zeroed grad for x, made when the first op that adds into it is about to run (rather
+ * than for all tensors up front): the zeros are then still in cache when the op adds. */
+static void gm__grad_for(gm_tape *T, gm_tensor *x, GM__SITE)
+{
+    if (!x || !(x->flags & GM__LIVE) || !(x->flags & GM__NEEDS_GRAD) || x->grad) return;
+    x->grad = gm__floats(T, x->size, "gm_backward", file, line);
+    memset(x->grad, 0, (size_t)x->size * sizeof(float));
+}
+
 /* The walk behind gm_backward, seeded with dL/dy = seed (for the gradient check, any y).
  * 1. from y back to the start of the tape, mark what y depends on (REACHED), and zero the
  *    grads of the parameters reached. Mark LIVE the tape tensors a gradient flows into:
  *    y, and the inputs of a live op that has a backward (gm_detach has none, so what lies
  *    behind it is reached but not live: a GAN's discriminator step does not run the
- *    generator's backward on zeros). Live tensors get a zeroed grad;
+ *    generator's backward on zeros);
  * 2. walk again, calling each live tensor's backward (reverse creation order means every
- *    consumer of a tensor has added its share before that tensor's backward runs);
+ *    consumer of a tensor has added its share before that tensor's backward runs), after
+ *    giving its inputs their zeroed grads;
  * 3. clear the marks on parameters. */
 static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
 {
@@ -1113,10 +1123,6 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
     for (t = y; t; t = t->prev) {
         int live = (t->flags & GM__LIVE) && (t->flags & GM__NEEDS_GRAD);
         if (!(t->flags & GM__REACHED)) continue;
-        if (live) {
-            t->grad = gm__floats(T, t->size, "gm_backward", file, line);
-            memset(t->grad, 0, (size_t)t->size * sizeof(float));
-        }
         for (i = 0; i < 3; i++) {
             gm_tensor *x = t->in[i];
             if (!x) continue;
@@ -1126,9 +1132,13 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
             if (x->flags & GM_PARAM) memset(x->grad, 0, (size_t)x->size * sizeof(float));
         }
     }
+    gm__grad_for(T, y, file, line);
     if (y->grad) memcpy(y->grad, seed, (size_t)y->size * sizeof(float));
     for (t = y; t; t = t->prev)
-        if ((t->flags & GM__LIVE) && t->grad && t->backward) t->backward(t);
+        if ((t->flags & GM__LIVE) && t->grad && t->backward) {
+            for (i = 0; i < 3; i++) gm__grad_for(T, t->in[i], file, line);
+            t->backward(t);
+        }
     for (t = y; t; t = t->prev)
         for (i = 0; i < 3; i++)
             if (t->in[i] && !t->in[i]->tape) t->in[i]->flags &= ~GM__REACHED;
