@@ -2820,7 +2820,9 @@ GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c)
  *   dgamma = sum dy xhat,  dbeta = sum dy,
  *   dx = gamma s (dy - mean(dy) - xhat mean(dy xhat))     (mu and var depend on x too)
  * Eval (running mu, var are constants):  dx = gamma s dy.
- * saved holds xhat (x's size) then s (C values). iarg[0] is the mode. */
+ * saved holds mu and s per channel (2 C values); the backward recomputes xhat from x
+ * rather than keeping a copy of x's size: one stream of memory fewer in the forward, as
+ * these tensors are larger than the cache. iarg[0] is the mode. */
 /* Channels are independent, so both directions are shared among the tape's threads by
  * channel: channels lo..hi-1 of y (its layer `l` for the forward's statistics). */
 typedef struct gm__bn { gm_tensor *y; const gm_batchnorm *l; } gm__bn;
@@ -2829,24 +2831,28 @@ static void gm__batchnorm_bwd_run(void *ctx, int lo, int hi, int id)
 {
     gm_tensor *y = ((gm__bn *)ctx)->y, *x = y->in[0], *g = y->in[1], *be = y->in[2];
     int B = x->shape.d[0], C = x->shape.d[1], I = x->size / (B * C), N = B * I, n, c, i;
-    const float *xhat = y->saved, *s = y->saved + x->size;
+    const float *mu = y->saved, *s = y->saved + C;
     (void)id;
     for (c = lo; c < hi; c++) {
-        double sdy, sdyx;
+        double sdy, sdyx, sdyxhat;
         float k1, k2, k3;
-        gm__channel_sums(y->grad, xhat, B, C, I, c, &sdy, &sdyx);
-        if (g->grad) g->grad[c] += (float)sdyx;
+        gm__channel_sums(y->grad, x->val, B, C, I, c, &sdy, &sdyx);
+        sdyxhat = s[c] * (sdyx - mu[c] * sdy);                  /* sum dy xhat, xhat = (x - mu) s */
+        if (g->grad) g->grad[c] += (float)sdyxhat;
         if (be->grad) be->grad[c] += (float)sdy;
         if (!x->grad) continue;
-        /* dx = k1 dy + k2 xhat + k3: the formula above, multiplied out (eval: k2 = k3 = 0) */
+        /* dx = k1 dy + k2 xhat + k3 = k1 dy + k2 s x + (k3 - k2 s mu): the formula above,
+         * multiplied out (eval: k2 = k3 = 0) */
         k1 = g->val[c] * s[c];
-        k2 = y->iarg[0] == GM_TRAIN ? -k1 * (float)(sdyx / N) : 0.0f;
+        k2 = y->iarg[0] == GM_TRAIN ? -k1 * (float)(sdyxhat / N) : 0.0f;
         k3 = y->iarg[0] == GM_TRAIN ? -k1 * (float)(sdy / N) : 0.0f;
+        k3 -= k2 * s[c] * mu[c];
+        k2 *= s[c];
         for (n = 0; n < B; n++) {
             size_t at = ((size_t)n * C + c) * I;
-            const float *GM__RESTRICT dy = y->grad + at, *GM__RESTRICT xh = xhat + at;
+            const float *GM__RESTRICT dy = y->grad + at, *GM__RESTRICT xv = x->val + at;
             float *GM__RESTRICT dx = x->grad + at;
-            for (i = 0; i < I; i++) dx[i] += k1 * dy[i] + k2 * xh[i] + k3;
+            for (i = 0; i < I; i++) dx[i] += k1 * dy[i] + k2 * xv[i] + k3;
         }
     }
 }
@@ -2863,34 +2869,32 @@ static void gm__batchnorm_fwd_run(void *ctx, int lo, int hi, int id)
     gm_tensor *y = ((gm__bn *)ctx)->y, *x = y->in[0];
     const gm_batchnorm *l = ((gm__bn *)ctx)->l;
     int B = x->shape.d[0], C = l->c, I = x->size / (B * C), N = B * I, n, c, i;
-    float *xhat = y->saved, *s = y->saved + x->size;
+    float *mu = y->saved, *s = y->saved + C;
     (void)id;
     for (c = lo; c < hi; c++) {
-        double mu, var;
+        double mean, var;
         float m, sc, g, be;
         if (y->iarg[0] == GM_TRAIN) {
             double sum, sq;
             /* one pass: var = E[x^2] - mu^2, in double so the difference keeps its digits */
             gm__channel_sums(x->val, x->val, B, C, I, c, &sum, &sq);
-            mu = sum / N;
-            var = sq / N - mu * mu > 0.0 ? sq / N - mu * mu : 0.0;
+            mean = sum / N;
+            var = sq / N - mean * mean > 0.0 ? sq / N - mean * mean : 0.0;
             /* running statistics, as PyTorch keeps them (unbiased variance) */
-            l->mean->val[c] = (1.0f - l->momentum) * l->mean->val[c] + l->momentum * (float)mu;
+            l->mean->val[c] = (1.0f - l->momentum) * l->mean->val[c] + l->momentum * (float)mean;
             l->var->val[c] = (1.0f - l->momentum) * l->var->val[c] + l->momentum * (float)(var * N / (N - 1));
         } else {
-            mu = l->mean->val[c];
+            mean = l->mean->val[c];
             var = l->var->val[c];
         }
         s[c] = (float)(1.0 / sqrt(var + l->eps));
-        m = (float)mu; sc = s[c]; g = l->gamma->val[c]; be = l->beta->val[c];
+        mu[c] = (float)mean;
+        m = mu[c]; sc = s[c]; g = l->gamma->val[c]; be = l->beta->val[c];
         for (n = 0; n < B; n++) {
             size_t at = ((size_t)n * C + c) * I;
             const float *GM__RESTRICT xv = x->val + at;
-            float *GM__RESTRICT xh = xhat + at, *GM__RESTRICT yv = y->val + at;
-            for (i = 0; i < I; i++) {
-                xh[i] = (xv[i] - m) * sc;
-                yv[i] = g * xh[i] + be;
-            }
+            float *GM__RESTRICT yv = y->val + at;
+            for (i = 0; i < I; i++) yv[i] = g * ((xv[i] - m) * sc) + be;
         }
     }
 }
@@ -2910,7 +2914,7 @@ GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x
                   gm__shape_str(x->shape, sx));
     y = gm__node(T, x->shape, "gm_batchnorm", gm__batchnorm_bwd, x, l->gamma, l->beta, file, line);
     y->iarg[0] = mode;
-    y->saved = gm__floats(T, x->size + C, "gm_batchnorm", file, line);   /* xhat, then s per channel */
+    y->saved = gm__floats(T, 2 * C, "gm_batchnorm", file, line);     /* mu, then s per channel */
     job.y = y; job.l = l;
     gm__parallel(T, C, GM__MOVE_COST * 3 * x->size, gm__batchnorm_fwd_run, &job);
     return y;
