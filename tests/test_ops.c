@@ -474,6 +474,86 @@ static void matmul_matches_naive(void)
     gm_params_free(&P);
 }
 
+/* The worst error of one product shape against plain loops in double: A (M,K) feeds both
+ * gm_matmul(A, B) and a dense layer (K -> N, weights W (N,K)), and L = sum(Y1 R1) +
+ * sum(Y2 R2) for fixed random R. Between them this runs every transpose case forward and
+ * backward, A's gradient both written (by the dense backward, which runs first) and added
+ * to (by the matmul's), and C = bias + product. */
+static double product_error(int M, int K, int N)
+{
+    gm_params P = {0};
+    gm_tape *T = gm_tape_new((size_t)16 << 20);
+    gm_rng rng = gm_rng_new((uint64_t)(M * 1000003 + K * 1009 + N));
+    gm_tensor *a = gm_param_new(&P, "a", gm_shape2(M, K)), *b = gm_param_new(&P, "b", gm_shape2(K, N));
+    gm_tensor *r1 = gm_buffer_new(&P, "r1", gm_shape2(M, N)), *r2 = gm_buffer_new(&P, "r2", gm_shape2(M, N));
+    gm_tensor *y1, *y2;
+    gm_dense d = gm_dense_new(&P, "d", K, N, &rng);
+    float *w, *bias;
+    double worst = 0;
+    int i, j, k;
+    gm_init_normal(a, 0, 1, &rng);
+    gm_init_normal(b, 0, 1, &rng);
+    gm_init_normal(r1, 0, 1, &rng);
+    gm_init_normal(r2, 0, 1, &rng);
+    w = d.w->val; bias = d.b->val;
+    y1 = gm_matmul(T, a, b);
+    y2 = gm_dense(T, &d, a);
+    gm_backward(T, gm_add(T, gm_sum(T, gm_mul(T, y1, r1)), gm_sum(T, gm_mul(T, y2, r2))));
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++) {                       /* Y1 = A B, Y2 = A W^T + bias */
+            double s1 = 0, s2 = bias[j];
+            for (k = 0; k < K; k++) {
+                s1 += (double)a->val[i * K + k] * b->val[k * N + j];
+                s2 += (double)a->val[i * K + k] * w[j * K + k];
+            }
+            worst = fmax(worst, fmax(fabs(s1 - y1->val[i * N + j]), fabs(s2 - y2->val[i * N + j])));
+        }
+    for (i = 0; i < M; i++)
+        for (k = 0; k < K; k++) {                       /* dA = R1 B^T + R2 W */
+            double s = 0;
+            for (j = 0; j < N; j++)
+                s += (double)r1->val[i * N + j] * b->val[k * N + j] + (double)r2->val[i * N + j] * w[j * K + k];
+            worst = fmax(worst, fabs(s - a->grad[i * K + k]));
+        }
+    for (k = 0; k < K; k++)
+        for (j = 0; j < N; j++) {                       /* dB = A^T R1, dW = R2^T A */
+            double s1 = 0, s2 = 0;
+            for (i = 0; i < M; i++) {
+                s1 += (double)a->val[i * K + k] * r1->val[i * N + j];
+                s2 += (double)r2->val[i * N + j] * a->val[i * K + k];
+            }
+            worst = fmax(worst, fmax(fabs(s1 - b->grad[k * N + j]), fabs(s2 - d.w->grad[j * K + k])));
+        }
+    for (j = 0; j < N; j++) {                           /* dbias = sum over rows of R2 */
+        double s = 0;
+        for (i = 0; i < M; i++) s += r2->val[i * N + j];
+        worst = fmax(worst, fabs(s - d.b->grad[j]));
+    }
+    gm_tape_free(T);
+    gm_params_free(&P);
+    return worst;
+}
+
+/* Shapes that reach each way the product is computed: one row (a batch of 1), few columns
+ * (a layer with 1 or 2 outputs, or the weights of one with 2 inputs, done transposed), few
+ * steps of k (K = 1 at batch 1, or 2 inputs), and tiles with edges, at sizes that are not
+ * multiples of any vector or tile width. */
+static void small_products_match_naive(void)
+{
+    static const int shapes[][3] = {           /* M, K, N */
+        {1, 1, 1}, {1, 2, 128}, {1, 128, 128}, {1, 128, 2}, {1, 1, 128}, {1, 37, 200}, {2, 3, 5},
+        {3, 300, 7}, {256, 2, 128}, {256, 128, 2}, {128, 1, 128}, {128, 256, 2}, {256, 128, 1},
+        {9, 17, 33}, {37, 7, 9}, {300, 8, 7}, {13, 5, 1}, {5, 300, 3}, {33, 9, 100}, {64, 64, 64},
+        {20, 1, 530}, {7, 6, 70}, {70, 7, 6}
+    };
+    int s;
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+        double e = product_error(shapes[s][0], shapes[s][1], shapes[s][2]);
+        if (!(e < 1e-3)) printf("  M %d K %d N %d: worst error %g\n", shapes[s][0], shapes[s][1], shapes[s][2], e);
+        EXPECT(e < 1e-3);
+    }
+}
+
 /* A product and convolutions big enough to be shared among threads (an unfolded one, c,
  * then a direct one, d, with one output channel): the same bits with 1 thread and with 3
  * (each number is summed by one thread in a fixed order), and the product equal to plain
@@ -673,6 +753,7 @@ void tests_ops(void)
     TEST(conv_known_values);
     TEST(conv_matches_definition);
     TEST(matmul_matches_naive);
+    TEST(small_products_match_naive);
     TEST(threads_give_identical_results);
     TEST(batchnorm_running_stats);
     TEST(tape_gradients_overwrite_and_reset);
