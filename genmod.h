@@ -73,10 +73,12 @@
  * RECENT CHANGES
  *   0.2.0  the VAE: gm_reparameterize, gm_logsumexp, gm_repeat, gm_kl_normal_std,
  *          gm_kl_normal, gm_free_bits, gm_iwae, gm_anneal_*, gm_active_units, gm_auroc.
- *          Faster: convolutions unfold in L2-sized chunks, weights packed once per call,
- *          one-pass batch norm, inlined exp in sigmoid/SiLU (within ~1 ulp of libm).
- *          im2col through zero-padded planes; convolutions with at most 4 output
- *          channels computed directly (no unfolding); sigmoid/SiLU loops vectorized.
+ *          Faster: convolutions unfold in L2-sized chunks through zero-padded planes,
+ *          weights packed once per call; stride-1 convolutions with at most 4 output
+ *          channels computed directly; one-pass batch norm that keeps no copy of x;
+ *          vectorized exp in sigmoid/SiLU (within ~1 ulp of libm); small products
+ *          (a batch of 1, one output) without packing; backward skips what lies behind
+ *          gm_detach and writes first gradients instead of zeroing them.
  *   0.1.0  first release: tape, ops, layers, optimizers, data, plots, checkpoints.
  *
  * License: see the end of the file.
@@ -1366,10 +1368,10 @@ static void gm__parallel(gm_tape *T, int items, double work, gm__range_fn fn, vo
 
 #if defined(__GNUC__) || defined(__clang__)
 typedef float gm__vec __attribute__((vector_size(4 * GM__VW)));
-static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(&v, p, sizeof v); return v; }
-static void gm__vstore(float *p, gm__vec v) { memcpy(p, &v, sizeof v); }
-static gm__vec gm__vfma(gm__vec c, gm__vec b, float a) { return c + b * a; }
-static gm__vec gm__vfmav(gm__vec c, gm__vec b, gm__vec a) { return c + b * a; }   /* lane by lane */
+static GM__INLINE gm__vec gm__vload(const float *p) { gm__vec v; memcpy(&v, p, sizeof v); return v; }
+static GM__INLINE void gm__vstore(float *p, gm__vec v) { memcpy(p, &v, sizeof v); }
+static GM__INLINE gm__vec gm__vfma(gm__vec c, gm__vec b, float a) { return c + b * a; }
+static GM__INLINE gm__vec gm__vfmav(gm__vec c, gm__vec b, gm__vec a) { return c + b * a; }   /* lane by lane */
 static GM__INLINE gm__vec gm__vgather(const float *p, size_t s)      /* p[0], p[s], p[2s], ... */
 {
     gm__vec v;
@@ -1396,28 +1398,28 @@ static GM__INLINE float gm__vsum(gm__vec v)
 #  endif
 #else
 typedef struct gm__vec { float v[GM__VW]; } gm__vec;
-static gm__vec gm__vload(const float *p) { gm__vec v; memcpy(v.v, p, sizeof v.v); return v; }
-static void gm__vstore(float *p, gm__vec v) { memcpy(p, v.v, sizeof v.v); }
-static gm__vec gm__vfma(gm__vec c, gm__vec b, float a)
+static GM__INLINE gm__vec gm__vload(const float *p) { gm__vec v; memcpy(v.v, p, sizeof v.v); return v; }
+static GM__INLINE void gm__vstore(float *p, gm__vec v) { memcpy(p, v.v, sizeof v.v); }
+static GM__INLINE gm__vec gm__vfma(gm__vec c, gm__vec b, float a)
 {
     int i;
     for (i = 0; i < GM__VW; i++) c.v[i] += b.v[i] * a;
     return c;
 }
-static gm__vec gm__vfmav(gm__vec c, gm__vec b, gm__vec a)
+static GM__INLINE gm__vec gm__vfmav(gm__vec c, gm__vec b, gm__vec a)
 {
     int i;
     for (i = 0; i < GM__VW; i++) c.v[i] += b.v[i] * a.v[i];
     return c;
 }
-static gm__vec gm__vgather(const float *p, size_t s)
+static GM__INLINE gm__vec gm__vgather(const float *p, size_t s)
 {
     gm__vec v;
     int i;
     for (i = 0; i < GM__VW; i++) v.v[i] = p[i * s];
     return v;
 }
-static float gm__vsum(gm__vec v)
+static GM__INLINE float gm__vsum(gm__vec v)
 {
     float s[4];
     int i;
@@ -1428,6 +1430,62 @@ static float gm__vsum(gm__vec v)
 #  define GM__UNROLL
 #endif
 
+/* out[r] = sum_k a[k as] b_r[k] for the n <= 4 rows b_r = B + r ldb (rows past n repeat
+ * row 0, whose result is dropped): the four sums share each load of a and run as
+ * independent chains of VW lanes; then the lanes are added (gm__vsum), and the last
+ * K % VW steps one at a time. */
+static GM__INLINE void gm__dots(const float *a, size_t as, const float *B, size_t ldb, int K, int n, float *out)
+{
+    const float *b0 = B, *b1 = B + (n > 1 ? ldb : 0), *b2 = B + (n > 2 ? 2 * ldb : 0), *b3 = B + (n > 3 ? 3 * ldb : 0);
+    gm__vec acc[4];
+    int r, k, l;
+    memset(acc, 0, sizeof acc);
+    for (k = 0; k + GM__VW <= K; k += GM__VW) {
+        gm__vec av = as == 1 ? gm__vload(a + k) : gm__vgather(a + k * as, as);
+        acc[0] = gm__vfmav(acc[0], gm__vload(b0 + k), av);
+        acc[1] = gm__vfmav(acc[1], gm__vload(b1 + k), av);
+        acc[2] = gm__vfmav(acc[2], gm__vload(b2 + k), av);
+        acc[3] = gm__vfmav(acc[3], gm__vload(b3 + k), av);
+    }
+    GM__UNROLL
+    for (r = 0; r < 4; r++) {
+        const float *br = r == 0 ? b0 : r == 1 ? b1 : r == 2 ? b2 : b3;
+        float sum = gm__vsum(acc[r]);
+        for (l = k; l < K; l++) sum += a[l * as] * br[l];
+        out[r] = sum;
+    }
+}
+
+/* The left operand of a product, made ready once so that a layer multiplying the same
+ * weights by several chunks of columns (>>ops-conv) packs them once: alpha op(A), (M,K),
+ * packed into row panels for every block of K when M is at least a tile's height, else
+ * used as it is (see gm__gemm_rows). */
+typedef struct gm__lhs {
+    int tA, M, K, lda;
+    float alpha;
+    const float *A;
+    float *packed;      /* block k0 at packed + mp MR k0 (mp row panels); NULL: use A */
+} gm__lhs;
+
+#ifdef GENMOD_CBLAS
+#include <cblas.h>
+static gm__lhs gm__lhs_new(gm_tape *T, int tA, int M, int K, float alpha, const float *A, int lda)
+{
+    gm__lhs a;
+    (void)T;
+    a.tA = tA; a.M = M; a.K = K; a.lda = lda; a.alpha = alpha; a.A = A; a.packed = NULL;
+    return a;
+}
+
+static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const float *B, int ldb, float beta,
+                         float *C, int ldc)
+{
+    (void)T;
+    cblas_sgemm(CblasRowMajor, a->tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
+                a->M, N, a->K, a->alpha, a->A, a->lda, B, ldb, beta, C, ldc);
+}
+#else
+/* The routine itself (GENMOD_CBLAS: the BLAS's cblas_sgemm instead). */
 /* An 8 x 8 block of a transposing pack: d[k w + r] = alpha s[r lds + k] for r, k < 8. With
  * vector shuffles (clang, gcc 12+): 8 row loads, three rounds of shuffles (neighbouring
  * rows interleaved, then neighbouring pairs, then the halves of rows r and r+4 swapped:
@@ -1552,35 +1610,6 @@ static void gm__micro(int kc, const float *Ap, const float *Bp, float *C, int ld
             C[(size_t)i * ldc + j] = add ? C[(size_t)i * ldc + j] + tile[i * GM__NR + j] : tile[i * GM__NR + j];
 }
 
-/* The left operand of a product, made ready once so that a layer multiplying the same
- * weights by several chunks of columns (>>ops-conv) packs them once: alpha op(A), (M,K),
- * packed into row panels for every block of K when M is at least a tile's height, else
- * used as it is (see gm__gemm_rows). */
-typedef struct gm__lhs {
-    int tA, M, K, lda;
-    float alpha;
-    const float *A;
-    float *packed;      /* block k0 at packed + mp MR k0 (mp row panels); NULL: use A */
-} gm__lhs;
-
-#ifdef GENMOD_CBLAS
-#include <cblas.h>
-static gm__lhs gm__lhs_new(gm_tape *T, int tA, int M, int K, float alpha, const float *A, int lda)
-{
-    gm__lhs a;
-    (void)T;
-    a.tA = tA; a.M = M; a.K = K; a.lda = lda; a.alpha = alpha; a.A = A; a.packed = NULL;
-    return a;
-}
-
-static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const float *B, int ldb, float beta,
-                         float *C, int ldc)
-{
-    (void)T;
-    cblas_sgemm(CblasRowMajor, a->tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
-                a->M, N, a->K, a->alpha, a->A, a->lda, B, ldb, beta, C, ldc);
-}
-#else
 static gm__lhs gm__lhs_new(gm_tape *T, int tA, int M, int K, float alpha, const float *A, int lda)
 {
     gm__lhs a;
@@ -1638,32 +1667,6 @@ static void gm__product_run(void *ctx, int lo, int hi, int id)
  *     at a time (gm__dots).
  * Either way each value is summed over k in order, then added to C (add 1) or written. */
 #define GM__STRIP 8
-
-/* out[r] = sum_k a[k as] b_r[k] for the n <= 4 rows b_r = B + r ldb (rows past n repeat
- * row 0, whose result is dropped): the four sums share each load of a and run as
- * independent chains of VW lanes; then the lanes are added (gm__vsum), and the last
- * K % VW steps one at a time. */
-static GM__INLINE void gm__dots(const float *a, size_t as, const float *B, size_t ldb, int K, int n, float *out)
-{
-    const float *b0 = B, *b1 = B + (n > 1 ? ldb : 0), *b2 = B + (n > 2 ? 2 * ldb : 0), *b3 = B + (n > 3 ? 3 * ldb : 0);
-    gm__vec acc[4];
-    int r, k, l;
-    memset(acc, 0, sizeof acc);
-    for (k = 0; k + GM__VW <= K; k += GM__VW) {
-        gm__vec av = as == 1 ? gm__vload(a + k) : gm__vgather(a + k * as, as);
-        acc[0] = gm__vfmav(acc[0], gm__vload(b0 + k), av);
-        acc[1] = gm__vfmav(acc[1], gm__vload(b1 + k), av);
-        acc[2] = gm__vfmav(acc[2], gm__vload(b2 + k), av);
-        acc[3] = gm__vfmav(acc[3], gm__vload(b3 + k), av);
-    }
-    GM__UNROLL
-    for (r = 0; r < 4; r++) {
-        const float *br = r == 0 ? b0 : r == 1 ? b1 : r == 2 ? b2 : b3;
-        float sum = gm__vsum(acc[r]);
-        for (l = k; l < K; l++) sum += a[l * as] * br[l];
-        out[r] = sum;
-    }
-}
 
 static void gm__gemm_rows(int tA, int tB, int M, int N, int K, float alpha, const float *A, int lda,
                           const float *B, int ldb, float *C, int ldc, int add)
@@ -2466,19 +2469,23 @@ GMDEF gm_dense gm_dense_new(gm_params *P, const char *name, int in, int out, gm_
 }
 
 /* Y = X W^T + b,  X (B,in), W (out,in);  dX = dY W,  dW = dY^T X,  db = sum_B dY = 1^T dY
- * (1 a column of ones: one number read with stride 0). Each gradient is written, not
- * added, where it is the first (gm__grad_add). */
+ * (1 a column of B ones, on the tape for the call). Each gradient is written, not added,
+ * where it is the first (gm__grad_add). */
 static void gm__dense_bwd(gm_tensor *y)
 {
     gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
-    int B = x->shape.d[0], in = x->shape.d[1], out = w->shape.d[0];
-    const float one = 1.0f;
+    int B = x->shape.d[0], in = x->shape.d[1], out = w->shape.d[0], n;
     if (x->grad)
         gm__gemm(y->tape, 0, 0, B, in, out, 1.0f, y->grad, out, w->val, in, (float)gm__grad_add(x), x->grad, in);
     if (w->grad)
         gm__gemm(y->tape, 1, 0, out, in, B, 1.0f, y->grad, out, x->val, in, (float)gm__grad_add(w), w->grad, in);
-    if (b->grad)
-        gm__gemm(y->tape, 1, 0, 1, out, B, 1.0f, &one, 0, y->grad, out, (float)gm__grad_add(b), b->grad, out);
+    if (b->grad) {
+        size_t mark = y->tape->used;
+        float *ones = gm__floats(y->tape, B, "gm_dense", GM__HERE);
+        for (n = 0; n < B; n++) ones[n] = 1.0f;
+        gm__gemm(y->tape, 1, 0, 1, out, B, 1.0f, ones, 1, y->grad, out, (float)gm__grad_add(b), b->grad, out);
+        y->tape->used = mark;
+    }
 }
 
 GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SITE)

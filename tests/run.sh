@@ -38,6 +38,18 @@ if command -v clang >/dev/null; then
 fi
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "warning-free gcc build of the demos"; fi
 
+# the unit tests again with GENMOD_CBLAS (products through the system's cblas_sgemm), when
+# a BLAS with its header is installed (Debian: libblas-dev or libopenblas-dev)
+if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $CC -x c - -o $tmp/has-cblas -lblas 2>/dev/null; then
+    echo "== the unit tests with GENMOD_CBLAS"
+    if $CC -std=c99 -Wall -Wextra -pedantic -Werror -O2 -DGENMOD_CBLAS -pthread $STB \
+           tests/main.c tests/test_*.c tests/stb_impl.c -o $tmp/tests-cblas -lblas -lm &&
+       $tmp/tests-cblas $tmp/cblas > $tmp/cblas.log 2>&1; then ok
+    else tail -5 $tmp/cblas.log; fail "unit tests with GENMOD_CBLAS"; fi
+else
+    echo "== (no cblas.h and -lblas here: the GENMOD_CBLAS build is not tested)"
+fi
+
 # every demos/NN_topic.c must be here as "topic" (the Makefile passes them all)
 for src in demos/[0-9][0-9]_*.c; do
     topic=$(basename "$src" .c | cut -c4-)
