@@ -89,10 +89,11 @@ pair() {
     [ $torch = 1 ] || { pt=-; pl=-; }
     awk -v label="$label" -v thr="$thr" -v unit="$unit" -v ustep="$ustep" -v steps="$steps" \
         -v gt="$gt" -v pt="$pt" -v flops="$flops" -v gl="$gl" -v pl="$pl" -v fmt="$row_format" '
-        function scaled(t) { return t == "-" ? "-" : sprintf(ustep == 0 ? "%.3f" : "%.2f", ustep == 0 ? 1000 * t : t * ustep / steps) }
+        function digits(v) { return sprintf(v < 0.1 ? "%.4f" : v < 1 ? "%.3f" : "%.2f", v) }   # 3 figures below 1
+        function scaled(t) { return t == "-" ? "-" : digits(ustep == 0 ? 1000 * t : t * ustep / steps) }
         function gf(t) { return (t == "-" || flops == "-" || t <= 0) ? "-" : sprintf("%.1f", flops / t / 1e9) }
         BEGIN {
-            ratio = (gt == "-" || pt == "-" || pt <= 0) ? "-" : sprintf("%.2f", gt / pt)
+            ratio = (gt == "-" || pt == "-" || pt <= 0) ? "-" : digits(gt / pt)
             printf fmt, label, thr, unit, scaled(gt), scaled(pt), ratio, gf(gt), gf(pt), gl, pl
         }'
     cat "$TMP/g.log" >>"$TMP/all-genmod.log"; cat "$TMP/p.log" >>"$TMP/all-ref.log"
