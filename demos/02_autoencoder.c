@@ -6,7 +6,7 @@
  * reconstructs test images with a smaller error at the same Z. Trained for Z = 2 and 5
  * (or --latent Z), each next to PCA with Z components.
  * Lecture: lectures/02-autoencoders.md
- * Run:     make build/autoencoder && ./build/autoencoder          (about 11 s on 2 cores)
+ * Run:     make build/autoencoder && ./build/autoencoder          (about 8 s on 2 cores)
  *          ./build/autoencoder --latent 16 --epochs 5
  * Output:  out/autoencoder/recon_zZ.png   rows: test images, autoencoder, PCA
  *          out/autoencoder/loss.png       training curves

@@ -8,7 +8,7 @@
  * makes about half the error. On clean images the order flips: the DAE only ever saw
  * corrupted inputs.
  * Lecture: lectures/03-denoising-autoencoders.md
- * Run:     make build/denoising_ae && ./build/denoising_ae      (about 15 s on 2 cores)
+ * Run:     make build/denoising_ae && ./build/denoising_ae      (about 14 s on 2 cores)
  *          ./build/denoising_ae --corruption mask --noise 0.5   (zero half the pixels)
  * Output:  out/denoising_ae/rows.png         ten test images, one per column; rows: clean x,
  *                                            corrupted x~, plain AE(x~), DAE(x~), and the
