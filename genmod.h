@@ -1356,6 +1356,14 @@ static void gm__parallel(gm_tape *T, int items, double work, gm__range_fn fn, vo
 #endif
 }
 
+/* How many threads a loop of `work` will be shared among (the team is started here when
+ * the loop is the first big enough): what scratch kept per thread must be sized for. */
+static int gm__team_size(gm_tape *T, double work)
+{
+    if (T->team.n == 0 && work >= GM__PAR_WORK) gm__team_start(&T->team);
+    return T->team.n > 1 ? T->team.n : 1;
+}
+
 // >>matmul
 /* The one matrix product every dense, conv and conv-transpose layer goes through:
  *     C (M,N) = alpha op(A) op(B) + beta C,      op(X) = X or X^T,  all row-major.
@@ -1778,8 +1786,7 @@ static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const floa
         gm__gemm_rows(a->tA, tB, M, N, K, a->alpha, a->A, a->lda, B, ldb, C, ldc, add);
         return;
     }
-    if (T->team.n == 0 && (double)M * N * K >= GM__PAR_WORK) gm__team_start(&T->team);
-    threads = T->team.n > 1 ? T->team.n : 1;
+    threads = gm__team_size(T, (double)M * N * K);
     p.tB = tB; p.N = N; p.ldb = ldb; p.ldc = ldc; p.add = add; p.a = a; p.B = B; p.C = C;
     p.slot = (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
     p.scratch = gm__floats(T, (int)(p.slot * threads), "gm_matmul", GM__HERE);
@@ -2655,8 +2662,7 @@ static void gm__unfold_all(gm_tape *T, int fold, const float *src, int nb, int C
     u.plane = (size_t)(H + 2 * P) * (W + 2 * P);
     u.pad = NULL; u.off = NULL;
     if (!fold) {
-        if (T->team.n == 0 && work >= GM__PAR_WORK) gm__team_start(&T->team);
-        u.pad = (float *)gm__arena(T, sizeof(float) * u.plane * (T->team.n > 1 ? T->team.n : 1), "gm_conv2d", GM__HERE);
+        u.pad = (float *)gm__arena(T, sizeof(float) * u.plane * gm__team_size(T, work), "gm_conv2d", GM__HERE);
         u.off = off = (int *)gm__arena(T, sizeof(int) * (size_t)Ho * Wo, "gm_conv2d", GM__HERE);
         for (i = 0; i < Ho; i++)
             for (j = 0; j < Wo; j++) off[i * Wo + j] = S * i * (W + 2 * P) + S * j;
@@ -2845,8 +2851,7 @@ static void gm__direct_run(gm_tape *T, gm__direct *d)
     int threads, n, i;
     d->plane = (size_t)(d->H + 2 * d->P) * d->Wp + d->K;
     d->slot = d->plane + (d->y ? d->Co * wide : 0);
-    if (T->team.n == 0 && work >= GM__PAR_WORK) gm__team_start(&T->team);
-    threads = T->team.n > 1 ? T->team.n : 1;
+    threads = gm__team_size(T, work);
     d->scratch = gm__floats(T, (int)(d->slot * threads), "gm_conv2d", GM__HERE);
     if (d->y) { gm__parallel(T, d->B, work, gm__direct_images, d); T->used = mark; return; }
     {
