@@ -918,7 +918,7 @@ static int gm__same_shape(gm_shape a, gm_shape b)
 }
 
 /* Private flag bits of gm_tensor.flags. */
-enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32, GM__FLOWS = 64, GM__UNSET = 128, GM__WRITES = 256 };
+enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32, GM__FLOWS = 64, GM__UNSET = 128 };
 
 /* The arena. Values and scratch memory come from `data`, a bump allocator. Tensor headers
  * come from one of two pools, alternating by step: the headers of the previous step stay
@@ -1094,21 +1094,15 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE)
 
 GMDEF float gm_item(const gm_tensor *x) { return x->val[0]; }
 
-/* A grad starts UNSET (its numbers are not yet there: read it as 0); zeroing it all before
- * backprop would cost a pass over it, and another when the first backward adds to it. An
- * op whose backward can write its inputs' grads instead of adding to them is marked WRITES
- * (dense, ReLU); its backward asks gm__grad_add(x) whether to add or write. The grads of
- * every other op's inputs are zeroed just before its backward runs. */
-static int gm__grad_add(gm_tensor *x)
-{
-    if (!(x->flags & GM__UNSET)) return 1;
-    x->flags &= ~GM__UNSET;
-    return 0;
-}
-
+/* A grad starts UNSET (its numbers are not there yet: read it as 0). The walk zeroes it just
+ * before the first backward that adds into it runs, where the memory is about to be used
+ * anyway, instead of zeroing every grad in a pass of its own. Backward kernels never see
+ * this: they always add (+=) into grads that hold a number. */
 static void gm__grad_settle(gm_tensor *x)                   /* UNSET -> zeros */
 {
-    if (x->grad && !gm__grad_add(x)) memset(x->grad, 0, (size_t)x->size * sizeof(float));
+    if (!x->grad || !(x->flags & GM__UNSET)) return;
+    memset(x->grad, 0, (size_t)x->size * sizeof(float));
+    x->flags &= ~GM__UNSET;
 }
 
 /* The walk behind gm_backward, seeded with dL/dy = seed (for the gradient check, any y).
@@ -1154,8 +1148,7 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
     for (t = y; t; t = t->prev) {
         if (!(t->flags & GM__FLOWS) || !t->backward) continue;
         gm__grad_settle(t);                         /* (a consumer that added nothing) */
-        if (!(t->flags & GM__WRITES))
-            for (i = 0; i < 3; i++) if (t->in[i]) gm__grad_settle(t->in[i]);
+        for (i = 0; i < 3; i++) if (t->in[i]) gm__grad_settle(t->in[i]);
         t->backward(t);
     }
     for (t = y; t; t = t->prev)
@@ -1974,14 +1967,11 @@ static void gm__relu_bwd(gm_tensor *y)
     const float *GM__RESTRICT xv = y->in[0]->val, *GM__RESTRICT dy = y->grad;
     float *GM__RESTRICT dx = y->in[0]->grad;
     int i;
-    if (gm__grad_add(y->in[0])) for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : 0.0f;
-    else for (i = 0; i < y->size; i++) dx[i] = xv[i] > 0.0f ? dy[i] : 0.0f;
+    for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : 0.0f;
 }
 GMDEF gm_tensor *gm_relu_at(gm_tape *T, gm_tensor *x, GM__SITE)
 {
-    gm_tensor *y = gm__unary(T, x, "gm_relu", gm__relu_fwd, gm__relu_bwd, 0.0f, file, line);
-    y->flags |= GM__WRITES;
-    return y;
+    return gm__unary(T, x, "gm_relu", gm__relu_fwd, gm__relu_bwd, 0.0f, file, line);
 }
 
 /* y = x if x > 0 else a x;  dx = dy (1 or a) */
@@ -1999,14 +1989,11 @@ static void gm__leaky_relu_bwd(gm_tensor *y)
     float *GM__RESTRICT dx = y->in[0]->grad;
     const float a = y->farg[0];
     int i;
-    if (gm__grad_add(y->in[0])) for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : a * dy[i];
-    else for (i = 0; i < y->size; i++) dx[i] = xv[i] > 0.0f ? dy[i] : a * dy[i];
+    for (i = 0; i < y->size; i++) dx[i] += xv[i] > 0.0f ? dy[i] : a * dy[i];
 }
 GMDEF gm_tensor *gm_leaky_relu_at(gm_tape *T, gm_tensor *x, float slope, GM__SITE)
 {
-    gm_tensor *y = gm__unary(T, x, "gm_leaky_relu", gm__leaky_relu_fwd, gm__leaky_relu_bwd, slope, file, line);
-    y->flags |= GM__WRITES;
-    return y;
+    return gm__unary(T, x, "gm_leaky_relu", gm__leaky_relu_fwd, gm__leaky_relu_bwd, slope, file, line);
 }
 
 /* e^x for x <= 0, inlined into the sigmoid and SiLU loops instead of a call to libm's expf
@@ -2503,21 +2490,20 @@ GMDEF gm_dense gm_dense_new(gm_params *P, const char *name, int in, int out, gm_
 }
 
 /* Y = X W^T + b,  X (B,in), W (out,in);  dX = dY W,  dW = dY^T X,  db = sum_B dY = 1^T dY
- * (1 a column of B ones, on the tape for the call). Each gradient is written, not added,
- * where it is the first (gm__grad_add). */
+ * (1 a column of B ones, on the tape for the call). */
 static void gm__dense_bwd(gm_tensor *y)
 {
     gm_tensor *x = y->in[0], *w = y->in[1], *b = y->in[2];
     int B = x->shape.d[0], in = x->shape.d[1], out = w->shape.d[0], n;
     if (x->grad)
-        gm__gemm(y->tape, 0, 0, B, in, out, 1.0f, y->grad, out, w->val, in, (float)gm__grad_add(x), x->grad, in);
+        gm__gemm(y->tape, 0, 0, B, in, out, 1.0f, y->grad, out, w->val, in, 1.0f, x->grad, in);
     if (w->grad)
-        gm__gemm(y->tape, 1, 0, out, in, B, 1.0f, y->grad, out, x->val, in, (float)gm__grad_add(w), w->grad, in);
+        gm__gemm(y->tape, 1, 0, out, in, B, 1.0f, y->grad, out, x->val, in, 1.0f, w->grad, in);
     if (b->grad) {
         size_t mark = y->tape->used;
         float *ones = gm__floats(y->tape, B, "gm_dense", GM__HERE);
         for (n = 0; n < B; n++) ones[n] = 1.0f;
-        gm__gemm(y->tape, 1, 0, 1, out, B, 1.0f, ones, 1, y->grad, out, (float)gm__grad_add(b), b->grad, out);
+        gm__gemm(y->tape, 1, 0, 1, out, B, 1.0f, ones, 1, y->grad, out, 1.0f, b->grad, out);
         y->tape->used = mark;
     }
 }
@@ -2532,7 +2518,6 @@ GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SI
                   x->shape.ndim > 2 ? "; flatten images first with gm_flatten" : "");
     B = x->shape.d[0];
     y = gm__node(T, gm_shape2(B, l->out), "gm_dense", gm__dense_bwd, x, l->w, l->b, file, line);
-    y->flags |= GM__WRITES;
     for (n = 0; n < B; n++) for (o = 0; o < l->out; o++) y->val[(size_t)n * l->out + o] = l->b->val[o];
     gm__gemm(T, 0, 1, B, l->out, l->in, 1.0f, x->val, l->in, l->w->val, l->in, 1.0f, y->val, l->out);
     return y;
