@@ -5,6 +5,8 @@
 #   make clean      remove build/ and out/
 #   make install    genmod.h into $(PREFIX)/include
 #   make bench      genmod against PyTorch, side by side (bench/README.md; BENCH_QUICK=1: a smoke run)
+#   make figures    every number and picture in lectures/, from the demos as they are now
+#                   (lectures/figures/run.sh; RUNS="vae ..." for some runs only)
 CC      ?= cc
 CXX     ?= c++
 PREFIX  ?= /usr/local
@@ -47,6 +49,9 @@ build/bench: bench/bench.c genmod.h | build
 bench: build/bench
 	@sh bench/run.sh build/bench
 
+figures:
+	@sh lectures/figures/run.sh $(RUNS)
+
 install:
 	install -d $(DESTDIR)$(PREFIX)/include
 	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
@@ -54,4 +59,4 @@ install:
 clean:
 	rm -rf build out
 
-.PHONY: all test install clean bench
+.PHONY: all test install clean bench figures
