@@ -266,7 +266,7 @@ static void losses_known_values(void)
     gm_tensor *g = gm_gaussian_nll(T, X, gm_zeros(T, gm_shape2(2, 3)), X);
     /* zero logits: p = 1/2 for every value, so -log p = 3 log 2 per example */
     EXPECT_NEAR(bern->val[0], 3 * log(2.0), 1e-5);
-    /* second row: softplus(l) - x l summed by hand */
+    /* second row: softplus(l) - x l per pixel, summed by hand */
     EXPECT_NEAR(bern->val[1], (log1p(exp(3.0)) - 3) + log1p(exp(-2.0)) + (log1p(exp(0.5)) - 0.25), 1e-5);
     EXPECT_NEAR(mse->val[0], 0, 0);
     EXPECT_NEAR(g->val[1], 1.5 * log(2 * 3.14159265358979), 1e-5);   /* x = mean, unit variance */
