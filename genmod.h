@@ -5524,7 +5524,7 @@ static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
     }
     ay->p0 = p->ydown ? L->top : L->h - L->bottom;
     ay->p1 = p->ydown ? L->h - L->bottom : L->top;
-    want = (int)((ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
+    want = (int)(fabs(ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
     gm__ticks(ay, want > 10 ? 10 : want);
     /* edge, the y label turned upwards, tick labels, gap, tick */
     L->left = 12 + (p->ylabel[0] ? GM__TEXT_H * ts + 10 : 0) + gm__widest_label(ay, ts) + 6 + 6;
