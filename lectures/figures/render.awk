@@ -7,6 +7,9 @@
 #   <!-- log NAME /ERE/ code -->        the lines of logs/NAME.txt that match the extended
 #   ...                                 regular expression, in a ``` block ("code"), or as
 #   <!-- end -->                        they are without it (a demo that prints table rows)
+#   <!-- log NAME /FROM/,/TO/ code -->  a range, as in awk: every run of lines from one that
+#                                       matches FROM through the next that matches TO (a
+#                                       matrix the demo prints between a title and a caption)
 #
 #   244.34<!-- vae:test_neg_elbo -->    a number, followed by an expression that computes it
 #
@@ -162,10 +165,18 @@ skipping {
     sub(/^<!-- log [A-Za-z0-9_]+ \//, "", re)
     code = re ~ /\/ code -->$/
     sub(/\/( code)? -->$/, "", re)
+    to = ""                                     # /FROM/,/TO/: re is FROM, to is TO
+    if ((k = index(re, "/,/")) > 0) { to = substr(re, k + 3); re = substr(re, 1, k - 1) }
     if (code) print "```"
-    shown = 0
-    for (i = 1; i <= nlog[name]; i++) if (logline[name, i] ~ re) { print logline[name, i]; shown++ }
+    shown = inside = 0
+    for (i = 1; i <= nlog[name]; i++) {
+        if (!inside && logline[name, i] ~ re) inside = 1
+        if (!inside) continue
+        print logline[name, i]; shown++
+        if (to == "" || logline[name, i] ~ to) inside = 0
+    }
     if (!shown) fail("no line of log " name " matches /" re "/")
+    if (inside && to != "") fail("in log " name ", no line after /" re "/ matches /" to "/")
     if (code) print "```"
     skipping = 1
     next
