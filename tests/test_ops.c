@@ -375,45 +375,82 @@ static void conv_known_values(void)
     gm_params_free(&P);
 }
 
-/* Strided convolutions and transposed convolutions against the definition, as plain loops
- * (the gradient checks only see that the backward matches the forward):
- *   conv:  y[n,o,i,j]  = b[o] + sum_{c,u,v} w[o,c,u,v] x[n,c, S i - P + u, S j - P + v]
- *   convT: y[n,o,r,q] += w[c,o,u,v] x[n,c,i,j]  where r = S i - P + u, q = S j - P + v. */
+/* The definition of a convolution layer, y = gm_conv2d(l, x), as plain loops in double:
+ *   y[n,o,i,j] = b[o] + sum_{c,u,v} w[o,c,u,v] x[n, c, S i - P + u, S j - P + v]
+ * with x read as 0 outside the image. x (B,C,H,W), w (Co,C,K,K), y (B,Co,Ho,Wo) with
+ * Ho = (H + 2P - K)/S + 1 (rounded down), the same for Wo. The fast paths of >>ops-conv
+ * (im2col and one matrix product; the direct loops for few output channels) are tested
+ * against this function in conv_matches_definition. */
+static void conv2d_reference(const gm_conv2d *l, const gm_tensor *x, double *y)
+{
+    int B = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
+    int K = l->k, S = l->stride, P = l->pad, Co = l->cout;
+    int Ho = (H + 2 * P - K) / S + 1, Wo = (W + 2 * P - K) / S + 1, n, o, i, j, c, u, v;
+    for (n = 0; n < B; n++)                                 /* image            */
+        for (o = 0; o < Co; o++)                            /* output channel   */
+            for (i = 0; i < Ho; i++)                        /* output row       */
+                for (j = 0; j < Wo; j++) {                  /* output column    */
+                    double s = l->b->val[o];
+                    for (c = 0; c < C; c++)                 /* input channel    */
+                        for (u = 0; u < K; u++)             /* kernel row       */
+                            for (v = 0; v < K; v++) {       /* kernel column    */
+                                int r = S * i - P + u, q = S * j - P + v;    /* the pixel read */
+                                if (r >= 0 && r < H && q >= 0 && q < W)
+                                    s += (double)l->w->val[((o * C + c) * K + u) * K + v] * x->val[((n * C + c) * H + r) * W + q];
+                            }
+                    y[((n * Co + o) * Ho + i) * Wo + j] = s;
+                }
+}
+
+/* The definition of a transposed convolution, y = gm_conv_transpose2d(l, x), the adjoint of
+ * the loops above: every input pixel x[n,c,i,j] stamps the kernel w[c,o,:,:], scaled by its
+ * value, into y with its corner at (S i - P, S j - P); overlapping stamps add, and what
+ * falls outside y is cropped:
+ *   y[n,o,r,q] = b[o] + sum of w[c,o,u,v] x[n,c,i,j] over all c,i,j,u,v with
+ *                r = S i - P + u, q = S j - P + v.
+ * x (B,C,H,W), w (C,Co,K,K), y (B,Co,Ho,Wo) with Ho = (H - 1) S - 2P + K + OP. */
+static void conv_transpose2d_reference(const gm_conv_transpose2d *l, const gm_tensor *x, double *y)
+{
+    int B = x->shape.d[0], C = x->shape.d[1], H = x->shape.d[2], W = x->shape.d[3];
+    int K = l->k, S = l->stride, P = l->pad, Co = l->cout;
+    int Ho = (H - 1) * S - 2 * P + K + l->out_pad, Wo = (W - 1) * S - 2 * P + K + l->out_pad, n, o, i, j, c, u, v;
+    for (n = 0; n < B; n++)
+        for (o = 0; o < Co; o++)
+            for (i = 0; i < Ho * Wo; i++) y[(n * Co + o) * Ho * Wo + i] = l->b->val[o];
+    for (n = 0; n < B; n++)                                 /* image            */
+        for (c = 0; c < C; c++)                             /* input channel    */
+            for (i = 0; i < H; i++)                         /* input row        */
+                for (j = 0; j < W; j++)                     /* input column     */
+                    for (o = 0; o < Co; o++)                /* output channel   */
+                        for (u = 0; u < K; u++)             /* kernel row       */
+                            for (v = 0; v < K; v++) {       /* kernel column    */
+                                int r = S * i - P + u, q = S * j - P + v;    /* the pixel written */
+                                if (r >= 0 && r < Ho && q >= 0 && q < Wo)
+                                    y[((n * Co + o) * Ho + r) * Wo + q] += (double)l->w->val[((c * Co + o) * K + u) * K + v] * x->val[((n * C + c) * H + i) * W + j];
+                            }
+}
+
+/* The worst difference between the layer and its definition on random inputs, B = 2 (the
+ * gradient checks only see that the backward matches the forward, not the forward itself). */
 static double conv_error(int C, int Co, int H, int W, int K, int S, int P, int OP, int transposed)
 {
     gm_params Pm = {0};
     gm_rng rng = gm_rng_new(11);
-    gm_conv2d cv;
-    gm_conv_transpose2d ct;
     gm_tape *T = gm_tape_new(1 << 22);
-    gm_tensor *x = gm_randn(T, gm_shape4(2, C, H, W), &rng), *y, *w, *b;
+    gm_tensor *x = gm_randn(T, gm_shape4(2, C, H, W), &rng), *y;
     double *ref, worst = 0;
-    int n, o, c, i, j, u, v, Ho, Wo;
-    if (transposed) { ct = gm_conv_transpose2d_new(&Pm, "t", C, Co, K, S, P, OP, &rng); y = gm_conv_transpose2d(T, &ct, x); w = ct.w; b = ct.b; }
-    else { cv = gm_conv2d_new(&Pm, "c", C, Co, K, S, P, &rng); y = gm_conv2d(T, &cv, x); w = cv.w; b = cv.b; }
-    Ho = y->shape.d[2]; Wo = y->shape.d[3];
-    ref = (double *)calloc((size_t)y->size, sizeof(double));
-    for (n = 0; n < 2; n++)
-        for (o = 0; o < Co; o++)
-            for (i = 0; i < Ho * Wo; i++) ref[(n * Co + o) * Ho * Wo + i] = b->val[o];
-    for (n = 0; n < 2; n++)
-        for (o = 0; o < Co; o++)
-            for (c = 0; c < C; c++)
-                for (u = 0; u < K; u++)
-                    for (v = 0; v < K; v++) {
-                        int Hi = transposed ? H : Ho, Wi = transposed ? W : Wo;   /* the grid i, j run over */
-                        float wv = transposed ? w->val[((c * Co + o) * K + u) * K + v] : w->val[((o * C + c) * K + u) * K + v];
-                        for (i = 0; i < Hi; i++)
-                            for (j = 0; j < Wi; j++) {
-                                int r = S * i - P + u, q = S * j - P + v;
-                                if (transposed) {
-                                    if (r >= 0 && r < Ho && q >= 0 && q < Wo)
-                                        ref[((n * Co + o) * Ho + r) * Wo + q] += wv * x->val[((n * C + c) * H + i) * W + j];
-                                } else if (r >= 0 && r < H && q >= 0 && q < W) {
-                                    ref[((n * Co + o) * Ho + i) * Wo + j] += wv * x->val[((n * C + c) * H + r) * W + q];
-                                }
-                            }
-                    }
+    int i;
+    if (transposed) {
+        gm_conv_transpose2d l = gm_conv_transpose2d_new(&Pm, "t", C, Co, K, S, P, OP, &rng);
+        y = gm_conv_transpose2d(T, &l, x);
+        ref = (double *)calloc((size_t)y->size, sizeof(double));
+        conv_transpose2d_reference(&l, x, ref);
+    } else {
+        gm_conv2d l = gm_conv2d_new(&Pm, "c", C, Co, K, S, P, &rng);
+        y = gm_conv2d(T, &l, x);
+        ref = (double *)calloc((size_t)y->size, sizeof(double));
+        conv2d_reference(&l, x, ref);
+    }
     for (i = 0; i < y->size; i++) worst = fmax(worst, fabs(ref[i] - y->val[i]));
     free(ref);
     gm_tape_free(T);
