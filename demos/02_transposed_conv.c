@@ -16,8 +16,9 @@
  * Run:     make build/transposed_conv && ./build/transposed_conv        (about 0.03 s)
  * Output (out/transposed_conv/):
  *   conv_matrix.png  A as a 16x36 heatmap: a convolution is a sparse, banded matrix
- *   stamps.png       the 16 rows of A, each shown as a 6x6 image: row r of A = what output
- *                    pixel r reads = what the transposed conv paints for input pixel r
+ *   stamps.png       the 16 rows of A, each shown as a 6x6 image (red positive, blue
+ *                    negative, white 0): row r of A = what output pixel r reads = what
+ *                    the transposed conv paints for input pixel r
  *   A.npy            A as (16, 36)
  */
 #define GENMOD_IMPLEMENTATION
@@ -30,19 +31,32 @@ static const char *usage =
     "  --pad N      padding P of the multi-channel check (default 1)\n"
     "  --size N     height = width H of its input images (default 8)\n";
 
-/* a (rows, cols) matrix, integers printed as integers, zeros as '.' when dots is set */
-static void print_mat(const char *title, const float *v, int rows, int cols, int width, int dots)
+/* Matrices side by side, each under its title; every number in `width` columns, zeros as
+ * '.' when dots is set. */
+typedef struct mat { const char *title; const float *v; int rows, cols; } mat;
+
+static void print_mats(const mat *m, int n, int width, int dots)
 {
-    int i, j;
-    printf("%s\n", title);
-    for (i = 0; i < rows; i++) {
-        printf("   ");
-        for (j = 0; j < cols; j++) {
-            float a = v[i * cols + j];
-            if (dots && a == 0.0f) printf("%*s", width, ".");
-            else printf("%*g", width, a);
+    char line[512];
+    int i, j, k, len, rows = 0;
+    for (k = 0; k < n; k++) rows = m[k].rows > rows ? m[k].rows : rows;
+    for (i = -1; i < rows; i++) {                   /* row -1: the titles */
+        len = snprintf(line, sizeof line, "  ");
+        for (k = 0; k < n; k++) {
+            int w = m[k].cols * width, t = (int)strlen(m[k].title), end;
+            end = len + (t > w ? t : w) + 4;
+            if (i < 0) len += snprintf(line + len, sizeof line - len, "%s", m[k].title);
+            else if (i < m[k].rows)
+                for (j = 0; j < m[k].cols; j++) {
+                    float a = m[k].v[i * m[k].cols + j];
+                    if (dots && a == 0.0f) len += snprintf(line + len, sizeof line - len, "%*s", width, ".");
+                    else len += snprintf(line + len, sizeof line - len, "%*g", width, a);
+                }
+            while (len < end && len < (int)sizeof line - 1) line[len++] = ' ';
+            line[len] = 0;
         }
-        printf("\n");
+        while (len > 0 && line[len - 1] == ' ') line[--len] = 0;
+        printf("%s\n", line);
     }
 }
 
@@ -111,13 +125,25 @@ int main(int argc, char **argv)
     gm_tensor *u = gm_from(T, gm_shape4(1, 1, 4, 4), u4);
     gm_tensor *v = gm_conv_transpose2d(T, &convt, u);                /* (1,1,6,6) */
     gm_tensor *v2 = gm_conv2d(T, &flipconv, u);                      /* (1,1,6,6) */
-    printf("\n1. convolution, K=3 S=1 P=0: (6-3)/1+1 = 4\n");
-    print_mat("kernel w (3x3):", w3, 3, 3, 4, 0);
-    print_mat("input x (6x6):", x6, 6, 6, 4, 0);
-    print_mat("y = conv(x) (4x4), y[i][j] = sum_{a,b} w[a][b] x[i+a][j+b]:", y->val, 4, 4, 4, 0);
+    printf("\n1. convolution, K=3 S=1 P=0: (6-3)/1+1 = 4; y[i][j] = sum_{a,b} w[a][b] x[i+a][j+b]\n");
+    {
+        mat m[3] = {{"kernel w", w3, 3, 3}, {"input x (6x6)", x6, 6, 6}, {"y = conv(x) (4x4)", y->val, 4, 4}};
+        int a, b;
+        print_mats(m, 3, 3, 0);
+        printf("   y[0][0] =");                              /* the sum, w's zeros left out */
+        for (a = 0, i = 0; a < 3; a++)
+            for (b = 0; b < 3; b++)
+                if (w3[a * 3 + b] != 0.0f)
+                    printf(w3[a * 3 + b] < 0 ? "%s(%g)*%g" : "%s%g*%g", i++ ? " + " : " ", w3[a * 3 + b], x6[a * 6 + b]);
+        printf(" = %g\n", y->val[0]);
+    }
     printf("\n   transposed convolution, same w: (4-1)*1-0+3 = 6\n");
-    print_mat("input u (4x4):", u4, 4, 4, 4, 0);
-    print_mat("v = conv_transpose(u) (6x6): 1*w stamped at (0,0) plus 2*w at (2,2), summed:", v->val, 6, 6, 4, 0);
+    {
+        mat m[2] = {{"u (4x4)", u4, 4, 4}, {"v = conv_transpose(u) (6x6)", v->val, 6, 6}};
+        print_mats(m, 2, 3, 0);
+        printf("   1*w stamped at (0,0) plus 2*w at (2,2); where they overlap,\n"
+               "   v[2][2] = 1*w[2][2] + 2*w[0][0] = %g + %g = %g\n", w3[8], 2 * w3[0], v->val[2 * 6 + 2]);
+    }
     printf("   the same as conv(u zero-padded by 2 to 8x8, w turned 180 deg): max |difference| = %g\n",
            max_abs_diff(v->val, v2->val, 36));
 
@@ -130,7 +156,10 @@ int main(int argc, char **argv)
     float A[16 * 36];
     for (r = 0; r < 16; r++) for (j = 0; j < 36; j++) A[r * 36 + j] = AE->val[j * 16 + r];
     printf("\n2. the convolution as a matrix A (16x36): y = A x with x, y flattened row by row\n");
-    print_mat("A (each row holds the 9 kernel numbers, spread over 3 rows of the image):", A, 16, 36, 3, 1);
+    {
+        mat m = {"A (each row holds the 9 kernel numbers, spread over 3 rows of the image):", A, 16, 36};
+        print_mats(&m, 1, 3, 1);
+    }
     {
         gm_tensor *At = gm_from(T, gm_shape2(16, 36), A);
         gm_tensor *Ax = gm_matmul(T, At, gm_reshape(T, x, gm_shape2(36, 1)));     /* A x     */
@@ -186,32 +215,51 @@ int main(int argc, char **argv)
      * S=2 the count alternates 1, 2, 1, 2, ...: the uneven overlap behind checkerboard
      * artifacts. With K=4, S=2 (K divisible by S) the inside is even. */
     printf("\n4. stamps per output pixel (all-ones input and kernel), S=2 P=1\n");
-    for (r = 3; r <= 4; r++) {
-        char title[64];
-        gm_conv_transpose2d ct = gm_conv_transpose2d_new(&P, r == 3 ? "ones3" : "ones4", 1, 1, r, 2, 1, 4 - r, &rng);
-        gm_tensor *ones = gm_zeros(T, gm_shape4(1, 1, 4, 4)), *cnt;
-        for (i = 0; i < ct.w->size; i++) ct.w->val[i] = 1.0f;
-        for (i = 0; i < 16; i++) ones->val[i] = 1.0f;
-        ct.b->val[0] = 0.0f;
-        cnt = gm_conv_transpose2d(T, &ct, ones);
-        snprintf(title, sizeof title, "K=%d, OP=%d: 4x4 -> %dx%d", r, 4 - r, cnt->shape.d[2], cnt->shape.d[3]);
-        print_mat(title, cnt->val, cnt->shape.d[2], cnt->shape.d[3], 3, 0);
+    {
+        mat m[2] = {{"K=3, OP=1: 4x4 -> 8x8", NULL, 8, 8}, {"K=4, OP=0: 4x4 -> 8x8", NULL, 8, 8}};
+        float lo[2] = {1e9f, 1e9f}, hi[2] = {0, 0};
+        for (r = 3; r <= 4; r++) {
+            gm_conv_transpose2d ct = gm_conv_transpose2d_new(&P, r == 3 ? "ones3" : "ones4", 1, 1, r, 2, 1, 4 - r, &rng);
+            gm_tensor *ones = gm_zeros(T, gm_shape4(1, 1, 4, 4));
+            for (i = 0; i < ct.w->size; i++) ct.w->val[i] = 1.0f;
+            for (i = 0; i < 16; i++) ones->val[i] = 1.0f;
+            ct.b->val[0] = 0.0f;
+            m[r - 3].v = gm_conv_transpose2d(T, &ct, ones)->val;            /* (1,1,8,8) */
+            for (i = 1; i < 7; i++)                                          /* inside the border */
+                for (j = 1; j < 7; j++) {
+                    lo[r - 3] = fminf(lo[r - 3], m[r - 3].v[i * 8 + j]);
+                    hi[r - 3] = fmaxf(hi[r - 3], m[r - 3].v[i * 8 + j]);
+                }
+        }
+        print_mats(m, 2, 3, 0);
+        printf("   stamps per pixel inside the border: K=3 from %g to %g, K=4 from %g to %g\n", lo[0], hi[0], lo[1], hi[1]);
     }
 
     /* ---- output ---------------------------------------------------------------------------- */
     {
         gm_plot *pl = gm_plot_new("A: the 6x6 -> 4x4 convolution as a 16 x 36 matrix",
                                   "column j = input pixel (6 x 6, row by row)",
-                                  "-r, r = row of A = output pixel (4 x 4)");
+                                  "row r = output pixel (4 x 4, row by row)");
         int shape[2] = {16, 36};
-        gm_plot_heatmap(pl, A, 16, 36, 0.0f, 36.0f, -16.0f, 0.0f);   /* row 0 at the top */
+        gm_tensor *rgb = gm_zeros(T, gm_shape4(16, 3, 6, 6));
+        float amax = 0.0f;
+        gm_plot_heatmap(pl, A, 16, 36, 0.0f, 36.0f, 0.0f, 16.0f);
+        gm_plot_ydown(pl, 1);                                     /* row 0 at the top, y = 0 */
         demo_check(&d, gm_plot_save(pl, demo_path(&d, "conv_matrix.png"), 900, 480), "gm_plot_save");
         gm_plot_free(pl);
-        /* row r of A as a 6x6 image, in a 4x4 grid laid out like the output pixels; each
+        /* row r of A as a 6x6 colour image, in a 4x4 grid laid out like the output pixels:
+         * positive numbers red, negative blue, 0 white (the grid's borders are grey); each
          * pixel doubled (nearest) so the picture is not tiny */
-        gm_tensor *rows = gm_upsample2x(T, gm_from(T, gm_shape4(16, 1, 6, 6), A));
-        demo_check(&d, gm_save_image_grid(demo_path(&d, "stamps.png"), rows->val, 16, 1, 12, 12, 4, -2.0f, 2.0f),
-                   "gm_save_image_grid");
+        for (i = 0; i < 16 * 36; i++) amax = fmaxf(amax, fabsf(A[i]));
+        for (r = 0; r < 16; r++)
+            for (j = 0; j < 36; j++) {
+                float t = A[r * 36 + j] / amax, *px = rgb->val + r * 3 * 36 + j;    /* t in [-1, 1] */
+                px[0] = t < 0 ? 1 + t : 1;            /* R */
+                px[36] = 1 - fabsf(t);                /* G */
+                px[72] = t > 0 ? 1 - t : 1;           /* B */
+            }
+        demo_check(&d, gm_save_image_grid(demo_path(&d, "stamps.png"), gm_upsample2x(T, rgb)->val, 16, 3, 12, 12, 4,
+                                          0.0f, 1.0f), "gm_save_image_grid");
         demo_check(&d, gm_save_npy(demo_path(&d, "A.npy"), A, 2, shape), "gm_save_npy");
     }
     printf("\n");
