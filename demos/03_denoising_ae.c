@@ -218,6 +218,13 @@ int main(int argc, char **argv)
             curve[0][s] = (float)test_mse(T, NULL, &test, n, kind, lvl[s], d.seed + 3);
             for (k = 0; k < 2; k++) curve[1 + k][s] = (float)test_mse(T, &model[k], &test, n, kind, lvl[s], d.seed + 3);
         }
+        printf("\nnoise sweep, first %d test images (the picture noise_sweep.png):\n  %-16s", n, "noise level");
+        for (s = 0; s < NSWEEP; s++) printf(" %7.1f", lvl[s]);
+        for (k = 0; k < 3; k++) {
+            printf("\n  %-16s", k == 0 ? "input x~ itself" : k == 1 ? "plain AE" : "denoising AE");
+            for (s = 0; s < NSWEEP; s++) printf(" %7.4f", curve[k][s]);
+        }
+        printf("\n");
         snprintf(title, sizeof title, "test MSE vs the clean x, %s noise", kind == MASK ? "mask" : "gaussian");
         snprintf(label, sizeof label, "DAE at its training level %.2f", noise);
         p = gm_plot_new(title, kind == MASK ? "fraction of pixels zeroed" : "noise std", "MSE per pixel");
