@@ -180,7 +180,8 @@ typedef struct naive_est { double est[NS], spread[NS], ess; } naive_est;
 
 static naive_est naive_estimate(gm_tape *T, const vae *m, const gm_dataset *test, int n, gm_rng *rng)
 {
-    float *lw = (float *)malloc((size_t)n * S_MAX * sizeof(float)), *est = (float *)malloc((size_t)n * S_MAX * sizeof(float));
+    float *lw = (float *)malloc((size_t)n * S_MAX * sizeof(float));
+    float *est = (float *)malloc((size_t)n * S_MAX * sizeof(float));
     naive_est r;
     int k;
     prior_log_likelihoods(T, m, test, n, rng, lw);            /* log w_is = log p(x_i|z_s)     */
@@ -287,7 +288,7 @@ int main(int argc, char **argv)
         printf("  %-22s", name[md]);
         for (k = 0; k < NS; k++) {
             char cell[32];
-            snprintf(cell, sizeof cell, k < NS - 1 ? "%.1f +-%.1f" : "%.1f", ne[md].est[k], ne[md].spread[k]);
+            snprintf(cell, sizeof cell, k < NS - 1 ? "%.1f +- %.1f" : "%.1f", ne[md].est[k], ne[md].spread[k]);
             printf(" %16s", cell);
         }
         printf("   %8.2f\n", ne[md].ess);
