@@ -15,7 +15,7 @@
  * Lecture: lectures/08-likelihood.md
  * Run:     make build/vae build/importance_sampling && ./build/vae &&
  *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt    (the model ./build/vae
- *                     saved; about 45 s on 2 cores)
+ *                     saved; about 50 s of one core)
  *          ./build/importance_sampling          (trains the same VAE here first, 10 epochs)
  * Output:  out/importance_sampling/estimates.png  average estimate vs log10 k, both proposals
  *          out/importance_sampling/bound.png      the q(z|x) proposal alone: IWAE_k rising with k
@@ -37,7 +37,8 @@ static const char *usage =
     "  --arch A       mlp (default) or conv: the checkpoint's architecture\n"
     "  --latent Z     latent dimensions (default 20)\n"
     "  --epochs N     training epochs without --model (default 10; 1 with --quick)\n"
-    "  --samples K    samples per image on the subset, a multiple of 50 (default 5000; 500 with --quick)\n"
+    "  --samples K    draws per image on the subset: 50, 100, 250, 500, 1000, 2500 or 5000 (default 5000;\n"
+    "                 500 with --quick)\n"
     "  --subset N     test images for the many-sample estimates and the per-image fits (default 50; 10 with --quick)\n"
     "  --steps N      Adam steps of the per-image fits (default 500; 20 with --quick)\n"
     "  --lr X         their learning rate at the start (default 0.01)\n";
@@ -88,7 +89,7 @@ static void save_proposals(demo *d, gm_tape *T, const vae *m, const gm_dataset *
     free(grid); free(drawn);
 }
 
-/* ---- K draws per image on the first n test images: the estimate at every k of ks dividing K ---- */
+/* ---- K draws per image on the first n test images (K in ks): the estimate at every k of ks dividing K */
 enum { NK = 12, SHOW = 3, DOTS = 50 };
 static const int ks[NK] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
 typedef struct sweep {
@@ -261,9 +262,10 @@ int main(int argc, char **argv)
     sweep full, sw;
 
     demo_images(&d, &train, &test, 2000);
-    if (K < NFULL || K % NFULL || nsub < SHOW || nsub > test.n || nsub > CHUNK / EVAL_S || steps < 0) {
-        fprintf(stderr, "importance_sampling: --samples must be a multiple of %d, --subset in %d..%d, --steps >= 0\n",
-                NFULL, SHOW, CHUNK / EVAL_S);
+    for (j = 0; j < NK && ks[j] != K; j++) {}                   /* K must be in the list ks */
+    if (j == NK || K < NFULL || nsub < SHOW || nsub > test.n || nsub > CHUNK / EVAL_S || steps < 0) {
+        fprintf(stderr, "importance_sampling: --samples must be one of the usage's, --subset in %d..%d, --steps >= 0\n",
+                SHOW, CHUNK / EVAL_S);
         return 2;
     }
 
