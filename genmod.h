@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.2.0
+/* genmod.h - deep generative models taught in one C header.   v0.3.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -65,12 +65,29 @@
  *   tape, 4 ops, 5 layers, 6 optimizers, gradient checking, 7 probability, 8 objectives,
  *   9 data, 10 output, 11 checkpoints, 12 metrics (sections 7, 8 and 12 hold the VAE's
  *   pieces so far; GANs, diffusion and flows will add theirs). The implementation follows
- *   in the same order; each part starts with a marker to search for: >>tape >>params
- *   >>matmul >>ops-binary >>ops-unary >>ops-reduce >>ops-shape >>losses >>layers >>ops-conv
- *   >>ops-batchnorm >>optim >>gradcheck >>probability >>objectives >>data >>batch >>output
- *   >>checkpoints >>metrics. Lectures point at these markers.
+ *   in the same order; each part starts with a marker to search for:
+ *     >>config >>rng                   allocator and platform switches; random numbers
+ *     >>tape >>params >>threads        the arena, the reverse walk; parameters; the thread team
+ *     >>matmul                         the one matrix product every layer uses
+ *     >>ops-binary >>ops-unary >>ops-reduce >>ops-shape >>losses     the ops, forward and
+ *                                      backward side by side
+ *     >>layers >>ops-conv >>ops-batchnorm   dense, convolution, transposed convolution,
+ *                                      batch norm
+ *     >>optim >>gradcheck              SGD and Adam; the finite-difference gradient check
+ *     >>probability >>objectives       reparameterization, KL, IWAE, free bits, annealing
+ *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
+ *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
+ *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
+ *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
+ *     >>checkpoints >>metrics          saving parameters; active units, AUROC
+ *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.3.0  backward kernels only ever add (+=) into grads (dense and ReLU no longer write
+ *          their first share; the walk zeroes each grad just before its first use);
+ *          datasets carry class_names, and gm_plot_scatter_labeled takes them for its
+ *          legend (a new last argument); gm_plot_equal_aspect, gm_plot_ydown; plot
+ *          titles wrap instead of being cut.
  *   0.2.0  the VAE: gm_reparameterize, gm_logsumexp, gm_repeat, gm_kl_normal_std,
  *          gm_kl_normal, gm_free_bits, gm_iwae, gm_anneal_*, gm_active_units, gm_auroc.
  *          Faster: convolutions unfold in L2-sized chunks through zero-padded planes,
@@ -93,7 +110,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.2.0"
+#define GENMOD_VERSION "0.3.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -291,7 +308,7 @@ GMDEF gm_tensor *gm_avgpool2x2_at(gm_tape *T, gm_tensor *x, GM__SITE);      /* m
 GMDEF gm_tensor *gm_mse_at(gm_tape *T, gm_tensor *pred, gm_tensor *target, GM__SITE);
     /* mean over the example's values of (pred - target)^2 */
 GMDEF gm_tensor *gm_bernoulli_nll_at(gm_tape *T, gm_tensor *logits, gm_tensor *x, GM__SITE);
-    /* -log p(x|l) = sum_d softplus(l_d) - x_d l_d, for x in [0,1] (binary cross-entropy) */
+    /* -log p(x|l) = sum_d (softplus(l_d) - x_d l_d), for x in [0,1] (binary cross-entropy) */
 GMDEF gm_tensor *gm_gaussian_nll_at(gm_tape *T, gm_tensor *mean, gm_tensor *logvar, gm_tensor *x, GM__SITE);
     /* -log N(x; mean, e^logvar) = sum_d (log 2pi + logvar_d + (x_d - mean_d)^2 e^-logvar_d) / 2 */
 #define gm_mse(...)            gm_mse_at(__VA_ARGS__, GM__HERE)
@@ -460,6 +477,7 @@ typedef struct gm_dataset {
     int *y;          /* n labels in [0, nclass), or NULL */
     int nclass;      /* number of classes (0 when unlabeled) */
     int *order;      /* a permutation of 0..n-1 used by batching; identity after loading */
+    const char **class_names; /* nclass names for legends ("T-shirt/top", ...), or NULL when unknown */
     char name[96];   /* where it came from, for the demos' first line, e.g. "Fashion-MNIST train (60000 images)" */
 } gm_dataset;
 
@@ -472,15 +490,17 @@ GMDEF int  gm_load_idx(gm_dataset *ds, const char *images_path, const char *labe
 /* Fashion-MNIST from dir (NULL: "/usr/share/datasets/fashion-mnist", Debian package
  * dataset-fashion-mnist): train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz,
  * t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz, or the same names without .gz.
- * 60000 + 10000 images (1,28,28), 10 classes. On failure neither output is changed. */
+ * 60000 + 10000 images (1,28,28), 10 classes, named 0 T-shirt/top, 1 trouser, 2 pullover,
+ * 3 dress, 4 coat, 5 sandal, 6 shirt, 7 sneaker, 8 bag, 9 ankle boot (Xiao et al. 2017).
+ * On failure neither output is changed. */
 GMDEF int  gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char *dir);
 
 /* Every image stb_image reads (PNG, JPG, BMP, TGA, GIF, PSD, HDR, PNM) in dir, sorted by
  * file name, converted to c channels (1 grey, 3 RGB; 2 and 4 add alpha) and resized to
  * h x w (area average when shrinking, bilinear when growing). If dir has subfolders,
  * each subfolder (sorted by name) is one class and labels its images, as torchvision's
- * ImageFolder does (plain files beside the class folders are then ignored); otherwise
- * y = NULL. Names starting with '.' are skipped. A file that is not a readable image is
+ * ImageFolder does (plain files beside the class folders are then ignored), and the
+ * folder names are the class names; otherwise y = NULL. Names starting with '.' are skipped. A file that is not a readable image is
  * an error naming it. POSIX only (opendir/readdir); on Windows it returns an error. */
 GMDEF int  gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w);
 
@@ -507,12 +527,12 @@ GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed);
 /* order = a uniform random permutation of 0..n-1 (it depends on rng only). */
 GMDEF void gm_dataset_shuffle(gm_dataset *ds, gm_rng *rng);
 
-/* Free x, y and order and zero the struct (safe on a zeroed struct). */
+/* Free x, y, order and class_names and zero the struct (safe on a zeroed struct). */
 GMDEF void gm_dataset_free(gm_dataset *ds);
 
 /* Copy the examples whose label is one of classes[0..nclasses) into keep and all others
- * into rest (either may be NULL), in their original order; labels keep their values and
- * nclass. Used for outlier detection: train on keep, score rest. Returns 0 with an error
+ * into rest (either may be NULL), in their original order; labels keep their values,
+ * nclass and class names. Used for outlier detection: train on keep, score rest. Returns 0 with an error
  * if ds has no labels, a class is out of range, or a requested output would be empty. */
 GMDEF int  gm_dataset_split(gm_dataset *keep, gm_dataset *rest, const gm_dataset *ds,
                             const int *classes, int nclasses);
@@ -555,6 +575,7 @@ GMDEF void   gm_npy_free(float *x);
 /* Plots to PNG. Add series, then save; all data are copied in, so the caller may free its
  * arrays at once. Axes fit the data with a small margin and get "nice" ticks (1, 2 or 5
  * times a power of ten); a legend appears when there are 2 to 40 labelled series or classes.
+ * A title too wide for the picture is wrapped onto more lines at its spaces.
  * Non-finite points (and points <= 0 on a log axis) are skipped, not drawn.
  * The adders never fail loudly: the first problem (out of memory, n < 0) is remembered
  * and reported by gm_plot_save, which then writes nothing. */
@@ -565,14 +586,22 @@ GMDEF void gm_plot_line(gm_plot *p, const char *label, const float *x, const flo
 /* n points in one colour; x == NULL means x[i] = i. */
 GMDEF void gm_plot_scatter(gm_plot *p, const char *label, const float *x, const float *y, int n);
 /* n points xy = (x0, y0, x1, y1, ...), point i coloured by its class labels[i] in
- * 0..nclass-1, legend "0" .. "nclass-1" (colours repeat after 10 classes). */
-GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass);
+ * 0..nclass-1 (colours repeat after 10 classes); the legend names the classes by
+ * names[0..nclass-1] (a gm_dataset's class_names), or by number when names is NULL. */
+GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass,
+                                   const char *const *names);
 /* A layer under all series: v (rows, cols) row-major, row 0 at the top (y = y1), column 0
  * at the left (x = x0), painted with a viridis-like colour map and explained by a colour
  * bar from min(v) to max(v). One heatmap per plot; a second call replaces the first. */
 GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
                            float x0, float x1, float y0, float y1);
 GMDEF void gm_plot_logy(gm_plot *p, int on);    /* y on a log10 axis: loss curves */
+/* One unit is as long on x as on y (the shorter range is widened): a circle stays round,
+ * as a picture of a latent space needs. Not with gm_plot_logy. */
+GMDEF void gm_plot_equal_aspect(gm_plot *p, int on);
+/* y grows downwards, as the row index of a matrix does (a heatmap's row 0 is always at
+ * the top: with this, at y = y0). */
+GMDEF void gm_plot_ydown(gm_plot *p, int on);
 /* Draw and write the PNG; width, height 0 mean 640 x 480. */
 GMDEF int  gm_plot_save(gm_plot *p, const char *path, int width, int height);
 GMDEF void gm_plot_free(gm_plot *p);
@@ -915,6 +944,14 @@ static int gm__same_shape(gm_shape a, gm_shape b)
     if (a.ndim != b.ndim) return 0;
     for (i = 0; i < a.ndim; i++) if (a.d[i] != b.d[i]) return 0;
     return 1;
+}
+
+/* An op's inputs a and b must have the same shape, else stop naming the op and its caller. */
+static void gm__need_same(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
+{
+    char sa[64], sb[64];
+    if (!gm__same_shape(a->shape, b->shape))
+        gm__fatal(file, line, op, "shapes differ: %s vs %s", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
 }
 
 /* Private flag bits of gm_tensor.flags. */
@@ -2337,13 +2374,6 @@ GMDEF gm_tensor *gm_avgpool2x2_at(gm_tape *T, gm_tensor *x, GM__SITE)
 }
 
 // >>losses
-static void gm__need_same(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
-{
-    char sa[64], sb[64];
-    if (!gm__same_shape(a->shape, b->shape))
-        gm__fatal(file, line, op, "shapes differ: %s vs %s", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
-}
-
 /* y_b = (1/D) sum_d (p_bd - t_bd)^2;  dp = 2 (p - t) dy / D,  dt = -dp */
 static void gm__mse_bwd(gm_tensor *y)
 {
@@ -2376,7 +2406,7 @@ GMDEF gm_tensor *gm_mse_at(gm_tape *T, gm_tensor *pred, gm_tensor *target, GM__S
     return y;
 }
 
-/* y_b = sum_d softplus(l_bd) - x_bd l_bd   (= -log Bernoulli(x | sigmoid(l)), stable for any l)
+/* y_b = sum_d (softplus(l_bd) - x_bd l_bd)   (= -log Bernoulli(x | sigmoid(l)), stable for any l)
  * dl = dy (sigmoid(l) - x),   dx = -dy l */
 static void gm__bernoulli_nll_bwd(gm_tensor *y)
 {
@@ -3505,6 +3535,26 @@ GMDEF gm_tensor *gm_iwae_at(gm_tape *T, gm_tensor *logw, int k, GM__SITE)
 /* A data set holds at most 2^29 floats = 2 GiB. */
 #define GM__DATA_MAX_FLOATS ((uint64_t)1 << 29)
 
+/* A copy of n strings in one block (n pointers, then the characters), freed with one
+ * GM_FREE: class names travel this way. NULL if out of memory. */
+static const char **gm__strings_copy(const char *const *str, int n)
+{
+    size_t bytes = (size_t)n * sizeof(char *), len;
+    const char **out;
+    char *at;
+    int k;
+    for (k = 0; k < n; k++) bytes += strlen(str[k]) + 1;
+    if (!(out = (const char **)gm__calloc(1, bytes))) return NULL;
+    at = (char *)(out + n);
+    for (k = 0; k < n; k++) {
+        len = strlen(str[k]) + 1;
+        memcpy(at, str[k], len);
+        out[k] = at;
+        at += len;
+    }
+    return out;
+}
+
 // >>data-files
 /* The last path component, for names and messages. */
 static const char *gm__basename(const char *path)
@@ -3820,6 +3870,10 @@ static char *gm__find_gz(const char *dir, const char *file)
     return NULL;
 }
 
+static const char *const gm__fashion_classes[10] = {
+    "T-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle boot"
+};
+
 /* One half of Fashion-MNIST; prefix is "train" or "t10k". */
 static int gm__load_fashion_part(gm_dataset *out, const char *dir, const char *prefix, const char *what)
 {
@@ -3848,6 +3902,12 @@ GMDEF int gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char 
     /* both halves or nothing: the train half is freed if the test half fails */
     if (!gm__load_fashion_part(&tr, dir, "train", "train")) return 0;
     if (!gm__load_fashion_part(&te, dir, "t10k", "test")) { gm_dataset_free(&tr); return 0; }
+    if ((tr.nclass <= 10 && !(tr.class_names = gm__strings_copy(gm__fashion_classes, tr.nclass))) ||
+        (te.nclass <= 10 && !(te.class_names = gm__strings_copy(gm__fashion_classes, te.nclass)))) {
+        gm_dataset_free(&tr);
+        gm_dataset_free(&te);
+        return 0;
+    }
     *train = tr;
     *test = te;
     return 1;
@@ -4045,6 +4105,15 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
         }
     }
     if (nfiles == 0) { gm__error("%s: holds no images", dir); goto fail; }
+    if (nclass) {                                     /* the class folders' names, in label order */
+        const char **names = (const char **)gm__calloc((size_t)nclass, sizeof *names);
+        int k = 0;
+        if (!names) goto fail;
+        for (i = 0; i < ntop; i++) if (top[i].isdir) names[k++] = gm__basename(top[i].path);
+        t.class_names = gm__strings_copy(names, nclass);
+        GM_FREE(names);
+        if (!t.class_names) goto fail;
+    }
     if ((uint64_t)nfiles * c * h * w > GM__DATA_MAX_FLOATS) {
         gm__error("%s: %d images of %dx%dx%d is more than the 2^29 floats genmod loads", dir, nfiles, c, h, w);
         goto fail;
@@ -4081,7 +4150,7 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
 fail:
     gm__entries_free(top, ntop);
     gm__entries_free(files, nfiles);
-    GM_FREE(t.x); GM_FREE(t.y); GM_FREE(t.order);
+    gm_dataset_free(&t);
     return 0;
 }
 
@@ -4178,11 +4247,17 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
      * and the two bar directions, stay at least 30 degrees apart. */
     static const float base[10] = { 0, 0, 0, 0, 0, 0, 45, 0, 90, 0 };
     static const float jitter[10] = { 180, 180, 30, 30, 180, 15, 15, 15, 15, 20 };
+    static const char *const names[10] = { "disc", "ring", "square", "square outline", "triangle", "plus",
+                                           "X", "horizontal bars", "vertical bars", "dots" };
     gm_rng rng = gm_rng_new(seed);
     gm_dataset t;
     int i, px, py;
     if (!ds || n < 1) gm__fatal(__FILE__, __LINE__, "gm_synthetic_shapes", "need ds and n >= 1, got n = %d", n);
-    if (!gm__dataset_new(&t, n, 1, 28, 28, 1)) { memset(ds, 0, sizeof *ds); return; }
+    if (!gm__dataset_new(&t, n, 1, 28, 28, 1) || !(t.class_names = gm__strings_copy(names, 10))) {
+        gm_dataset_free(&t);
+        memset(ds, 0, sizeof *ds);
+        return;
+    }
     t.nclass = 10;
     /* the RNG order is fixed (labels, then per image 6 shape draws and 784 noise draws),
      * so a seed gives the same bytes everywhere libm's cosf/sinf agree */
@@ -4280,6 +4355,7 @@ GMDEF void gm_dataset_free(gm_dataset *ds)
     GM_FREE(ds->x);
     GM_FREE(ds->y);
     GM_FREE(ds->order);
+    GM_FREE((void *)ds->class_names);
     memset(ds, 0, sizeof *ds);
 }
 
@@ -4325,6 +4401,13 @@ GMDEF int gm_dataset_split(gm_dataset *keep, gm_dataset *rest, const gm_dataset 
         part[q].y[fill[q]++] = ds->y[i];
     }
     GM_FREE(in);
+    for (p = 0; p < 2; p++)
+        if (out[p] && ds->class_names &&
+            !(part[p].class_names = gm__strings_copy(ds->class_names, ds->nclass))) {
+            gm_dataset_free(&part[0]);
+            gm_dataset_free(&part[1]);
+            return 0;
+        }
     for (p = 0; p < 2; p++) {
         if (!out[p]) continue;
         part[p].nclass = ds->nclass;
@@ -4848,16 +4931,40 @@ static void gm__disc(gm__canvas *cv, float cx, float cy, float rad, unsigned rgb
  * rectangle. GM__TEXT_H is the height a line of text takes, in font units. */
 #define GM__TEXT_H 10
 
-/* Width in pixels: the sum of the glyphs' advances, drawn one glyph at a time below. */
-static int gm__text_width(const char *str, int s)
+/* Width in pixels of the first n characters: the sum of the glyphs' advances, drawn one
+ * glyph at a time below. */
+static int gm__text_span(const char *str, size_t n, int s)
 {
     char one[2] = {0, 0};
     int w = 0;
-    for (; *str; str++) {
+    for (; n > 0 && *str; str++, n--) {
         one[0] = (*str >= 32 && *str <= 126) ? *str : '?';    /* the font is plain ASCII */
         w += stb_easy_font_width(one);
     }
     return w * s;
+}
+
+static int gm__text_width(const char *str, int s) { return gm__text_span(str, strlen(str), s); }
+
+/* Break str at spaces into lines at most width pixels wide at scale s (a word wider than
+ * that gets a line of its own): line i is the len[i] characters from start[i]. Returns
+ * the number of lines, at most max (the last one then takes the rest). */
+static int gm__wrap(const char *str, int s, int width, int *start, int *len, int max)
+{
+    int n = 0, at = 0, end = (int)strlen(str);
+    while (at < end && n < max) {
+        int stop = at, next;
+        while (stop < end) {                       /* take words while the line still fits */
+            for (next = stop + 1; next < end && str[next] != ' '; next++) {}
+            if (stop > at && (n == max - 1 ? 0 : gm__text_span(str + at, (size_t)(next - at), s) > width)) break;
+            stop = next;
+        }
+        if (n == max - 1) stop = end;
+        start[n] = at;
+        len[n++] = stop - at;
+        for (at = stop; at < end && str[at] == ' '; at++) {}
+    }
+    return n;
 }
 
 /* Text with its top-left corner at (x, y), s pixels per font unit. vertical != 0 turns it
@@ -4892,17 +4999,18 @@ typedef struct gm__series {
     float *x, *y;       /* our own copies */
     int *cls;           /* labelled scatter: class of each point, 0..nclass-1; else NULL */
     int nclass;
+    const char **names; /* labelled scatter: the classes' names (our copy), or NULL: numbers */
     int colour;         /* palette index of a one-colour series */
 } gm__series;
 
 struct gm_plot {
-    char title[96], xlabel[64], ylabel[64];
+    char title[256], xlabel[64], ylabel[64];
     gm__series *s;
     int ns, cap, ncolour;   /* series, room for, one-colour series so far */
     float *heat;            /* the heatmap layer (rows, cols), or NULL */
     int rows, cols;
     float hx0, hx1, hy0, hy1;
-    int logy;
+    int logy, equal, ydown;  /* gm_plot_logy, gm_plot_equal_aspect, gm_plot_ydown */
     char error[200];        /* the first thing that went wrong, reported by gm_plot_save */
 };
 
@@ -4912,6 +5020,10 @@ static const unsigned gm__palette[10] = {
     0x0072B2, 0xD55E00, 0x009E73, 0xCC79A7, 0xE69F00,
     0x56B4E9, 0x332288, 0x999933, 0x882255, 0x555555
 };
+
+/* One-colour series on a plot whose points are coloured by class get these instead, so a
+ * circle drawn over ten classes is not taken for one of them. */
+static const unsigned gm__neutral[3] = { 0x000000, 0x888888, 0xC00000 };
 
 #define GM__INK   0x222222   /* text */
 #define GM__FRAME 0x444444   /* axes box and ticks */
@@ -5009,7 +5121,7 @@ static void gm__plot_xy(gm_plot *p, int kind, const char *label, const float *x,
         s->x[i] = x ? x[i] : (float)i;
         s->y[i] = y[i];
     }
-    s->colour = p->ncolour++ % 10;
+    s->colour = p->ncolour++;
 }
 
 GMDEF void gm_plot_line(gm_plot *p, const char *label, const float *x, const float *y, int n)
@@ -5022,7 +5134,8 @@ GMDEF void gm_plot_scatter(gm_plot *p, const char *label, const float *x, const 
     gm__plot_xy(p, GM__SCATTER, label, x, y, n, "gm_plot_scatter");
 }
 
-GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass)
+GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *labels, int n, int nclass,
+                                   const char *const *names)
 {
     gm__series *s;
     int i;
@@ -5041,9 +5154,13 @@ GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *label
     /* one series with a class per point: drawn in the caller's order, so no class is
      * painted over all the others just because it came last */
     if (!(s = gm__plot_push(p, GM__SCATTER, "", n, "gm_plot_scatter_labeled"))) return;
-    if (!(s->cls = (int *)gm__calloc((size_t)n, sizeof(int)))) {
+    s->cls = (int *)gm__calloc((size_t)n, sizeof(int));
+    s->names = names ? gm__strings_copy(names, nclass) : NULL;
+    if (!s->cls || (names && !s->names)) {
         GM_FREE(s->x);
         GM_FREE(s->y);
+        GM_FREE(s->cls);
+        GM_FREE((void *)s->names);
         p->ns--;
         gm__plot_fail(p, "gm_plot_scatter_labeled: out of memory for %d points", n);
         return;
@@ -5080,6 +5197,8 @@ GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
 }
 
 GMDEF void gm_plot_logy(gm_plot *p, int on) { if (p) p->logy = on != 0; }
+GMDEF void gm_plot_equal_aspect(gm_plot *p, int on) { if (p) p->equal = on != 0; }
+GMDEF void gm_plot_ydown(gm_plot *p, int on) { if (p) p->ydown = on != 0; }
 
 GMDEF void gm_plot_free(gm_plot *p)
 {
@@ -5089,6 +5208,7 @@ GMDEF void gm_plot_free(gm_plot *p)
         GM_FREE(p->s[i].x);
         GM_FREE(p->s[i].y);
         GM_FREE(p->s[i].cls);
+        GM_FREE((void *)p->s[i].names);
     }
     GM_FREE(p->s);
     GM_FREE(p->heat);
@@ -5241,6 +5361,24 @@ static long gm__points_in(const gm_plot *p, const gm__axis *ax, const gm__axis *
     return hits;
 }
 
+/* The colour of series s, or of class k of a labelled scatter. */
+static unsigned gm__series_rgb(const gm_plot *p, const gm__series *s, int k)
+{
+    int i;
+    if (s->cls) return gm__palette[k % 10];
+    for (i = 0; i < p->ns; i++) if (p->s[i].cls) return gm__neutral[s->colour % 3];
+    return gm__palette[s->colour % 10];
+}
+
+/* The text of legend entry k of series s: its label, or class k's name or number. */
+static const char *gm__legend_text(const gm__series *s, int k, char *num, size_t cap)
+{
+    if (!s->cls) return s->label;
+    if (s->names) return s->names[k];
+    snprintf(num, cap, "%d", k);
+    return num;
+}
+
 /* Draw one legend entry's sample: a short line or a dot. */
 static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, unsigned rgb)
 {
@@ -5253,17 +5391,16 @@ static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, unsigned rgb)
 static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay, int ts)
 {
     int n = gm__legend_count(p), i, k, e, tw = 0, lh = 12 * ts + 4, per_col, ncol, bw, bh;
-    int c, pl = (int)ax->p0, pr = (int)ax->p1, pt = (int)ay->p1, pb = (int)ay->p0, b[4];
+    int c, pl = (int)ax->p0, pr = (int)ax->p1, b[4];
+    int pt = (int)(ay->p1 < ay->p0 ? ay->p1 : ay->p0), pb = (int)(ay->p1 < ay->p0 ? ay->p0 : ay->p1);
     long fewest = -1;
     char num[16];
     if (n < 2 || n > 40) return;    /* one series needs no legend; 40 would be wallpaper */
     for (i = 0; i < p->ns; i++) {
         const gm__series *s = &p->s[i];
-        if (s->cls) {
-            snprintf(num, sizeof num, "%d", s->nclass - 1);
-            if (gm__text_width(num, ts) > tw) tw = gm__text_width(num, ts);
-        } else if (gm__text_width(s->label, ts) > tw) {
-            tw = gm__text_width(s->label, ts);
+        for (k = 0; k < (s->cls ? s->nclass : 1); k++) {
+            int w = gm__text_width(gm__legend_text(s, k, num, sizeof num), ts);
+            if (w > tw) tw = w;
         }
     }
     /* entries in columns when they do not fit in the plot's height */
@@ -5293,15 +5430,9 @@ static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, con
         int m = s->cls ? s->nclass : s->label[0] != 0;
         for (k = 0; k < m; k++, e++) {
             int x = b[0] + 8 + (e / per_col) * (18 + 6 + tw + 12), y = b[1] + 5 + (e % per_col) * lh;
-            const char *text = s->label;
-            unsigned rgb = gm__palette[s->colour];
-            if (s->cls) {
-                snprintf(num, sizeof num, "%d", k);
-                text = num;
-                rgb = gm__palette[k % 10];
-            }
+            unsigned rgb = gm__series_rgb(p, s, k);
             gm__legend_key(cv, s->kind, x, y + lh / 2 - 2, rgb);
-            gm__text(cv, x + 24, y + (lh - 4 - 7 * ts) / 2, text, ts, GM__INK, 0);
+            gm__text(cv, x + 24, y + (lh - 4 - 7 * ts) / 2, gm__legend_text(s, k, num, sizeof num), ts, GM__INK, 0);
         }
     }
 }
@@ -5315,7 +5446,7 @@ static void gm__draw_heat(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, 
         /* pixel -> axis space -> data, then the row counted from the top (y = y1) */
         double ya = ay->lo + ((double)y + 0.5 - ay->p0) / (ay->p1 - ay->p0) * (ay->hi - ay->lo);
         double yv = ay->log ? pow(10.0, ya) : ya;
-        double rowf = ((double)p->hy1 - yv) / ((double)p->hy1 - p->hy0) * p->rows;
+        double rowf = (p->ydown ? yv - p->hy0 : (double)p->hy1 - yv) / ((double)p->hy1 - p->hy0) * p->rows;
         if (!(rowf >= 0 && rowf < p->rows)) continue;
         for (x = cv->cx0; x < cv->cx1; x++) {
             double xv = ax->lo + ((double)x + 0.5 - ax->p0) / (ax->p1 - ax->p0) * (ax->hi - ax->lo);
@@ -5333,6 +5464,7 @@ typedef struct gm__layout {
     int w, h;                       /* canvas */
     int left, right, top, bottom;   /* margins around the plot area */
     int ts;                         /* pixels per font unit for labels; the title gets ts + 1 */
+    int nt, tstart[4], tlen[4];     /* the title's lines: from tstart[i], tlen[i] characters */
     float vmin, vmax;               /* heatmap value range, mapped to colours 0..1 */
     char vlo[24], vhi[24];          /* their labels on the colour bar */
 } gm__layout;
@@ -5379,7 +5511,8 @@ static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
 {
     int ts, want, wl, wh;
     L->ts = ts = (L->w < 1000 || L->h < 750) ? 1 : 2;
-    L->top = p->title[0] ? 14 + GM__TEXT_H * (ts + 1) + 10 : 16;
+    L->nt = gm__wrap(p->title, ts + 1, L->w - 24, L->tstart, L->tlen, 4);
+    L->top = L->nt ? 14 + L->nt * GM__TEXT_H * (ts + 1) + 10 : 16;
     /* tick, gap, tick labels, the x label, edge */
     L->bottom = 6 + 6 + GM__TEXT_H * ts + (p->xlabel[0] ? 10 + GM__TEXT_H * ts : 0) + 12;
     L->right = 24;
@@ -5390,8 +5523,8 @@ static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
         wh = gm__text_width(L->vhi, ts);
         L->right = 18 + 16 + 6 + (wl > wh ? wl : wh) + 12;   /* gap, bar, gap, labels, edge */
     }
-    ay->p0 = L->h - L->bottom;
-    ay->p1 = L->top;
+    ay->p0 = p->ydown ? L->top : L->h - L->bottom;
+    ay->p1 = p->ydown ? L->h - L->bottom : L->top;
     want = (int)((ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
     gm__ticks(ay, want > 10 ? 10 : want);
     /* edge, the y label turned upwards, tick labels, gap, tick */
@@ -5403,6 +5536,19 @@ static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
         gm__ticks(ax, want);
         if (want <= 2 || (gm__widest_label(ax, ts) + 12 * ts) * ax->ntick < ax->p1 - ax->p0) break;
     }
+}
+
+/* Widen the axis whose units are longer on screen, about its middle, until a unit of x
+ * and a unit of y take the same number of pixels. */
+static void gm__equal_aspect(gm__axis *ax, gm__axis *ay)
+{
+    double px = fabs(ax->p1 - ax->p0), py = fabs(ay->p1 - ay->p0);
+    double ux = (ax->hi - ax->lo) / px, uy = (ay->hi - ay->lo) / py, mid;
+    gm__axis *a = ux > uy ? ay : ax;
+    double span = (ux > uy ? ux : uy) * (ux > uy ? py : px);
+    mid = 0.5 * (a->lo + a->hi);
+    a->lo = mid - 0.5 * span;
+    a->hi = mid + 0.5 * span;
 }
 
 /* The pixel row or column of a tick. */
@@ -5424,17 +5570,17 @@ static void gm__draw_series(const gm_plot *p, gm__canvas *cv, const gm__axis *ax
             double qx = gm__to_px(ax, s->x[j]), qy = gm__to_px(ay, s->y[j]);
             if (qx != qx || qy != qy) { px = NAN; continue; }   /* not drawable: a gap in the line */
             if (s->kind == GM__SCATTER) {
-                unsigned rgb = gm__palette[s->cls ? s->cls[j] % 10 : s->colour];
+                unsigned rgb = gm__series_rgb(p, s, s->cls ? s->cls[j] : 0);
                 if (p->heat && s->n <= 2000)     /* a white rim shows points on colour */
                     gm__disc(cv, (float)qx, (float)qy, rad + 1.2f, 0xFFFFFF, alpha);
                 gm__disc(cv, (float)qx, (float)qy, rad, rgb, alpha);
             } else if (px == px) {
                 gm__segment(cv, (float)px, (float)py, (float)qx, (float)qy, 2.0f,
-                            gm__palette[s->colour]);
+                            gm__series_rgb(p, s, 0));
             } else if (j + 1 == s->n || gm__to_px(ay, s->y[j + 1]) != gm__to_px(ay, s->y[j + 1])
                        || gm__to_px(ax, s->x[j + 1]) != gm__to_px(ax, s->x[j + 1])) {
                 /* a point with no drawable neighbour would vanish from a line: show a dot */
-                gm__disc(cv, (float)qx, (float)qy, 1.5f, gm__palette[s->colour], 1.0f);
+                gm__disc(cv, (float)qx, (float)qy, 1.5f, gm__series_rgb(p, s, 0), 1.0f);
             }
             px = qx;
             py = qy;
@@ -5461,9 +5607,12 @@ static void gm__draw_axes(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, 
         gm__rect(cv, x0 - 6, y, x0 - 1, y + 1, GM__FRAME, 1.0f);
         gm__text(cv, x0 - 10 - lw, y - (7 * ts) / 2, ay->label[i], ts, GM__INK, 0);
     }
-    if (p->title[0])
-        gm__text(cv, (x0 + x1 - gm__text_width(p->title, ts + 1)) / 2, 14,
-                 p->title, ts + 1, GM__INK, 0);
+    for (i = 0; i < L->nt; i++) {         /* the title's lines, each centred on the canvas */
+        char line[sizeof p->title];
+        memcpy(line, p->title + L->tstart[i], (size_t)L->tlen[i]);
+        line[L->tlen[i]] = 0;
+        gm__text(cv, (L->w - gm__text_width(line, ts + 1)) / 2, 14 + i * GM__TEXT_H * (ts + 1), line, ts + 1, GM__INK, 0);
+    }
     if (p->xlabel[0])
         gm__text(cv, (x0 + x1 - gm__text_width(p->xlabel, ts)) / 2, L->h - 12 - GM__TEXT_H * ts,
                  p->xlabel, ts, GM__INK, 0);
@@ -5509,6 +5658,11 @@ GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
     L.h = height;
     gm__plot_ranges(p, &ax, &ay, &L);
     gm__plot_layout(p, &ax, &ay, &L);
+    if (p->equal && !p->logy) {       /* equal units; the ticks' new margins move them a little */
+        gm__equal_aspect(&ax, &ay);
+        gm__plot_layout(p, &ax, &ay, &L);
+        gm__equal_aspect(&ax, &ay);
+    }
 
     cv.w = width;
     cv.h = height;

@@ -210,7 +210,7 @@ static void run(demo *d, const gm_dataset *train0, const gm_dataset *test, int Z
     }
     if (Z == 2 && test->y) {
         gm_plot *pl = gm_plot_new("2-D code of the test images", "z1", "z2");
-        gm_plot_scatter_labeled(pl, lat, test->y, test->n, test->nclass);
+        gm_plot_scatter_labeled(pl, lat, test->y, test->n, test->nclass, test->class_names);
         demo_check(d, gm_plot_save(pl, demo_path(d, "latent_z2.png"), 0, 0), "saving");
         gm_plot_free(pl);
     }

@@ -90,6 +90,7 @@ static void prior_circles(gm_plot *pl)
         }
         gm_plot_line(pl, r ? "p(z): |z| = 2" : "p(z): |z| = 1", cx[r], cy[r], 65);
     }
+    gm_plot_equal_aspect(pl, 1);                  /* circles drawn as circles */
 }
 
 static void save_plot(demo *d, gm_plot *pl, const char *file)
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
     /* ---- pictures of the latent plane ---- */
     {
         gm_plot *pl = gm_plot_new("test images: mu(x) by class, and the prior N(0, I)", "z1", "z2");
-        gm_plot_scatter_labeled(pl, mu, L.test.y, N, L.test.nclass);
+        gm_plot_scatter_labeled(pl, mu, L.test.y, N, L.test.nclass, L.test.class_names);
         prior_circles(pl);
         save_plot(&d, pl, "aggr-latent.png");
     }

@@ -103,8 +103,9 @@ static void save_scatter(demo *d, const setting *s, const float *mu, const float
     }
     snprintf(title, sizeof title, "one z ~ q(z|x) per test image, loss: %s", s->title);
     pl = gm_plot_new(title, "z1", "z2");
-    gm_plot_scatter_labeled(pl, z, test->y, test->n, test->nclass);
+    gm_plot_scatter_labeled(pl, z, test->y, test->n, test->nclass, test->class_names);
     gm_plot_line(pl, "|z| = 2 (86% of p(z))", circle, circle + 101, 101);
+    gm_plot_equal_aspect(pl, 1);                  /* so the circle is one */
     snprintf(file, sizeof file, "scatter-%s.png", s->key);
     demo_check(d, gm_plot_save(pl, demo_path(d, file), 640, 560), "saving the scatter");
     gm_plot_free(pl);

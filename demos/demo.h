@@ -147,6 +147,10 @@ static inline void demo_images(demo *d, gm_dataset *train, gm_dataset *test, int
     int builtin = d->data && strcmp(d->data, "builtin") == 0;
     if (!builtin && gm_load_fashion_mnist(train, test, d->data)) {
         printf("data: %s and %s\n", train->name, test->name);
+        if (d->data) {              /* any MNIST-format files: their classes are unknown, so */
+            GM_FREE((void *)train->class_names); train->class_names = NULL;   /* legends show numbers */
+            GM_FREE((void *)test->class_names); test->class_names = NULL;
+        }
     } else {
         if (d->data && !builtin) { fprintf(stderr, "%s: %s\n", d->name, gm_last_error()); exit(1); }
         gm_synthetic_shapes(train, 20000, d->seed);

@@ -314,6 +314,8 @@ static void test_fashion_mnist(void)
     EXPECT(tr.c == 1 && tr.h == 28 && tr.w == 28 && tr.d == 784 && te.d == 784);
     EXPECT(tr.nclass == 10 && te.nclass == 10);
     EXPECT(strcmp(tr.name, "Fashion-MNIST train (60000 images)") == 0);
+    EXPECT(tr.class_names && te.class_names && strcmp(tr.class_names[0], "T-shirt/top") == 0 &&
+           strcmp(te.class_names[9], "ankle boot") == 0);
     if (tr.n == 60000 && te.n == 10000) {
         for (i = 0; i < 60000 * 784; i++) if (!(tr.x[i] >= 0.0f && tr.x[i] <= 1.0f)) ok = 0;
         for (i = 0; i < 10000 * 784; i++) if (!(te.x[i] >= 0.0f && te.x[i] <= 1.0f)) ok = 0;
@@ -512,6 +514,7 @@ static void test_image_folder_classes(void)
     EXPECT(gm_load_image_folder(&ds, p, 1, 6, 6) == 1);
     EXPECT(strncmp(ds.name, "imgcls (3 images", 16) == 0);
     EXPECT(ds.n == 3 && ds.nclass == 2 && ds.y != NULL);
+    EXPECT(ds.class_names && strcmp(ds.class_names[0], "cat") == 0 && strcmp(ds.class_names[1], "dog") == 0);
     if (ds.n == 3 && ds.y) {
         EXPECT(ds.y[0] == 0 && ds.y[1] == 0 && ds.y[2] == 1);
         for (i = 0; i < 36; i++) {
@@ -584,6 +587,7 @@ static void test_synthetic_shapes(void)
     gm_synthetic_shapes(&c, 2000, 8);
     EXPECT(a.n == 2000 && a.c == 1 && a.h == 28 && a.w == 28 && a.d == 784 && a.nclass == 10);
     EXPECT(strcmp(a.name, "synthetic shapes (2000 images, 10 classes)") == 0);
+    EXPECT(a.class_names && strcmp(a.class_names[0], "disc") == 0 && strcmp(a.class_names[9], "dots") == 0);
     EXPECT(memcmp(a.x, b.x, 2000 * 784 * sizeof(float)) == 0);     /* same seed: same bytes */
     EXPECT(memcmp(a.y, b.y, 2000 * sizeof(int)) == 0);
     EXPECT(memcmp(a.x, c.x, 2000 * 784 * sizeof(float)) != 0);     /* another seed: other data */
@@ -729,6 +733,8 @@ static void test_shuffle_split(void)
     EXPECT(gm_dataset_split(&keep, &rest, &ds, keep_classes, 2) == 1);
     EXPECT(keep.n + rest.n == 1000 && keep.n == 200);
     EXPECT(keep.d == 784 && rest.d == 784 && keep.nclass == 10 && rest.nclass == 10);
+    EXPECT(keep.class_names && rest.class_names && keep.class_names != ds.class_names &&   /* copies */
+           strcmp(keep.class_names[3], ds.class_names[3]) == 0 && strcmp(rest.class_names[1], "ring") == 0);
     for (i = 0, ok = 1; i < keep.n; i++) if (keep.y[i] != 1 && keep.y[i] != 3) ok = 0;
     for (i = 0; i < rest.n; i++) if (rest.y[i] == 1 || rest.y[i] == 3) ok = 0;
     EXPECT(ok);

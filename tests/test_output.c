@@ -361,7 +361,7 @@ static void test_plot_scatter_labeled(void)
         xy[2 * i] = 3.0f * (float)cos(lab[i] * 0.628) + 0.6f * gm_rng_normal(&rng);
         xy[2 * i + 1] = 3.0f * (float)sin(lab[i] * 0.628) + 0.6f * gm_rng_normal(&rng);
     }
-    gm_plot_scatter_labeled(p, xy, lab, N, 10);
+    gm_plot_scatter_labeled(p, xy, lab, N, 10, NULL);
     out_path(path, sizeof path, "plot_scatter.png");
     EXPECT(gm_plot_save(p, path, 500, 400));
     gm_plot_free(p);
@@ -370,6 +370,123 @@ static void test_plot_scatter_labeled(void)
     EXPECT(ink > 20000);
     EXPECT(colours_present(px, 500, 400, palette, 10) == 10);   /* every class in the legend */
     stbi_image_free(px);
+}
+
+/* Save a plot of `title` with one scatter series (x, y) and the options asked for; read it back. */
+static unsigned char *plot_points(const char *file, const char *title, const float *x, const float *y, int n,
+                                  int equal, int ydown, int w, int h)
+{
+    char path[512];
+    long ink;
+    gm_plot *p = gm_plot_new(title, "x", "y");
+    gm_plot_scatter(p, "points", x, y, n);
+    gm_plot_equal_aspect(p, equal);
+    gm_plot_ydown(p, ydown);
+    out_path(path, sizeof path, file);
+    EXPECT(gm_plot_save(p, path, w, h));
+    gm_plot_free(p);
+    return load_plot(path, w, h, &ink);
+}
+
+/* The box x0, y0, x1, y1 of the pixels of one colour in columns xlo..xhi-1. */
+static void colour_box(const unsigned char *px, int w, int h, unsigned rgb, int xlo, int xhi, int box[4])
+{
+    int x, y;
+    box[0] = w; box[1] = h; box[2] = -1; box[3] = -1;
+    for (y = 0; y < h; y++)
+        for (x = xlo; x < xhi; x++) {
+            const unsigned char *q = px + 3 * ((size_t)y * w + x);
+            if (q[0] != rgb >> 16 || q[1] != ((rgb >> 8) & 255) || q[2] != (rgb & 255)) continue;
+            if (x < box[0]) box[0] = x;
+            if (y < box[1]) box[1] = y;
+            if (x > box[2]) box[2] = x;
+            if (y > box[3]) box[3] = y;
+        }
+}
+
+/* A circle stays round with gm_plot_equal_aspect, and is an ellipse on a 640x480 canvas
+ * without it. */
+static void test_plot_equal_aspect(void)
+{
+    float x[200], y[200];
+    int i, b[4], k;
+    for (i = 0; i < 200; i++) { x[i] = 2 * (float)cos(i * 0.0314159); y[i] = 2 * (float)sin(i * 0.0314159); }
+    for (k = 0; k < 2; k++) {
+        unsigned char *px = plot_points(k ? "equal.png" : "unequal.png", "circle", x, y, 200, k, 0, 640, 480);
+        double ratio;
+        if (!px) return;
+        colour_box(px, 640, 480, palette[0], 0, 640, b);
+        ratio = (double)(b[2] - b[0]) / (b[3] - b[1]);
+        if (k) EXPECT(fabs(ratio - 1) < 0.03);
+        else EXPECT(ratio > 1.2);
+        stbi_image_free(px);
+    }
+}
+
+/* gm_plot_ydown puts small y at the top: of the points (0, 0) and (1, 10), the left one is
+ * above the right one with it, below without. */
+static void test_plot_ydown(void)
+{
+    float x[2] = {0, 1}, y[2] = {0, 10};
+    int k, left[4], right[4];
+    for (k = 0; k < 2; k++) {
+        unsigned char *px = plot_points(k ? "ydown.png" : "yup.png", "", x, y, 2, 0, k, 400, 300);
+        if (!px) return;
+        colour_box(px, 400, 300, palette[0], 0, 200, left);
+        colour_box(px, 400, 300, palette[0], 200, 400, right);
+        EXPECT(left[2] >= 0 && right[2] >= 0);
+        if (k) EXPECT(left[1] + 100 < right[1]);
+        else EXPECT(left[1] > right[1] + 100);
+        stbi_image_free(px);
+    }
+}
+
+/* A title wider than the picture wraps onto a second line instead of running off it. */
+static void test_plot_title_wraps(void)
+{
+    const char *long_title = "a title much too long for a picture four hundred pixels wide, "
+                             "which must wrap at its spaces instead of being cut at the edges";
+    float x[3] = {0, 1, 2}, y[3] = {0, 1, 4};
+    int k;
+    for (k = 0; k < 2; k++) {
+        unsigned char *px = plot_points(k ? "title-long.png" : "title-short.png", k ? long_title : "short",
+                                        x, y, 3, 0, 0, 400, 300);
+        long edge = 0, second = 0;
+        int r, c;
+        if (!px) return;
+        for (r = 0; r < 60; r++)
+            for (c = 0; c < 400; c++) {
+                const unsigned char *q = px + 3 * ((size_t)r * 400 + c);
+                int dark = q[0] < 128;
+                if (dark && (c < 3 || c >= 397)) edge++;
+                if (dark && r >= 35 && r <= 41) second++;     /* where a second title line is */
+            }
+        EXPECT(edge == 0);
+        if (k) EXPECT(second > 20);
+        else EXPECT(second == 0);
+        stbi_image_free(px);
+    }
+}
+
+/* Class names in the legend instead of numbers. */
+static void test_plot_class_names(void)
+{
+    static const char *const names[3] = { "T-shirt/top", "trouser", "pullover" };
+    float xy[6] = {0, 0, 1, 1, 2, 0};
+    int lab[3] = {0, 1, 2}, k;
+    long ink[2];
+    char path[512];
+    for (k = 0; k < 2; k++) {
+        gm_plot *p = gm_plot_new("classes", "z1", "z2");
+        unsigned char *px;
+        gm_plot_scatter_labeled(p, xy, lab, 3, 3, k ? names : NULL);
+        out_path(path, sizeof path, k ? "names.png" : "numbers.png");
+        EXPECT(gm_plot_save(p, path, 400, 300));
+        gm_plot_free(p);
+        px = load_plot(path, 400, 300, &ink[k]);
+        if (px) stbi_image_free(px);
+    }
+    EXPECT(ink[1] > ink[0] + 150);          /* the names' letters */
 }
 
 /* A density as a heatmap, alone and with points on top. */
@@ -496,6 +613,10 @@ void tests_output(void)
     TEST(test_npy_bad);
     TEST(test_plot_lines);
     TEST(test_plot_scatter_labeled);
+    TEST(test_plot_equal_aspect);
+    TEST(test_plot_ydown);
+    TEST(test_plot_title_wraps);
+    TEST(test_plot_class_names);
     TEST(test_heatmap);
     TEST(test_plot_degenerate);
     TEST(test_progress_plain);
