@@ -946,6 +946,14 @@ static int gm__same_shape(gm_shape a, gm_shape b)
     return 1;
 }
 
+/* An op's inputs a and b must have the same shape, else stop naming the op and its caller. */
+static void gm__need_same(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
+{
+    char sa[64], sb[64];
+    if (!gm__same_shape(a->shape, b->shape))
+        gm__fatal(file, line, op, "shapes differ: %s vs %s", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+}
+
 /* Private flag bits of gm_tensor.flags. */
 enum { GM__NEEDS_GRAD = 16, GM__REACHED = 32, GM__FLOWS = 64, GM__UNSET = 128 };
 
@@ -2366,13 +2374,6 @@ GMDEF gm_tensor *gm_avgpool2x2_at(gm_tape *T, gm_tensor *x, GM__SITE)
 }
 
 // >>losses
-static void gm__need_same(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
-{
-    char sa[64], sb[64];
-    if (!gm__same_shape(a->shape, b->shape))
-        gm__fatal(file, line, op, "shapes differ: %s vs %s", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
-}
-
 /* y_b = (1/D) sum_d (p_bd - t_bd)^2;  dp = 2 (p - t) dy / D,  dt = -dp */
 static void gm__mse_bwd(gm_tensor *y)
 {

@@ -141,7 +141,8 @@ int main(int argc, char **argv)
      * is the corruption in front of the encoder. Both minimize (1/D)||g(f(input)) - x||^2
      * against the CLEAN x, the quantity the table below reports. */
     for (k = 0; k < 2; k++) {
-        gm_rng rng = gm_rng_new(d.seed + 1);                    /* batch order and noise */
+        gm_rng order = gm_rng_new(d.seed + 1);                  /* batch order: the same for both */
+        gm_rng rng = gm_rng_new(d.seed + 4);                    /* the DAE's noise, a stream of its own */
         long step, steps = (long)epochs * gm_batches(&train, B);
         gm_progress bar = gm_progress_start(k ? "train DAE" : "train AE ", steps);
         gm_optim *opt;
@@ -152,7 +153,7 @@ int main(int argc, char **argv)
         for (step = 0; step < steps; step++) {
             gm_tensor *x, *xt, *r, *loss;
             float l;
-            if (step % gm_batches(&train, B) == 0) gm_dataset_shuffle(&train, &rng);
+            if (step % gm_batches(&train, B) == 0) gm_dataset_shuffle(&train, &order);
             gm_tape_reset(T);
             x    = gm_flatten(T, gm_batch(T, &train, step, B));          /* (B,D), clean  */
             xt   = k ? corrupt(T, x, kind, noise, &rng) : x;             /* x~ ~ q(x~|x)  */
@@ -217,6 +218,13 @@ int main(int argc, char **argv)
             curve[0][s] = (float)test_mse(T, NULL, &test, n, kind, lvl[s], d.seed + 3);
             for (k = 0; k < 2; k++) curve[1 + k][s] = (float)test_mse(T, &model[k], &test, n, kind, lvl[s], d.seed + 3);
         }
+        printf("\nnoise sweep, first %d test images (the picture noise_sweep.png):\n  %-16s", n, "noise level");
+        for (s = 0; s < NSWEEP; s++) printf(" %7.1f", lvl[s]);
+        for (k = 0; k < 3; k++) {
+            printf("\n  %-16s", k == 0 ? "input x~ itself" : k == 1 ? "plain AE" : "denoising AE");
+            for (s = 0; s < NSWEEP; s++) printf(" %7.4f", curve[k][s]);
+        }
+        printf("\n");
         snprintf(title, sizeof title, "test MSE vs the clean x, %s noise", kind == MASK ? "mask" : "gaussian");
         snprintf(label, sizeof label, "DAE at its training level %.2f", noise);
         p = gm_plot_new(title, kind == MASK ? "fraction of pixels zeroed" : "noise std", "MSE per pixel");

@@ -4,7 +4,10 @@
  * the evidence lower bound, ELBO = E_q[log p(x|z)] - KL(q(z|x) || p(z)). The training curve
  * splits -ELBO into its reconstruction term and its KL term; the test -ELBO is printed
  * after every epoch (nats per image, an upper bound on -log p(x)). Then reconstructions of
- * test images and new images decoded from z ~ N(0, I).
+ * test images and new images decoded from z ~ N(0, I). Last, why they are blurry: the
+ * decoder draws the mean of p(x|z), whose spread across images falls short of the data's
+ * by the reconstruction error (the variance loss), and a draw from p(x|z) adds pixel noise,
+ * not detail.
  * With --arch mlp (the default) the network is the pytorch/examples VAE (784-400-20 /
  * 20-400-784, Adam 1e-3, batch 128); --arch conv swaps in a conv encoder and a
  * transposed-conv decoder (demos/vae.h).
@@ -15,8 +18,11 @@
  *          out/vae/recon.png        rows: test images, reconstructions (decoded mu)
  *          out/vae/samples.png      64 samples, x = sigmoid(logits(z)), z ~ N(0, I)
  *          out/vae/samples.npy      10000 samples (10000,1,28,28) in [0,1]
+ *          out/vae/blur.png         rows: test images x, the decoder's mean for one
+ *                                   z ~ q(z|x), and a draw from p(x|z) at that z
  *          out/vae/vae_<arch>.ckpt  the trained model (importance_sampling can load it)
- *          result lines: test_neg_elbo, test_rec, test_kl (nats per test image)
+ *          result lines: test_neg_elbo, test_rec, test_kl (nats per test image); var_data,
+ *          var_recon, mse_recon, var_samples (pixel variances, the variance loss)
  */
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
@@ -44,6 +50,57 @@ static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dat
     demo_check(d, gm_save_image_grid(demo_path(d, "recon.png"), grid, 2 * N, 1, 28, 28, N, 0, 1), "saving");
 }
 
+/* The variance across n images of each of their D pixels, averaged over the pixels. */
+static double pixel_variance(const float *x, int n, int D)
+{
+    double total = 0;
+    int i, j;
+    for (j = 0; j < D; j++) {
+        double s = 0, ss = 0;
+        for (i = 0; i < n; i++) { s += x[(size_t)i * D + j]; ss += (double)x[(size_t)i * D + j] * x[(size_t)i * D + j]; }
+        total += ss / n - (s / n) * (s / n);
+    }
+    return total / D;
+}
+
+/* The variance loss. For (x, z) drawn as x from the data and z ~ q(z|x), the law of total
+ * variance splits each pixel's variance: Var(x) = Var(E[x|z]) + E[Var(x|z)]. A decoder
+ * trained to output E[x|z] (the optimum of the Bernoulli loss for grey targets) therefore
+ * draws means whose spread falls short of the data's by E[(x - E[x|z])^2], the squared
+ * error of its reconstructions. Pixel values averaged over the 784 pixels. Returns in v
+ * Var(x), Var(E[x|z]), that squared error, and the variance of samples' means. */
+static void variance_loss(demo *d, gm_tape *T, const vae *m, const gm_dataset *test, gm_rng *rng, double v[4])
+{
+    enum { ROW = 12 };
+    int n = test->n, D = 784, i;
+    float *mu, *lv, *z = (float *)malloc(sizeof(float) * n * m->Z);
+    float *mean = (float *)malloc(sizeof(float) * n * D), grid[3 * ROW * 784];
+    double var_data = pixel_variance(test->x, n, D), var_mean, var_prior, mse = 0;
+    vae_encode_all(T, m, test, &mu, &lv);
+    for (i = 0; i < n * m->Z; i++) z[i] = mu[i] + expf(0.5f * lv[i]) * gm_rng_normal(rng);   /* z ~ q(z|x) */
+    vae_decode_all(T, m, z, n, mean);                                                        /* E[x|z]     */
+    var_mean = pixel_variance(mean, n, D);
+    for (i = 0; i < n * D; i++) mse += (double)(test->x[i] - mean[i]) * (test->x[i] - mean[i]);
+    mse /= (double)n * D;
+    for (i = 0; i < n * m->Z; i++) z[i] = gm_rng_normal(rng);                               /* z ~ p(z)   */
+    vae_decode_all(T, m, z, n, mean);
+    var_prior = pixel_variance(mean, n, D);
+    printf("\nthe variance loss: pixel variance across %d images, averaged over the pixels\n", n);
+    printf("  test images x                             Var(x)          %.4f\n", var_data);
+    printf("  decoder means, z ~ q(z|x)                 Var(E[x|z])     %.4f\n", var_mean);
+    printf("  their squared error (x - E[x|z])^2        E[Var(x|z)]     %.4f\n", mse);
+    printf("  the two together                                          %.4f\n", var_mean + mse);
+    printf("  decoder means, z ~ p(z) (samples)         Var             %.4f\n", var_prior);
+    /* the picture: x, the mean decoded from one z ~ q(z|x), one draw x' ~ p(x|z) */
+    memcpy(grid, test->x, sizeof(float) * ROW * D);
+    for (i = 0; i < ROW * m->Z; i++) z[i] = mu[i] + expf(0.5f * lv[i]) * gm_rng_normal(rng);
+    vae_decode_all(T, m, z, ROW, grid + ROW * D);
+    for (i = 0; i < ROW * D; i++) grid[2 * ROW * D + i] = gm_rng_uniform(rng) < grid[ROW * D + i] ? 1.0f : 0.0f;
+    demo_check(d, gm_save_image_grid(demo_path(d, "blur.png"), grid, 3 * ROW, 1, 28, 28, ROW, 0, 1), "saving");
+    v[0] = var_data; v[1] = var_mean; v[2] = mse; v[3] = var_prior;
+    free(mu); free(lv); free(z); free(mean);
+}
+
 static void save_curve(demo *d, const float *rec, const float *kl, long steps)
 {
     float *total = (float *)malloc((size_t)steps * sizeof(float));
@@ -68,6 +125,7 @@ int main(int argc, char **argv)
     vae_lab L;
     vae m;
     vae_score s;
+    double v[4];                          /* the variance loss */
     long steps;
     char ckpt[32];
 
@@ -86,10 +144,16 @@ int main(int argc, char **argv)
     snprintf(ckpt, sizeof ckpt, "vae_%s.ckpt", arch == VAE_MLP ? "mlp" : "conv");
     demo_check(&d, gm_save_params(&m.P, demo_path(&d, ckpt)), "saving the model");
 
+    variance_loss(&d, L.T, &m, &L.test, &L.rng, v);
+
     printf("\ntest set (%d images): -ELBO %.2f nats = rec %.2f + KL %.2f\n", L.test.n, s.neg_elbo, s.rec, s.kl);
     demo_result("test_neg_elbo", s.neg_elbo);
     demo_result("test_rec", s.rec);
     demo_result("test_kl", s.kl);
+    demo_result("var_data", v[0]);
+    demo_result("var_recon", v[1]);
+    demo_result("mse_recon", v[2]);
+    demo_result("var_samples", v[3]);
 
     free(cfg.curve_rec); free(cfg.curve_kl);
     return vae_lab_close(&d, &L, &m.P);

@@ -8,22 +8,24 @@
  * prior, w_s = p(x|z_s) and the same formula is the naive Monte Carlo estimate: far lower,
  * and far noisier, for every k we can afford. All numbers are average log-likelihoods in
  * nats per test image (negative; -ELBO etc. are the losses other demos print).
- * Over the whole test set: 50 samples per image give IWAE_1, IWAE_5, IWAE_50 (from
- * disjoint groups of the 50) for both proposals. On a subset: 5000 samples per image give
- * the estimate at many k, its spread across independent repeats, and log p(x) itself.
+ * Whole test set: 50 draws per image give IWAE_1, _5, _50 (disjoint groups of the 50) for
+ * both proposals. A subset: 5000 draws per image give the estimate at many k, its spread,
+ * log p(x) itself and KL(p(z|x) || r) as the weights see it; then each image gets its own
+ * best Gaussian q, which splits the ELBO's gap into approximation and amortization gaps.
  * Lecture: lectures/08-likelihood.md
- * Run:     make build/importance_sampling && ./build/importance_sampling
- *                     (trains the pytorch/examples MLP VAE for 10 epochs first; about 46 s on
- *                     2 cores)
- *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt   (the model ./build/vae saved)
+ * Run:     make build/vae build/importance_sampling && ./build/vae &&
+ *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt    (the model ./build/vae
+ *                     saved; about 50 s of one core)
+ *          ./build/importance_sampling          (trains the same VAE here first, 10 epochs)
  * Output:  out/importance_sampling/estimates.png  average estimate vs log10 k, both proposals
  *          out/importance_sampling/bound.png      the q(z|x) proposal alone: IWAE_k rising with k
  *          out/importance_sampling/spread.png     the independent estimates of 3 images vs log10 k
  *          out/importance_sampling/proposals.png  per test image: x, then decoded z ~ q(z|x)
  *                                                 (upper row) and z ~ p(z) (lower row)
  *          out/importance_sampling/samples.npy    those decoded proposals (120,1,28,28)
- *          result lines: elbo, iwae_1, iwae_5, iwae_50, naive_1, naive_5, naive_50 (test set),
- *          log_px_is, log_px_naive, sd_iwae_50, sd_naive_50 (subset), in nats per image
+ *          result lines (nats per image): elbo, iwae_1, iwae_5, iwae_50, naive_1, naive_5,
+ *          naive_50 (test set); log_px_is, log_px_naive, sd_iwae_50, sd_naive_50,
+ *          elbo_amortized, elbo_per_image, gap_approximation, gap_amortization (subset)
  */
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
@@ -35,15 +37,18 @@ static const char *usage =
     "  --arch A       mlp (default) or conv: the checkpoint's architecture\n"
     "  --latent Z     latent dimensions (default 20)\n"
     "  --epochs N     training epochs without --model (default 10; 1 with --quick)\n"
-    "  --samples K    samples per image on the subset, a multiple of 50 (default 5000; 500 with --quick)\n"
-    "  --subset N     test images for the many-sample estimates (default 100; 10 with --quick)\n";
+    "  --samples K    draws per image on the subset: 50, 100, 250, 500, 1000, 2500 or 5000 (default 5000;\n"
+    "                 500 with --quick)\n"
+    "  --subset N     test images for the many-sample estimates and the per-image fits (default 50; 10 with --quick)\n"
+    "  --steps N      Adam steps of the per-image fits (default 500; 20 with --quick)\n"
+    "  --lr X         their learning rate at the start (default 0.01)\n";
 
 enum { CHUNK = 5000 };                 /* most rows (image, sample) on the tape at once */
 
-/* log w_bs (vae_log_weights) for K draws z_bs ~ r per image, images i0 .. i0+n-1 of ds, into
+/* log w_bs (vae_log_weights) for K draws z_bs ~ r per image, the first n images of ds, into
  * logw (n, K) row-major. At most CHUNK rows at a time, so memory stays bounded. */
-static void log_weights(gm_tape *T, const vae *m, const gm_dataset *ds, int i0, int n, int K,
-                        int proposal, gm_rng *rng, float *logw)
+static void log_weights(gm_tape *T, const vae *m, const gm_dataset *ds, int n, int K, int proposal, gm_rng *rng,
+                        float *logw)
 {
     int S = K < CHUNK ? K : CHUNK, nb = CHUNK / S, b0, s0, b, s;
     for (b0 = 0; b0 < n; b0 += nb) {
@@ -52,36 +57,12 @@ static void log_weights(gm_tape *T, const vae *m, const gm_dataset *ds, int i0, 
             int sn = K - s0 < S ? K - s0 : S;
             gm_tensor *x, *lw;
             gm_tape_reset(T);
-            x = gm_from(T, gm_shape4(bn, 1, 28, 28), ds->x + (size_t)(i0 + b0) * 784);
+            x = gm_from(T, gm_shape4(bn, 1, 28, 28), ds->x + (size_t)b0 * 784);
             lw = vae_log_weights(T, m, x, sn, proposal, rng);
             for (b = 0; b < bn; b++)
                 for (s = 0; s < sn; s++) logw[(size_t)(b0 + b) * K + s0 + s] = lw->val[b * sn + s];
         }
     }
-}
-
-/* The K samples of an image, cut into K/k disjoint groups of k, give K/k independent
- * estimates IWAE_k = log (1/k) sum_s w_s (gm_iwae). Returns their average over groups and
- * images; *sd (if not NULL) receives the standard deviation across groups, averaged over
- * images (0 if K/k = 1), and est (n, K/k) the estimates themselves (if not NULL). */
-static double iwae_estimate(gm_tape *T, const float *logw, int n, int K, int k, double *sd, float *est)
-{
-    int g = K / k, b, j;
-    double mean = 0.0, spread = 0.0;
-    gm_tensor *e;
-    gm_tape_reset(T);
-    e = gm_iwae(T, gm_from(T, gm_shape1(n * K), logw), k);   /* (n K/k): image b at b g .. b g + g-1 */
-    for (b = 0; b < n; b++) {
-        double m = 0.0, v = 0.0;
-        for (j = 0; j < g; j++) m += e->val[b * g + j];
-        m /= g;
-        for (j = 0; j < g; j++) v += (e->val[b * g + j] - m) * (e->val[b * g + j] - m);
-        mean += m / n;
-        if (g > 1) spread += sqrt(v / (g - 1)) / n;
-    }
-    if (sd) *sd = spread;
-    if (est) memcpy(est, e->val, (size_t)e->size * sizeof(float));
-    return mean;
 }
 
 /* Four test images, each followed by 15 decoded draws from q(z|x) (upper row) and from
@@ -108,57 +89,80 @@ static void save_proposals(demo *d, gm_tape *T, const vae *m, const gm_dataset *
     free(grid); free(drawn);
 }
 
-
-/* The estimates at every k of the list that divides K, from K draws per image on the first
- * n test images, for both proposals: printed as a table and drawn in three plots. */
+/* ---- K draws per image on the first n test images (K in ks): the estimate at every k of ks dividing K */
 enum { NK = 12, SHOW = 3, DOTS = 50 };
 static const int ks[NK] = {1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
-typedef struct sweep { int nk, k[NK]; double mean[2][NK], sd[2][NK]; } sweep;
+typedef struct sweep {
+    int n, K, nk, k[NK];                    /* images, draws per image; the k of ks that divide K  */
+    double mean[2][NK], sd[2][NK];          /* per proposal (q, p) and k: mean, sd of one estimate */
+    vae_weights w[2][NK];                   /* ESS and KL(p(z|x) || r) from groups of k draws      */
+    float dots[2][NK][SHOW][DOTS];          /* the first estimates of images 0 .. SHOW-1           */
+} sweep;
 
-static sweep subset_sweep(demo *d, gm_tape *T, const vae *m, const gm_dataset *test, int n, int K, gm_rng *rng)
+static sweep sweep_estimates(gm_tape *T, const vae *m, const gm_dataset *test, int n, int K, gm_rng *rng)
 {
-    static float dx[2][SHOW][NK * DOTS], dy[2][SHOW][NK * DOTS];   /* spread.png's dots */
     float *logw = (float *)malloc((size_t)n * K * sizeof(float)), *est = (float *)malloc((size_t)n * K * sizeof(float));
-    float lk[NK], line[4][NK];
-    int ndots[2][SHOW] = {{0}}, p, i, j, s;
+    int p, j, i, s, g;
     sweep sw;
-    gm_plot *pl;
+    sw.n = n; sw.K = K;
     for (p = 0; p < 2; p++) {
-        log_weights(T, m, test, 0, n, K, p, rng, logw);
+        log_weights(T, m, test, n, K, p, rng, logw);                 /* log w (n, K)              */
         for (j = sw.nk = 0; j < NK && ks[j] <= K; j++) {
-            int g = K / ks[j];
             if (K % ks[j]) continue;
+            g = K / ks[j];
+            vae_group_estimates(T, logw, n, K, ks[j], est);         /* IWAE_k of each group (n, g) */
             sw.k[sw.nk] = ks[j];
-            sw.mean[p][sw.nk] = iwae_estimate(T, logw, n, K, ks[j], &sw.sd[p][sw.nk], est);
-            lk[sw.nk] = (float)log10(ks[j]);
-            for (i = 0; i < SHOW; i++)            /* up to DOTS repeats of image i, side by side */
-                for (s = 0; s < g && s < DOTS; s++, ndots[p][i]++) {
-                    dx[p][i][ndots[p][i]] = lk[sw.nk] + 0.06f * (i - 1);
-                    dy[p][i][ndots[p][i]] = est[i * g + s];
-                }
+            sw.mean[p][sw.nk] = vae_mean_sd(est, n, g, &sw.sd[p][sw.nk]);
+            sw.w[p][sw.nk] = vae_weight_stats(logw, n * g, ks[j]);   /* one row per group of k     */
+            for (i = 0; i < SHOW; i++)
+                for (s = 0; s < g && s < DOTS; s++) sw.dots[p][sw.nk][i][s] = est[i * g + s];
             sw.nk++;
         }
     }
-    printf("\nfirst %d test images, %d draws each: mean estimate (sd of one estimate, from K/k repeats)\n", n, K);
-    printf("      k      q(z|x) proposal        p(z) proposal\n");
-    for (j = 0; j < sw.nk; j++) {
-        printf("  %5d   %9.2f (%6.2f)   %9.2f (%6.2f)\n", sw.k[j], sw.mean[0][j], sw.sd[0][j], sw.mean[1][j], sw.sd[1][j]);
-        line[0][j] = (float)sw.mean[0][j];
-        line[1][j] = (float)sw.mean[1][j];
-        line[2][j] = (float)(sw.mean[0][j] - sw.sd[0][j]);
-        line[3][j] = (float)(sw.mean[1][j] - sw.sd[1][j]);
-    }
+    free(logw); free(est);
+    return sw;
+}
 
+static int k_at(const sweep *sw, int k)         /* the index of k (50 divides K: always there) */
+{
+    int j = 0;
+    while (sw->k[j] != k) j++;
+    return j;
+}
+
+static void print_sweep(const sweep *sw)
+{
+    int j;
+    printf("\nthe first %d test images, %d draws each, cut into groups of k: the mean estimate log p^, the sd of\n"
+           "one estimate, and from each group's normalized weights w~ the ESS and KL^ = log k + sum_s w~_s log w~_s,\n"
+           "the self-normalized estimate of KL(p(z|x) || proposal), never above log k\n", sw->n, sw->K);
+    printf("      k   q(z|x):  log p^       sd     ESS    KL^    p(z):  log p^       sd     ESS    KL^\n");
+    for (j = 0; j < sw->nk; j++)
+        printf("  %5d         %9.2f %8.2f %7.1f %6.2f        %9.2f %8.2f %7.1f %6.2f\n", sw->k[j], sw->mean[0][j],
+               sw->sd[0][j], sw->w[0][j].ess, sw->w[0][j].kl, sw->mean[1][j], sw->sd[1][j], sw->w[1][j].ess, sw->w[1][j].kl);
+}
+
+/* estimates.png and bound.png: the mean estimate against log10 k (and mean - 1 sd);
+ * spread.png: every independent estimate of images 0 .. SHOW-1, shifted sideways per image. */
+static void plot_sweep(demo *d, const sweep *sw)
+{
+    float lk[NK], mean[2][NK], low[2][NK], dx[NK * DOTS], dy[NK * DOTS];
+    int j, p, i, s, nd;
+    gm_plot *pl;
+    for (j = 0; j < sw->nk; j++) {
+        lk[j] = (float)log10(sw->k[j]);
+        for (p = 0; p < 2; p++) { mean[p][j] = (float)sw->mean[p][j]; low[p][j] = (float)(sw->mean[p][j] - sw->sd[p][j]); }
+    }
     pl = gm_plot_new("average estimate of log p(x) vs number of samples k", "log10 k", "nats per image");
-    gm_plot_line(pl, "q(z|x) proposal: IWAE_k", lk, line[0], sw.nk);
-    gm_plot_line(pl, "p(z) proposal: naive Monte Carlo", lk, line[1], sw.nk);
-    gm_plot_line(pl, "naive: mean - 1 sd of one estimate", lk, line[3], sw.nk - 1);   /* k = K: no repeats */
+    gm_plot_line(pl, "q(z|x) proposal: IWAE_k", lk, mean[0], sw->nk);
+    gm_plot_line(pl, "p(z) proposal: naive Monte Carlo", lk, mean[1], sw->nk);
+    gm_plot_line(pl, "naive: mean - 1 sd of one estimate", lk, low[1], sw->nk - 1);   /* k = K: no repeats */
     demo_check(d, gm_plot_save(pl, demo_path(d, "estimates.png"), 0, 0), "saving");
     gm_plot_free(pl);
 
     pl = gm_plot_new("q(z|x) proposal alone: IWAE_k rises towards log p(x)", "log10 k", "nats per image");
-    gm_plot_line(pl, "IWAE_k (k = 1: the ELBO)", lk, line[0], sw.nk);
-    gm_plot_line(pl, "mean - 1 sd of one estimate", lk, line[2], sw.nk - 1);
+    gm_plot_line(pl, "IWAE_k (k = 1: the ELBO)", lk, mean[0], sw->nk);
+    gm_plot_line(pl, "mean - 1 sd of one estimate", lk, low[0], sw->nk - 1);
     demo_check(d, gm_plot_save(pl, demo_path(d, "bound.png"), 0, 0), "saving");
     gm_plot_free(pl);
 
@@ -166,35 +170,104 @@ static sweep subset_sweep(demo *d, gm_tape *T, const vae *m, const gm_dataset *t
     for (p = 0; p < 2; p++)
         for (i = 0; i < SHOW; i++) {
             char label[40];
+            for (j = nd = 0; j < sw->nk; j++)
+                for (s = 0; s < sw->K / sw->k[j] && s < DOTS; s++, nd++) {
+                    dx[nd] = lk[j] + 0.06f * (i - 1);
+                    dy[nd] = sw->dots[p][j][i][s];
+                }
             snprintf(label, sizeof label, "image %d, %s", i, p ? "p(z)" : "q(z|x)");
-            gm_plot_scatter(pl, label, dx[p][i], dy[p][i], ndots[p][i]);
+            gm_plot_scatter(pl, label, dx, dy, nd);
         }
     demo_check(d, gm_plot_save(pl, demo_path(d, "spread.png"), 0, 0), "saving");
     gm_plot_free(pl);
-    free(logw); free(est);
-    return sw;
+}
+
+/* ---- the amortization gap (Cremer, Li & Duvenaud 2018) -------------------------------------
+ * -ELBO of q = N(mu, e^lv) for each image of x: the closed-form KL(q || p(z)) plus the
+ * reconstruction term averaged over S draws z = mu + e^(lv/2) eps.  (B) */
+static gm_tensor *neg_elbo(gm_tape *T, const vae *m, gm_tensor *x, gm_tensor *mu, gm_tensor *lv, int S, gm_rng *rng)
+{
+    gm_tensor *z = gm_reparameterize(T, gm_repeat(T, mu, S), gm_repeat(T, lv, S), rng);      /* (B S, Z) */
+    gm_tensor *rec = gm_bernoulli_nll(T, vae_decode(T, m, z), gm_repeat(T, x, S));           /* -log p(x|z_s) */
+    gm_tensor *kl = gm_sum_per_example(T, gm_kl_normal_std(T, mu, lv));                    /* KL(q || p(z)) */
+    return gm_add(T, gm_mean_per_example(T, gm_reshape(T, rec, gm_shape2(x->shape.d[0], S))), kl);
+}
+
+/* The mean ELBO of the first n test images under q = N(mu, e^lv) (n, Z each), from EVAL draws
+ * per image, EVAL_S at a time. The draws come from a fixed seed, so every q is judged on the
+ * same eps. */
+enum { EVAL = 1000, EVAL_S = 50, FIT_S = 10 };
+static double mean_elbo(gm_tape *T, const vae *m, const gm_dataset *test, int n, const float *mu, const float *lv)
+{
+    gm_rng eps = gm_rng_new(12345);
+    double sum = 0;
+    int r, b;
+    for (r = 0; r < EVAL / EVAL_S; r++) {
+        gm_tensor *e;
+        gm_tape_reset(T);
+        e = neg_elbo(T, m, gm_from(T, gm_shape4(n, 1, 28, 28), test->x), gm_from(T, gm_shape2(n, m->Z), mu),
+                     gm_from(T, gm_shape2(n, m->Z), lv), EVAL_S, &eps);
+        for (b = 0; b < n; b++) sum -= e->val[b] / ((double)n * (EVAL / EVAL_S));
+    }
+    return sum;
+}
+
+/* Per-image inference: each of the first n test images gets its own q_i = N(mu_i, e^lv_i),
+ * started at the encoder's output and improved by Adam on the ELBO (FIT_S draws per step,
+ * the learning rate falling linearly to 0). The loss is the mean over images, but each q_i
+ * only gets its own image's gradient and Adam scales every coordinate on its own, so these are n
+ * separate fits run side by side. elbo[c] is the mean ELBO after at[c] steps (at[0] = 0:
+ * the encoder's q). */
+static void fit_per_image(gm_tape *T, const vae *m, const gm_dataset *test, int n, int nat, const int *at,
+                          float lr, gm_rng *rng, double *elbo)
+{
+    gm_params P = {0, 0, 0};
+    gm_tensor *mu = gm_param_new(&P, "mu", gm_shape2(n, m->Z)), *lv = gm_param_new(&P, "logvar", gm_shape2(n, m->Z));
+    gm_tensor *emu, *elv;
+    gm_optim *opt;
+    int step, c, steps = at[nat - 1];
+    gm_tape_reset(T);
+    vae_encode(T, m, gm_from(T, gm_shape4(n, 1, 28, 28), test->x), &emu, &elv);
+    memcpy(mu->val, emu->val, (size_t)mu->size * sizeof(float));
+    memcpy(lv->val, elv->val, (size_t)lv->size * sizeof(float));
+    opt = gm_adam_new(&P, lr, 0.9f, 0.999f);
+    for (step = c = 0; c < nat; step++) {
+        while (c < nat && step == at[c]) elbo[c++] = mean_elbo(T, m, test, n, mu->val, lv->val);
+        if (step == steps) break;
+        gm_tape_reset(T);
+        gm_backward(T, gm_mean(T, neg_elbo(T, m, gm_from(T, gm_shape4(n, 1, 28, 28), test->x), mu, lv, FIT_S, rng)));
+        opt->lr = lr * (1.0f - (float)step / steps);
+        gm_optim_step(opt);
+    }
+    gm_optim_free(opt);
+    gm_params_free(&P);
 }
 
 int main(int argc, char **argv)
 {
-    enum { NFULL = 50 };
-    static const int kfull[3] = {1, 5, 50};
+    enum { NFULL = 50, NAT = 5 };
     demo d = demo_start(argc, argv, "importance_sampling", usage);
     const char *model = demo_str(&d, "--model", NULL);
     int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20);
     int K = demo_int(&d, "--samples", d.quick ? 500 : 5000), nsub = demo_int(&d, "--subset", d.quick ? 10 : 50);
+    int steps = demo_int(&d, "--steps", d.quick ? 20 : 500), at[NAT];
+    float lr = demo_float(&d, "--lr", 0.01f);
     gm_rng rng = gm_rng_new(d.seed);
     gm_tape *T = gm_tape_new(0);
     gm_dataset train, test;
     vae m;
-    float *logw;
-    double full[2][3], elbo;
-    int p, j, k50;
-    sweep sw;
+    vae_score ev;
+    double elbo_at[NAT], log_px;
+    int j, p;
+    sweep full, sw;
 
-    if (K < NFULL || K % NFULL) { fprintf(stderr, "importance_sampling: --samples must be a multiple of %d\n", NFULL); return 2; }
     demo_images(&d, &train, &test, 2000);
-    if (nsub < SHOW || nsub > test.n) { fprintf(stderr, "importance_sampling: --subset must be in %d..%d\n", SHOW, test.n); return 2; }
+    for (j = 0; j < NK && ks[j] != K; j++) {}                   /* K must be in the list ks */
+    if (j == NK || K < NFULL || nsub < SHOW || nsub > test.n || nsub > CHUNK / EVAL_S || steps < 0) {
+        fprintf(stderr, "importance_sampling: --samples must be one of the usage's, --subset in %d..%d, --steps >= 0\n",
+                SHOW, CHUNK / EVAL_S);
+        return 2;
+    }
 
     /* ---- the model: ./build/vae's checkpoint, or the same VAE trained here ----------------- */
     m = vae_new(arch, Z, &rng);
@@ -206,39 +279,53 @@ int main(int argc, char **argv)
         printf("model: training the VAE (%s, Z = %d) for %d epochs\n", arch == VAE_MLP ? "mlp" : "conv", Z, cfg.epochs);
         vae_train(&m, &train, &test, &cfg, T, &rng, "vae");
     }
-    elbo = -vae_eval(T, &m, &test, &rng).neg_elbo;      /* closed-form KL, one z per image */
+    ev = vae_eval(T, &m, &test, &rng);                  /* closed-form KL, one z per image */
 
     /* ---- the whole test set: NFULL draws per image and proposal, cut into groups of k ------ */
-    logw = (float *)malloc((size_t)test.n * NFULL * sizeof(float));
-    for (p = 0; p < 2; p++) {
-        log_weights(T, &m, &test, 0, test.n, NFULL, p, &rng, logw);
-        for (j = 0; j < 3; j++) full[p][j] = iwae_estimate(T, logw, test.n, NFULL, kfull[j], NULL, NULL);
-    }
-    free(logw);
-    printf("\naverage estimates of log p(x) over %d test images, nats per image (all <= log p(x) on average)\n", test.n);
-    printf("  ELBO, closed-form KL, one z  %9.2f\n", elbo);
-    printf("  proposal      k = 1      k = 5     k = 50\n");
-    printf("  q(z|x)    %9.2f  %9.2f  %9.2f   IWAE_k\n", full[0][0], full[0][1], full[0][2]);
-    printf("  p(z)      %9.2f  %9.2f  %9.2f   naive Monte Carlo\n", full[1][0], full[1][1], full[1][2]);
-    printf("ELBO <= IWAE_5 <= IWAE_50: %s\n", elbo <= full[0][1] && full[0][1] <= full[0][2] ? "yes" : "NO");
+    full = sweep_estimates(T, &m, &test, test.n, NFULL, &rng);
+    printf("\naverage estimates of log p(x) over %d test images, nats per image (all <= log p(x) on average)\n"
+           "  ELBO, closed-form KL, one z  %9.2f   (its KL(q(z|x) || p(z)) term: %.2f, e^KL = %.2g)\n",
+           test.n, -ev.neg_elbo, ev.kl, exp(ev.kl));
+    printf("  proposal      k = 1      k = 5     k = 50   (from disjoint groups of k of %d draws per image)\n", NFULL);
+    for (p = 0; p < 2; p++)
+        printf("  %-8s  %9.2f  %9.2f  %9.2f   %s\n", p ? "p(z)" : "q(z|x)", full.mean[p][0], full.mean[p][k_at(&full, 5)],
+               full.mean[p][k_at(&full, 50)], p ? "naive Monte Carlo" : "IWAE_k");
+    printf("ELBO <= IWAE_5 <= IWAE_50: %s\n", -ev.neg_elbo <= full.mean[0][k_at(&full, 5)] &&
+           full.mean[0][k_at(&full, 5)] <= full.mean[0][k_at(&full, 50)] ? "yes" : "NO");
 
     /* ---- a subset: many draws per image, the estimate at many k ---------------------------- */
-    sw = subset_sweep(&d, T, &m, &test, nsub, K, &rng);
+    sw = sweep_estimates(T, &m, &test, nsub, K, &rng);
+    print_sweep(&sw);
+    plot_sweep(&d, &sw);
     save_proposals(&d, T, &m, &test, &rng);
+    log_px = sw.mean[0][sw.nk - 1];
+
+    /* ---- the same subset: the encoder's q against the best q of each image ------------------ */
+    for (j = 0; j < NAT; j++) at[j] = j ? steps >> (2 * (NAT - 1 - j)) : 0;    /* 0, s/64, s/16, s/4, s */
+    fit_per_image(T, &m, &test, nsub, NAT, at, lr, &rng, elbo_at);
+    printf("\nper-image q: N(mu, e^logvar) of each of the %d images, from the encoder's output, Adam (lr %g falling\n"
+           "to 0, %d draws per step); mean ELBO from %d fixed draws per image\n", nsub, lr, FIT_S, EVAL);
+    for (j = 0; j < NAT; j++)
+        if (!j || at[j] > at[j - 1]) printf("  step %5d   ELBO %8.2f%s\n", at[j], elbo_at[j], j ? "" : "   (the encoder's q)");
+    printf("  log p(x) ~ IWAE_%d %.2f: ELBO gap %.2f = approximation gap %.2f + amortization gap %.2f\n", K, log_px,
+           log_px - elbo_at[0], log_px - elbo_at[NAT - 1], elbo_at[NAT - 1] - elbo_at[0]);
 
     printf("\n(log-likelihoods in nats per image, negative; -ELBO and -IWAE_k are the matching losses)\n");
-    demo_result("elbo", elbo);
-    demo_result("iwae_1", full[0][0]);
-    demo_result("iwae_5", full[0][1]);
-    demo_result("iwae_50", full[0][2]);
-    demo_result("naive_1", full[1][0]);
-    demo_result("naive_5", full[1][1]);
-    demo_result("naive_50", full[1][2]);
-    demo_result("log_px_is", sw.mean[0][sw.nk - 1]);
+    demo_result("elbo", -ev.neg_elbo);
+    demo_result("iwae_1", full.mean[0][k_at(&full, 1)]);
+    demo_result("iwae_5", full.mean[0][k_at(&full, 5)]);
+    demo_result("iwae_50", full.mean[0][k_at(&full, 50)]);
+    demo_result("naive_1", full.mean[1][k_at(&full, 1)]);
+    demo_result("naive_5", full.mean[1][k_at(&full, 5)]);
+    demo_result("naive_50", full.mean[1][k_at(&full, 50)]);
+    demo_result("log_px_is", log_px);
     demo_result("log_px_naive", sw.mean[1][sw.nk - 1]);
-    for (k50 = 0; sw.k[k50] != 50; k50++) {}            /* 50 divides K, so it is in the sweep */
-    demo_result("sd_iwae_50", sw.sd[0][k50]);
-    demo_result("sd_naive_50", sw.sd[1][k50]);
+    demo_result("sd_iwae_50", sw.sd[0][k_at(&sw, 50)]);
+    demo_result("sd_naive_50", sw.sd[1][k_at(&sw, 50)]);
+    demo_result("elbo_amortized", elbo_at[0]);
+    demo_result("elbo_per_image", elbo_at[NAT - 1]);
+    demo_result("gap_approximation", log_px - elbo_at[NAT - 1]);
+    demo_result("gap_amortization", elbo_at[NAT - 1] - elbo_at[0]);
 
     gm_params_free(&m.P);
     gm_tape_free(T);

@@ -237,7 +237,7 @@ int main(int argc, char **argv)
     printf("\nan all-black image scores lower (looks more normal) than this share of the test inliers:");
     for (j = 0; j < NSCORES; j++) {
         for (i = n_above = 0; i < sets[INLIER].n; i++) n_above += sets[INLIER].score[j][i] > blank.score[j][0];
-        printf("  %s %.1f: %.1f%%", score_name[j], blank.score[j][0], 100.0 * n_above / sets[INLIER].n);
+        printf("  %s %.1f nats, %.1f%%", score_name[j], blank.score[j][0], 100.0 * n_above / sets[INLIER].n);
     }
     printf("\n");
     save_histograms(&d, sets, 1, "hist.png");

@@ -16,7 +16,9 @@
  * annealing and free bits from vae_cfg); vae_eval averages -ELBO and its two terms over a
  * data set; vae_encode_all keeps mu and logvar of every example for the latent-space demos,
  * and vae_kl_per_dim and vae_log_aggregate measure them; vae_log_weights gives importance
- * weights for the IWAE bound and the likelihood estimates of lectures 04 and 08.
+ * weights for the IWAE bound and the likelihood estimates of lectures 04 and 08, and
+ * vae_group_estimates, vae_mean_sd and vae_weight_stats turn a table of log weights into
+ * estimates, their spread, the effective sample size and KL(posterior || proposal).
  * Include after demo.h. */
 #ifndef GENMOD_DEMO_VAE_H
 #define GENMOD_DEMO_VAE_H
@@ -325,6 +327,65 @@ static inline gm_tensor *vae_log_weights(gm_tape *T, const vae *m, gm_tensor *x,
     nlr = gm_gaussian_nll(T, rm, rl, z);              /* -log r(z|x) */
     logw = gm_sub(T, nlr, nlp);                       /* log p(z) - log r(z|x) */
     return gm_sub(T, logw, rec);                      /* + log p(x|z)          */
+}
+
+/* From log weights to estimates (lectures 04 and 08). logw (n, K) holds K log weights per
+ * image, image i's in row i. Cut into K/k disjoint groups of k, each group is one
+ * independent estimate IWAE_k = log (1/k) sum_s w_s (gm_iwae): into est (n, K/k). */
+static inline void vae_group_estimates(gm_tape *T, const float *logw, int n, int K, int k, float *est)
+{
+    gm_tensor *e;
+    gm_tape_reset(T);
+    e = gm_iwae(T, gm_from(T, gm_shape1(n * K), logw), k);     /* image i's at i K/k ... */
+    memcpy(est, e->val, (size_t)e->size * sizeof(float));
+}
+
+/* The mean of the estimates est (n, g) over images and groups; *sd receives the standard
+ * deviation of one estimate: across the g groups of an image, averaged over images (0 if
+ * g = 1). */
+static inline double vae_mean_sd(const float *est, int n, int g, double *sd)
+{
+    double mean = 0.0, spread = 0.0;
+    int i, j;
+    for (i = 0; i < n; i++) {
+        const float *e = est + (size_t)i * g;
+        double m = 0.0, v = 0.0;
+        for (j = 0; j < g; j++) m += e[j] / g;
+        for (j = 0; j < g; j++) v += (e[j] - m) * (e[j] - m);
+        mean += m / n;
+        if (g > 1) spread += sqrt(v / (g - 1)) / n;
+    }
+    *sd = spread;
+    return mean;
+}
+
+/* What the normalized weights w~_s = w_s / sum_t w_t of each row of logw (n, K) say, averaged
+ * over rows:
+ *   ess  the effective sample size (sum w)^2 / sum w^2 = 1 / sum w~^2: K for equal weights,
+ *        1 when one draw carries everything;
+ *   kl   the self-normalized estimate of KL(target || proposal), the target being the
+ *        posterior p(z|x) and the proposal r the weights' own:
+ *            KL(p(z|x) || r) = E_p(z|x)[log w] - log p(x)  ~  sum_s w~_s log w_s - log (1/K) sum_s w_s
+ *        which is log K + sum_s w~_s log w~_s: never above log K, so it can only report a KL
+ *        up to the log of the number of draws (consistent as K grows, biased for finite K). */
+typedef struct vae_weights { double ess, kl; } vae_weights;
+
+static inline vae_weights vae_weight_stats(const float *logw, int n, int K)
+{
+    vae_weights r = {0, 0};
+    int i, s;
+    for (i = 0; i < n; i++) {
+        const float *lw = logw + (size_t)i * K;
+        double mx = lw[0], w1 = 0, w2 = 0, wl = 0;
+        for (s = 1; s < K; s++) if (lw[s] > mx) mx = lw[s];
+        for (s = 0; s < K; s++) {                     /* w_s e^-mx: nothing underflows to 0/0 */
+            double w = exp(lw[s] - mx);
+            w1 += w; w2 += w * w; wl += w * lw[s];
+        }
+        r.ess += w1 * w1 / w2 / n;
+        r.kl += (wl / w1 - mx - log(w1 / K)) / n;
+    }
+    return r;
 }
 
 /* Decode n codes z (n, Z) into pixel means sigmoid(logits), (n, 1, 28, 28), into out. */

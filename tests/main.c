@@ -20,6 +20,7 @@ static void gm_test_abort(void)
 #define GM__COL_FLOATS 400
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
+#include "student_ops.h"
 #include "test.h"
 
 int gm_test_passed, gm_test_failed, gm_test_current_failed;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # tests/run.sh DEMO... - everything `make test` checks, in one tally:
 #   the unit tests (each TEST counts), the same under ASan+UBSan (leaks included), the
-#   header compiled as C++ / with GM_STATIC / by clang, and every demo's --quick run
-#   (twice with one seed: the result lines must be identical).
+#   header compiled as C++ / with GM_STATIC / by clang, the lectures against their logs,
+#   and every demo's --quick run (twice with one seed: the result lines must be identical).
 # Ends with the line "N passed, N failed"; exits non-zero on any failure.
 passed=0; failed=0
 tmp=build/test-tmp; mkdir -p $tmp
@@ -49,6 +49,12 @@ if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $CC -x c - -o $tmp
 else
     echo "== (no cblas.h and -lblas here: the GENMOD_CBLAS build is not tested)"
 fi
+
+# every number and picture a lecture quotes is marked with the run it comes from: the
+# lectures must say exactly what their logs in lectures/figures/logs/ say (make figures
+# remakes both from the code as it is)
+echo "== lectures against their logs"
+if sh lectures/figures/run.sh --check; then ok; else fail "a lecture differs from its logs (make figures)"; fi
 
 # every demos/NN_topic.c must be here as "topic" (the Makefile passes them all)
 for src in demos/[0-9][0-9]_*.c; do

@@ -2,6 +2,7 @@
  * losses and optimizers, and the tape's lifetime rules. */
 #define _POSIX_C_SOURCE 200809L      /* setenv, for the thread-count test */
 #include "../genmod.h"
+#include "student_ops.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,13 @@ static gm_tensor *b_silu(gm_tape *T, void *p) { check *c = (check *)p; return gm
 static gm_tensor *b_exp(gm_tape *T, void *p) { check *c = (check *)p; return gm_exp(T, c->a); }
 static gm_tensor *b_log(gm_tape *T, void *p) { check *c = (check *)p; return gm_log(T, c->a); }
 static gm_tensor *b_square(gm_tape *T, void *p) { check *c = (check *)p; return gm_square(T, c->a); }
+static gm_tensor *b_student_abs(gm_tape *T, void *p) { check *c = (check *)p; return student_abs(T, c->a); }
+/* the student's dense inside a chain, so its input gradient flows on (tanh before it) */
+static gm_tensor *b_student_dense(gm_tape *T, void *p)
+{
+    check *c = (check *)p;
+    return student_dense(T, &c->dense, gm_tanh(T, c->a));
+}
 static gm_tensor *b_sum(gm_tape *T, void *p) { check *c = (check *)p; return gm_sum(T, c->a); }
 static gm_tensor *b_mean(gm_tape *T, void *p) { check *c = (check *)p; return gm_mean(T, c->a); }
 static gm_tensor *b_sum_ex(gm_tape *T, void *p) { check *c = (check *)p; return gm_sum_per_example(T, c->a); }
@@ -138,6 +146,9 @@ static void grad_binary(void)
     c = new_check();
     c.a = input(&c, "x", gm_shape2(3, 6), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 6, 5, &c.rng);
     grad_ok("dense", b_dense, &c);
+    c = new_check();              /* lecture 02, exercise 3: a backward that only adds (+=) */
+    c.a = input(&c, "x", gm_shape2(3, 6), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 6, 5, &c.rng);
+    grad_ok("student_dense (+= loops)", b_student_dense, &c);
     /* enough rows (B, and out for dW) that the products take the tiled, packed path too */
     c = new_check();
     c.a = input(&c, "x", gm_shape2(11, 9), -1, 1, 0); c.dense = gm_dense_new(&c.P, "d", 9, 13, &c.rng);
@@ -152,6 +163,7 @@ static void grad_unary(void)
         {"softplus", b_softplus, -4, 4, 0}, {"silu", b_silu, -4, 4, 0},
         {"exp", b_exp, -2, 2, 0},           {"log", b_log, 0.5f, 3, 0},
         {"square", b_square, -2, 2, 0},     {"sum", b_sum, -1, 1, 0},
+        {"student_abs (00-design)", b_student_abs, -2, 2, 0.1f},
         {"mean", b_mean, -1, 1, 0},         {"sum_per_example", b_sum_ex, -1, 1, 0},
         {"mean_per_example", b_mean_ex, -1, 1, 0}, {"flatten", b_flatten, -1, 1, 0},
     };

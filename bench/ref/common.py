@@ -77,10 +77,11 @@ def seconds():
     return time.perf_counter()
 
 
-def fashion_mnist(folder=None):
-    """The 60000 training images of Fashion-MNIST as a float32 (N, 1, 28, 28) array in [0, 1]."""
+def fashion_mnist(folder=None, part="train"):
+    """The 60000 training images of Fashion-MNIST (part "t10k": the 10000 test images) as a
+    float32 (N, 1, 28, 28) array in [0, 1]."""
     folder = folder or arg("data", "/usr/share/datasets/fashion-mnist")
-    path = os.path.join(folder, "train-images-idx3-ubyte.gz")
+    path = os.path.join(folder, part + "-images-idx3-ubyte.gz")
     if not os.path.exists(path):
         path = path[:-3]
     opener = gzip.open if path.endswith(".gz") else open

@@ -16,6 +16,7 @@
 # An expression is numbers, + - * / and parentheses over references:
 #   NAME:KEY       the value of the line "result KEY value" of logs/NAME.txt
 #   NAME:/ERE/N    the N-th whitespace-separated field of the first line matching ERE
+#                  (write a slash inside the ERE as \/)
 # The number before the marker is rewritten with as many decimals as it had (written as
 # 2.6e-05 it stays in that form), a minus sign in the same style (− or -). Everything else
 # is copied. Any problem (no such log, key or line) stops with the lecture's file and line.
@@ -62,8 +63,8 @@ function primary(    c, start, name, re, n, f, i, v) {
     pos++
     load(name)
     if (substr(ex, pos, 1) == "/") {
-        start = ++pos
-        while (pos <= length(ex) && substr(ex, pos, 1) != "/") pos++
+        start = ++pos                                   # to the closing /; \/ is a slash
+        while (pos <= length(ex) && substr(ex, pos, 1) != "/") pos += substr(ex, pos, 1) == "\\" ? 2 : 1
         re = substr(ex, start, pos - start)
         start = ++pos
         while (substr(ex, pos, 1) ~ /[0-9]/) pos++
@@ -139,6 +140,7 @@ function inline(line,    out, m, numre, head, num0, expr, rest, close_at) {
     while (match(line, numre)) {
         if (substr(line, RSTART + RLENGTH - 5) ~ /^<!-- (log |end -->)/) break
         head = substr(line, 1, RSTART - 1)
+        if (infence || gsub(/`/, "`", head) % 2) fail("a marker inside code is shown as text, not rendered: move the number out of the code")
         num0 = substr(line, RSTART, RLENGTH - 5)
         rest = substr(line, RSTART + RLENGTH)
         close_at = index(rest, " -->")
@@ -183,6 +185,7 @@ skipping {
 }
 
 { print inline($0) }
+/^```/ { infence = !infence }
 
 END {
     if (failed) exit 1
