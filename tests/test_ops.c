@@ -526,8 +526,8 @@ static void matmul_matches_naive(void)
 /* The worst error of one product shape against plain loops in double: A (M,K) feeds both
  * gm_matmul(A, B) and a dense layer (K -> N, weights W (N,K)), and L = sum(Y1 R1) +
  * sum(Y2 R2) for fixed random R. Between them this runs every transpose case forward and
- * backward, A's gradient both written (by the dense backward, which runs first) and added
- * to (by the matmul's), and C = bias + product. */
+ * backward, A's gradient summed over two consumers (the dense backward adds into the zeros
+ * the walk put there, the matmul's adds to that), and C = bias + product. */
 static double product_error(int M, int K, int N)
 {
     gm_params P = {0};

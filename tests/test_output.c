@@ -437,6 +437,17 @@ static void test_plot_ydown(void)
         EXPECT(left[2] >= 0 && right[2] >= 0);
         if (k) EXPECT(left[1] + 100 < right[1]);
         else EXPECT(left[1] > right[1] + 100);
+        {   /* and the y axis keeps its tick labels: ink between the y label and the frame */
+            long ink = 0;
+            int x, y, frame = 24, dark;
+            for (; frame < 200; frame++) {          /* the frame: the first dark column */
+                for (y = 100, dark = 1; y < 200 && dark; y++) dark = px[3 * (y * 400 + frame)] < 128;
+                if (dark) break;
+            }
+            for (y = 20; y < 280; y++)
+                for (x = 24; x < frame - 3; x++) ink += px[3 * (y * 400 + x)] < 128;
+            EXPECT(ink > 30);
+        }
         stbi_image_free(px);
     }
 }
