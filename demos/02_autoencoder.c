@@ -8,7 +8,7 @@
  * that touch pixels for stride-2 convolutions (encoder) and transposed convolutions
  * (decoder): fewer weights, shared across positions.
  * Lecture: lectures/02-autoencoders.md
- * Run:     make build/autoencoder && ./build/autoencoder          (about 8 s on 2 cores)
+ * Run:     make build/autoencoder && ./build/autoencoder          (about 9 s on 2 cores)
  *          ./build/autoencoder --arch conv                        (a few minutes)
  *          ./build/autoencoder --latent 16 --epochs 5
  * Output:  out/autoencoder/recon_zZ.png   rows: test images, autoencoder, PCA

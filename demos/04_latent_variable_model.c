@@ -14,7 +14,7 @@
  * its spread, and how many of the S samples actually carry it.
  * Lecture: lectures/04-latent-variable-models.md
  * Run:     make build/latent_variable_model && ./build/latent_variable_model
- *          (3 epochs' worth of steps per model; about 20 s on 2 cores)
+ *          (3 epochs' worth of steps per model; about 26 s on 2 cores)
  *          ./build/latent_variable_model --S 64      a larger S for the honest estimate
  * Output:  out/latent_variable_model/samples.png     side by side: test images, samples of
  *                                                    prior MC S=1, prior MC S=16, the VAE

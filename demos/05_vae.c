@@ -12,7 +12,7 @@
  * 20-400-784, Adam 1e-3, batch 128); --arch conv swaps in a conv encoder and a
  * transposed-conv decoder (demos/vae.h).
  * Lecture: lectures/05-variational-autoencoders.md
- * Run:     make build/vae && ./build/vae                  (10 epochs, about 26 s on 2 cores)
+ * Run:     make build/vae && ./build/vae                  (10 epochs, about 35 s on 2 cores)
  *          ./build/vae --arch conv --epochs 5
  * Output:  out/vae/curve.png        -ELBO, rec and KL of every training batch
  *          out/vae/recon.png        rows: test images, reconstructions (decoded mu)

@@ -13,7 +13,7 @@
  * training images disagree about what they are); samples of q(z) itself are not.
  * Lecture: lectures/06-using-the-latent-space.md
  * Run:     make build/aggregate_posterior && ./build/aggregate_posterior
- *                                           (5 epochs, about 16 s on 2 cores)
+ *                                           (5 epochs, about 19 s on 2 cores)
  * Output:  out/aggregate_posterior/aggr-latent.png     mu of the test images by class, prior circles
  *          out/aggregate_posterior/aggr-density.png    q(z) as a heatmap, prior circles
  *          out/aggregate_posterior/aggr-ratio.png      log q(z)/p(z), prior samples in holes and

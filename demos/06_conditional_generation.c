@@ -10,7 +10,7 @@
  * x*'s class (the class of its nearest training image, a 1-nearest-neighbour classifier).
  * Lecture: lectures/06-using-the-latent-space.md
  * Run:     make build/conditional_generation && ./build/conditional_generation
- *                                           (trains 5 epochs, about 13 s on 2 cores)
+ *                                           (trains 5 epochs, about 18 s on 2 cores)
  *          ./build/vae && ./build/conditional_generation --model out/vae/vae_mlp.ckpt
  * Output:  out/conditional_generation/cond-samples.png  rows: x*, decoded mu(x*), 6 samples
  *                                       of q(z|x*), a blank, 6 samples of the prior

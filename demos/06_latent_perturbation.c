@@ -10,7 +10,7 @@
  * squeezes harder: fewer dimensions stay active, and each row tends to change one thing.
  * Lecture: lectures/06-latent-space-regularization.md
  * Run:     make build/latent_perturbation && ./build/latent_perturbation
- *          (8 epochs: about 20 s on 2 cores)
+ *          (8 epochs: about 24 s on 2 cores)
  *          ./build/latent_perturbation --beta 4 --out out/latent_perturbation_beta4
  * Output:  out/latent_perturbation/traversal.png  a row per z_j: x*, then z_j = -3 .. 3
  *          out/latent_perturbation/samples.png    64 samples, z ~ N(0, I)

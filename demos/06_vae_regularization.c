@@ -12,7 +12,7 @@
  * prior falls into holes of the aggregate posterior q(z) = mean_n q(z|x_n).
  * Lecture: lectures/06-latent-space-regularization.md
  * Run:     make build/vae_regularization && ./build/vae_regularization
- *          (3 models x 4 epochs: about 28 s on 2 cores)
+ *          (3 models x 4 epochs: about 38 s on 2 cores)
  * Output:  out/vae_regularization/scatter-<loss>.png   z ~ q(z|x) of 10000 test images
  *          out/vae_regularization/grid-<loss>.png      decoded z on a 15x15 grid over [-3,3]^2
  *          out/vae_regularization/samples.png          64 samples of the "both" model

@@ -12,7 +12,7 @@
  * 2016), dimensions with KL_j > 0.1, reconstruction and -ELBO, in nats per test image.
  * --decoder mlp: the MLP decoder of vae.h alone; variable collapse after --epochs 10.
  * Lecture: lectures/07-posterior-collapse.md
- * Run:     make build/posterior_collapse && ./build/posterior_collapse   (about 100 s on 2 cores)
+ * Run:     make build/posterior_collapse && ./build/posterior_collapse   (about 83 s on 2 cores)
  *          ./build/posterior_collapse --seed 2 ; --lr 0.003 ; --decoder mlp --epochs 10
  * Output:  out/posterior_collapse/kl_curve.png   KL of every training batch, per model
  *          out/posterior_collapse/kl_dims.png    test KL of each latent dimension, sorted

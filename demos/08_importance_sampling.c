@@ -15,7 +15,7 @@
  * Lecture: lectures/08-likelihood.md
  * Run:     make build/vae build/importance_sampling && ./build/vae &&
  *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt    (the model ./build/vae
- *                     saved; about 50 s of one core)
+ *                     saved; about 37 s on 2 cores)
  *          ./build/importance_sampling          (trains the same VAE here first, 10 epochs)
  * Output:  out/importance_sampling/estimates.png  average estimate vs log10 k, both proposals
  *          out/importance_sampling/bound.png      the q(z|x) proposal alone: IWAE_k rising with k

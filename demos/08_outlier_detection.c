@@ -16,7 +16,7 @@
  * image is the most likely of all. A complexity correction (Serra et al. 2020), the score
  * minus the code length of x under a generic image coder, repairs it (AUROC about 0.99).
  * Lecture: lectures/08-likelihood.md
- * Run:     make build/outlier_detection && ./build/outlier_detection   (about 26 s on 2 cores)
+ * Run:     make build/outlier_detection && ./build/outlier_detection   (about 33 s on 2 cores)
  * Output:  out/outlier_detection/hist.png        histograms of -log p(x) per set (IWAE_k)
  *          out/outlier_detection/hist_corrected.png  the same for the corrected score
  *          out/outlier_detection/extremes.png    rows: the inliers the model finds most and
