@@ -86,22 +86,18 @@ static image_stats stats_of(const float *x, int n, const float *ref)
 {
     image_stats st = {0, 0, 0};
     int i, j, r, c;
-    for (j = 0; j < 784; j++) {
-        double s = 0, s2 = 0;
+    st.var = vae_pixel_variance(x, n, 784);
+    for (j = 0; j < 784; j++)
         for (i = 0; i < n; i++) {
             double v = x[(size_t)i * 784 + j];
-            s += v; s2 += v * v;
             st.rms += (v - ref[j]) * (v - ref[j]);
         }
-        st.var += s2 / n - (s / n) * (s / n);
-    }
     for (i = 0; i < n; i++)
         for (r = 0; r < 27; r++)
             for (c = 0; c < 27; c++) {
                 const float *p = x + (size_t)i * 784 + r * 28 + c;
                 st.edge += (p[1] - p[0]) * (p[1] - p[0]) + (p[28] - p[0]) * (p[28] - p[0]);
             }
-    st.var /= 784;
     st.rms = sqrt(st.rms / ((double)n * 784));
     st.edge /= (double)n * 27 * 27 * 2;
     return st;

@@ -50,19 +50,6 @@ static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dat
     demo_check(d, gm_save_image_grid(demo_path(d, "recon.png"), grid, 2 * N, 1, 28, 28, N, 0, 1), "saving");
 }
 
-/* The variance across n images of each of their D pixels, averaged over the pixels. */
-static double pixel_variance(const float *x, int n, int D)
-{
-    double total = 0;
-    int i, j;
-    for (j = 0; j < D; j++) {
-        double s = 0, ss = 0;
-        for (i = 0; i < n; i++) { s += x[(size_t)i * D + j]; ss += (double)x[(size_t)i * D + j] * x[(size_t)i * D + j]; }
-        total += ss / n - (s / n) * (s / n);
-    }
-    return total / D;
-}
-
 /* The variance loss. For (x, z) drawn as x from the data and z ~ q(z|x), the law of total
  * variance splits each pixel's variance: Var(x) = Var(E[x|z]) + E[Var(x|z)]. A decoder
  * trained to output E[x|z] (the optimum of the Bernoulli loss for grey targets) therefore
@@ -75,16 +62,16 @@ static void variance_loss(demo *d, gm_tape *T, const vae *m, const gm_dataset *t
     int n = test->n, D = 784, i;
     float *mu, *lv, *z = (float *)malloc(sizeof(float) * n * m->Z);
     float *mean = (float *)malloc(sizeof(float) * n * D), grid[3 * ROW * 784];
-    double var_data = pixel_variance(test->x, n, D), var_mean, var_prior, mse = 0;
+    double var_data = vae_pixel_variance(test->x, n, D), var_mean, var_prior, mse = 0;
     vae_encode_all(T, m, test, &mu, &lv);
     for (i = 0; i < n * m->Z; i++) z[i] = mu[i] + expf(0.5f * lv[i]) * gm_rng_normal(rng);   /* z ~ q(z|x) */
     vae_decode_all(T, m, z, n, mean);                                                        /* E[x|z]     */
-    var_mean = pixel_variance(mean, n, D);
+    var_mean = vae_pixel_variance(mean, n, D);
     for (i = 0; i < n * D; i++) mse += (double)(test->x[i] - mean[i]) * (test->x[i] - mean[i]);
     mse /= (double)n * D;
     for (i = 0; i < n * m->Z; i++) z[i] = gm_rng_normal(rng);                               /* z ~ p(z)   */
     vae_decode_all(T, m, z, n, mean);
-    var_prior = pixel_variance(mean, n, D);
+    var_prior = vae_pixel_variance(mean, n, D);
     printf("\nthe variance loss: pixel variance across %d images, averaged over the pixels\n", n);
     printf("  test images x                             Var(x)          %.4f\n", var_data);
     printf("  decoder means, z ~ q(z|x)                 Var(E[x|z])     %.4f\n", var_mean);

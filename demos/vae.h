@@ -18,7 +18,8 @@
  * and vae_kl_per_dim and vae_log_aggregate measure them; vae_log_weights gives importance
  * weights for the IWAE bound and the likelihood estimates of lectures 04 and 08, and
  * vae_group_estimates, vae_mean_sd and vae_weight_stats turn a table of log weights into
- * estimates, their spread, the effective sample size and KL(posterior || proposal).
+ * estimates, their spread, the effective sample size and KL(posterior || proposal);
+ * vae_pixel_variance says how much a set of images varies (samples against data).
  * Include after demo.h. */
 #ifndef GENMOD_DEMO_VAE_H
 #define GENMOD_DEMO_VAE_H
@@ -386,6 +387,20 @@ static inline vae_weights vae_weight_stats(const float *logw, int n, int K)
         r.kl += (wl / w1 - mx - log(w1 / K)) / n;
     }
     return r;
+}
+
+/* The variance across n images x (n, D) of each pixel, averaged over the D pixels: how much
+ * a set of images varies (0: all alike). Lectures 04 and 05 hold samples against data by it. */
+static inline double vae_pixel_variance(const float *x, int n, int D)
+{
+    double total = 0;
+    int i, j;
+    for (j = 0; j < D; j++) {
+        double s = 0, s2 = 0;
+        for (i = 0; i < n; i++) { double v = x[(size_t)i * D + j]; s += v; s2 += v * v; }
+        total += s2 / n - (s / n) * (s / n);
+    }
+    return total / D;
 }
 
 /* Decode n codes z (n, Z) into pixel means sigmoid(logits), (n, 1, 28, 28), into out. */
