@@ -15,7 +15,7 @@
  * Lecture: lectures/08-likelihood.md
  * Run:     make build/vae build/importance_sampling && ./build/vae &&
  *          ./build/importance_sampling --model out/vae/vae_mlp.ckpt    (the model ./build/vae
- *                     saved; about 37 s on 2 cores)
+ *                     saved; about 32 s on 2 cores)
  *          ./build/importance_sampling          (trains the same VAE here first, 10 epochs)
  * Output:  out/importance_sampling/estimates.png  average estimate vs log10 k, both proposals
  *          out/importance_sampling/bound.png      the q(z|x) proposal alone: IWAE_k rising with k
@@ -183,14 +183,12 @@ static void plot_sweep(demo *d, const sweep *sw)
 }
 
 /* ---- the amortization gap (Cremer, Li & Duvenaud 2018) -------------------------------------
- * -ELBO of q = N(mu, e^lv) for each image of x: the closed-form KL(q || p(z)) plus the
- * reconstruction term averaged over S draws z = mu + e^(lv/2) eps.  (B) */
+ * -ELBO of q = N(mu, e^lv) for each image of x: rec + closed-form KL (vae_terms_of), averaged
+ * over S draws z = mu + e^(lv/2) eps.  (B) */
 static gm_tensor *neg_elbo(gm_tape *T, const vae *m, gm_tensor *x, gm_tensor *mu, gm_tensor *lv, int S, gm_rng *rng)
 {
-    gm_tensor *z = gm_reparameterize(T, gm_repeat(T, mu, S), gm_repeat(T, lv, S), rng);      /* (B S, Z) */
-    gm_tensor *rec = gm_bernoulli_nll(T, vae_decode(T, m, z), gm_repeat(T, x, S));           /* -log p(x|z_s) */
-    gm_tensor *kl = gm_sum_per_example(T, gm_kl_normal_std(T, mu, lv));                    /* KL(q || p(z)) */
-    return gm_add(T, gm_mean_per_example(T, gm_reshape(T, rec, gm_shape2(x->shape.d[0], S))), kl);
+    vae_terms t = vae_terms_of(T, m, gm_repeat(T, x, S), gm_repeat(T, mu, S), gm_repeat(T, lv, S), rng);
+    return gm_mean_per_example(T, gm_reshape(T, gm_add(T, t.rec, t.kl), gm_shape2(x->shape.d[0], S)));
 }
 
 /* The mean ELBO of the first n test images under q = N(mu, e^lv) (n, Z each), from EVAL draws

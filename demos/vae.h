@@ -120,16 +120,26 @@ static inline gm_tensor *vae_decode(gm_tape *T, const vae *m, gm_tensor *z)
 /* The pieces of -ELBO for one batch, one number per example (B) except kl_dim (B,Z). */
 typedef struct vae_terms { gm_tensor *mu, *logvar, *z, *logits, *rec, *kl_dim, *kl; } vae_terms;
 
-static inline vae_terms vae_forward(gm_tape *T, const vae *m, gm_tensor *x, gm_rng *rng)
+/* ... for a given q(z|x) = N(mu, e^logvar), one z per row (lecture 08 fits q per image) */
+static inline vae_terms vae_terms_of(gm_tape *T, const vae *m, gm_tensor *x, gm_tensor *mu, gm_tensor *logvar,
+                                     gm_rng *rng)
 {
     vae_terms t;
-    vae_encode(T, m, x, &t.mu, &t.logvar);
+    t.mu = mu; t.logvar = logvar;
     t.z = gm_reparameterize(T, t.mu, t.logvar, rng);           /* z = mu + sigma eps         */
     t.logits = vae_decode(T, m, t.z);
     t.rec = gm_bernoulli_nll(T, t.logits, x);                   /* -log p(x|z)                */
     t.kl_dim = gm_kl_normal_std(T, t.mu, t.logvar);             /* KL(q(z|x) || N(0,I)) per j */
     t.kl = gm_sum_per_example(T, t.kl_dim);
     return t;
+}
+
+/* ... for the encoder's q(z|x) */
+static inline vae_terms vae_forward(gm_tape *T, const vae *m, gm_tensor *x, gm_rng *rng)
+{
+    gm_tensor *mu, *logvar;
+    vae_encode(T, m, x, &mu, &logvar);
+    return vae_terms_of(T, m, x, mu, logvar, rng);
 }
 
 /* How to weigh the KL term while training. */
