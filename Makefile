@@ -4,6 +4,8 @@
 #                   every demo with --quick; ends with "N passed, N failed"
 #   make clean      remove build/ and out/
 #   make install    genmod.h into $(PREFIX)/include
+#   make valgrind   the unit tests under valgrind memcheck: no errors, no leaks (make test
+#                   runs it too when valgrind is installed)
 #   make bench      genmod against PyTorch, side by side (bench/README.md; BENCH_QUICK=1: a smoke run)
 #   make figures    every number and picture in lectures/, from the demos as they are now
 #                   (lectures/figures/run.sh; RUNS="vae ..." for some runs only)
@@ -43,6 +45,9 @@ build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 test: build/tests build/tests-san $(DEMOS)
 	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
 
+valgrind: build/tests
+	@sh tests/valgrind.sh
+
 build/bench: bench/bench.c genmod.h | build
 	$(CC) $(DEMO_CFLAGS) -o $@ bench/bench.c $(LDLIBS)
 
@@ -59,4 +64,4 @@ install:
 clean:
 	rm -rf build out
 
-.PHONY: all test install clean bench figures
+.PHONY: all test install clean bench figures valgrind

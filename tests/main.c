@@ -61,6 +61,7 @@ int main(int argc, char **argv)
     mkdir("build", 0755);
     mkdir(dir, 0755);
     gm_test_dir = dir;
+    setenv("GM_CHECK_FINITE", "1", 1);        /* every op's inputs and grads scanned (genmod.h) */
     tests_ops();
     tests_io();
     tests_probability();

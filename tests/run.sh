@@ -5,6 +5,7 @@
 #   and every demo's --quick run (twice with one seed: the result lines must be identical).
 # Ends with the line "N passed, N failed"; exits non-zero on any failure.
 passed=0; failed=0
+export GM_CHECK_FINITE=1        # every op's inputs and grads scanned for NaN (genmod.h: ERRORS)
 tmp=build/test-tmp; mkdir -p $tmp
 ok()   { passed=$((passed + 1)); }
 fail() { failed=$((failed + 1)); echo "FAIL $*"; }
@@ -20,6 +21,15 @@ for bin in tests tests-san; do
     passed=$((passed + p)); failed=$((failed + f))
     [ $rc -eq 0 ] || [ "$f" -gt 0 ] || fail "build/$bin exited $rc"
 done
+
+# the unit tests again under valgrind (memcheck: invalid accesses, uninitialised values,
+# leaks), when it is installed (Debian: valgrind; .ci/run installs it)
+if command -v valgrind >/dev/null; then
+    echo "== build/tests under valgrind"
+    if sh tests/valgrind.sh $tmp/valgrind; then ok; else fail "valgrind found errors in the unit tests"; fi
+else
+    echo "== (valgrind not installed: the unit tests were not run under it)"
+fi
 
 # the header in other languages and modes
 echo "== header builds"

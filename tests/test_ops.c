@@ -727,12 +727,6 @@ static void backward_twice(void *p)
     gm_backward(m->T, l);
 }
 static void bad_matmul(void *p) { misuse *m = (misuse *)p; gm_tape_reset(m->T); gm_matmul(m->T, m->b, m->b); }
-static void nan_loss(void *p)
-{
-    misuse *m = (misuse *)p;
-    gm_tape_reset(m->T);
-    gm_backward(m->T, gm_sum(m->T, gm_log(m->T, gm_scale(m->T, m->b, -1.0f))));
-}
 static void dense_on_images(void *p)
 {
     misuse *m = (misuse *)p;
@@ -744,6 +738,17 @@ static void arena_full(void *p)
     misuse *m = (misuse *)p;
     gm_tape_reset(m->T);
     gm_zeros(m->T, gm_shape2(1000, 1000));
+}
+
+/* An arena whose size is not a multiple of the 64-byte alignment: the first tensor takes a
+ * rounded-up block, so the bounds check must compare rounded sizes too (it once let every
+ * later request through, writing past the end). */
+typedef struct odd_arena { gm_tape *T; int first, second; } odd_arena;
+static void overfill_odd_arena(void *p)
+{
+    odd_arena *a = (odd_arena *)p;
+    gm_zeros(a->T, gm_shape1(a->first));
+    gm_zeros(a->T, gm_shape1(a->second));       /* does not fit: must stop, not write past */
 }
 
 static void tape_misuse_is_caught(void)
@@ -761,11 +766,145 @@ static void tape_misuse_is_caught(void)
     EXPECT(gm_test_expect_fatal(backward_twice, &m, "called twice"));
     EXPECT(gm_test_expect_fatal(bad_matmul, &m, "test_ops.c"));          /* names the caller */
     EXPECT(gm_test_expect_fatal(bad_matmul, &m, "a is (2,3), b is (2,3)"));
-    EXPECT(gm_test_expect_fatal(nan_loss, &m, "diverged at step"));
     EXPECT(gm_test_expect_fatal(dense_on_images, &m, "flatten"));
     EXPECT(gm_test_expect_fatal(arena_full, &m, "arena full"));
+    {
+        odd_arena small = {NULL, 17, 1000}, large = {NULL, 24993, 10000};
+        small.T = gm_tape_new(100);
+        large.T = gm_tape_new(100000);
+        EXPECT(gm_test_expect_fatal(overfill_odd_arena, &small, "used 128 bytes of 128 bytes"));
+        EXPECT(gm_test_expect_fatal(overfill_odd_arena, &large, "arena full"));
+        gm_tape_free(small.T);
+        gm_tape_free(large.T);
+    }
     gm_tape_free(m.T);
     gm_params_free(&P);
+}
+
+/* NaN and infinity: a small ReLU network, one NaN in its input, a clean target. ReLU maps
+ * NaN to 0, so the loss stays finite; the NaN reaches the first layer's weights through
+ * their gradient (x^T dy) and the optimizer must stop there, naming them. */
+typedef struct nan_net {
+    gm_params P;
+    gm_dense l1, l2;
+    gm_optim *opt;
+    gm_tape *T;
+    float x[12], target[2];
+} nan_net;
+
+static void nan_net_steps(void *p)
+{
+    nan_net *n = (nan_net *)p;
+    int step;
+    for (step = 0; step < 3; step++) {
+        gm_tensor *x, *y;
+        gm_tape_reset(n->T);
+        x = gm_from(n->T, gm_shape2(2, 4), n->x);
+        y = gm_dense(n->T, &n->l2, gm_relu(n->T, gm_dense(n->T, &n->l1, x)));
+        gm_backward(n->T, gm_mean(n->T, gm_mse(n->T, y, gm_from(n->T, gm_shape2(2, 1), n->target))));
+        gm_optim_step(n->opt);
+    }
+}
+
+/* A backward that overflows while its forward does not: d(1e30 * sum(x w))/dx = 1e30 w. */
+static void overflowing_backward(void *p)
+{
+    nan_net *n = (nan_net *)p;
+    gm_tensor *x, *w;
+    gm_tape_reset(n->T);
+    x = n->l1.w;                                     /* 1e-25, a parameter */
+    w = gm_from(n->T, gm_shape2(3, 4), n->x);        /* 1e20 */
+    gm_backward(n->T, gm_scale(n->T, gm_sum(n->T, gm_mul(n->T, x, w)), 1e30f));
+}
+
+/* log of a negative number, then more ops: the message must name gm_log, not only gm_sum. */
+static void nan_from_log(void *p)
+{
+    nan_net *n = (nan_net *)p;
+    gm_tensor *a;
+    gm_tape_reset(n->T);
+    a = gm_log(n->T, gm_from(n->T, gm_shape1(2), n->x));
+    gm_backward(n->T, gm_sum(n->T, gm_scale(n->T, gm_dense(n->T, &n->l1, gm_reshape(n->T, a, gm_shape2(1, 2))), 2.0f)));
+}
+
+/* A parameter that holds NaN (loaded, or set by hand): the op reading it is named, and it. */
+static void nan_parameter(void *p)
+{
+    nan_net *n = (nan_net *)p;
+    gm_tape_reset(n->T);
+    gm_backward(n->T, gm_sum(n->T, gm_dense(n->T, &n->l1, gm_from(n->T, gm_shape2(1, 2), n->x))));
+}
+
+/* y = b * v with a NaN in v: the gradient check must fail, not read NaN as "no error". */
+static gm_tensor *times_nan(gm_tape *T, void *p)
+{
+    nan_net *n = (nan_net *)p;
+    float v[3] = {1.0f, NAN, 2.0f};
+    return gm_mul(T, n->l1.b, gm_from(T, gm_shape1(3), v));
+}
+
+static nan_net *nan_net_new(int in, int check_finite)
+{
+    nan_net *n = (nan_net *)calloc(1, sizeof *n);
+    gm_rng r = gm_rng_new(3);
+    int i;
+    n->l1 = gm_dense_new(&n->P, "l1", in, 3, &r);
+    n->l2 = gm_dense_new(&n->P, "l2", 3, 1, &r);
+    n->opt = gm_adam_new(&n->P, 1e-2f, 0.9f, 0.999f);
+    setenv("GM_CHECK_FINITE", check_finite ? "1" : "0", 1);
+    n->T = gm_tape_new(1 << 20);
+    setenv("GM_CHECK_FINITE", "1", 1);               /* the tests' own setting (main.c) */
+    for (i = 0; i < 12; i++) n->x[i] = 0.1f * (float)(i + 1);
+    n->target[0] = 0.5f; n->target[1] = -0.5f;
+    return n;
+}
+
+static void nan_net_free(nan_net *n)
+{
+    gm_tape_free(n->T);
+    gm_optim_free(n->opt);
+    gm_params_free(&n->P);
+    free(n);
+}
+
+static void nonfinite_values_are_caught(void)
+{
+    nan_net *n;
+    int i;
+    /* clean, the network trains; one NaN in the input: stopped at the first step, naming l1.w */
+    n = nan_net_new(4, 0);
+    nan_net_steps(n);
+    EXPECT(isfinite(n->l1.w->val[0]) && isfinite(n->l2.w->val[0]));
+    n->x[5] = NAN;
+    EXPECT(gm_test_expect_fatal(nan_net_steps, n, "step 4: parameter \"l1.w\" holds NaN or infinity because its gradient did"));
+    nan_net_free(n);
+    /* GM_CHECK_FINITE names the op that read it, and gm_from at its line as its maker */
+    n = nan_net_new(4, 1);
+    n->x[5] = NAN;
+    EXPECT(gm_test_expect_fatal(nan_net_steps, n, "gm_dense: an input (gm_from at tests/test_ops.c:"));
+    nan_net_free(n);
+    /* a loss made non-finite: the op that made the first NaN is named */
+    n = nan_net_new(2, 0);
+    n->x[1] = -1.0f;
+    EXPECT(gm_test_expect_fatal(nan_from_log, n, "diverged at step 1: the loss is NaN (made by gm_sum at tests/test_ops.c:"));
+    EXPECT(gm_test_expect_fatal(nan_from_log, n, "the step's first NaN was made by gm_log at tests/test_ops.c:"));
+    nan_net_free(n);
+    n = nan_net_new(2, 0);
+    n->l1.b->val[1] = NAN;
+    EXPECT(gm_test_expect_fatal(nan_parameter, n, "the step's first NaN was made by gm_dense at tests/test_ops.c:"));
+    EXPECT(gm_test_expect_fatal(nan_parameter, n, "from its input parameter \"l1.b\", which holds NaN"));
+    nan_net_free(n);
+    n = nan_net_new(2, 0);
+    setenv("GM_CHECK_FINITE", "0", 1);               /* gm_grad_check makes its own tape */
+    EXPECT(gm_grad_check(times_nan, n, &n->l1.b, 1, GRAD_H, 1) > GRAD_TOL);
+    setenv("GM_CHECK_FINITE", "1", 1);
+    nan_net_free(n);
+    /* a backward that overflows: with GM_CHECK_FINITE, the backward of gm_mul is named */
+    n = nan_net_new(4, 1);
+    for (i = 0; i < 12; i++) n->l1.w->val[i] = 1e-25f;
+    for (i = 0; i < 12; i++) n->x[i] = 1e20f;
+    EXPECT(gm_test_expect_fatal(overflowing_backward, n, "the backward of gm_mul at tests/test_ops.c:"));
+    nan_net_free(n);
 }
 
 static void rng_is_reproducible(void)
@@ -807,5 +946,6 @@ void tests_ops(void)
     TEST(batchnorm_running_stats);
     TEST(tape_gradients_overwrite_and_reset);
     TEST(tape_misuse_is_caught);
+    TEST(nonfinite_values_are_caught);
     TEST(rng_is_reproducible);
 }
