@@ -41,8 +41,10 @@ build/tests: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+build/crash_ckpt: tests/crash_ckpt.c genmod.h | build
+	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ tests/crash_ckpt.c $(LDLIBS)
 
-test: build/tests build/tests-san $(DEMOS)
+test: build/tests build/tests-san build/crash_ckpt $(DEMOS)
 	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
 
 valgrind: build/tests

@@ -558,8 +558,15 @@ GMDEF int        gm_batches(const gm_dataset *ds, int B);   /* ceil(n / B): batc
  * 10. output
  *    What a run leaves behind: PNG grids of samples, .npy arrays of raw values, plots of
  *    losses, latent spaces and densities as PNG, and a progress bar on stderr.
- *    Every file is written to "<path>.tmp" and renamed over <path> only when complete, so
- *    a failed or interrupted write never leaves half a file nor destroys the old one.
+ *    Every file is written to a temporary of its own in the same folder,
+ *    "<path>.<pid>.<k>.tmp", and renamed over <path> only when complete, so a failed or
+ *    interrupted write never leaves half a file nor destroys the old one, and processes
+ *    or threads writing one path at once each publish a whole file (the last one wins).
+ *    The temporary is created new (O_EXCL): an existing file or symlink of that name is
+ *    skipped, never written through. A process killed while writing leaves its temporary
+ *    behind; genmod never reads such files, and they may be deleted whenever nothing is
+ *    writing <path>. Files are not fsync'ed: this guards against a killed program, not
+ *    against a power cut. On Windows a write fails while another program has <path> open.
  *    Functions returning int give 1 on success and 0 on failure (reason in gm_last_error()).
  * ====================================================================================== */
 
@@ -654,11 +661,14 @@ GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)  
 GMDEF void gm_progress_finish(gm_progress *p);
 /* ======================================================================================
  * 11. checkpoints
- *   A file of named tensors (magic "GMCKPT01", count, then name, shape and values of each,
- *   then a CRC-32 of everything before it). Saving writes "<path>.tmp" and renames it, so a
- *   crash mid-save leaves the previous file whole. Loading checks magic, version, checksum,
- *   and that names and shapes match the model exactly; on any mismatch it returns 0 with
- *   the reason and the model is unchanged.
+ *   A file of named tensors, integers as little-endian u32 and values as little-endian
+ *   float32: the 8 bytes "GMCKPT\r\n", the format version (1), the count; for each tensor
+ *   its name's length and bytes, ndim and the ndim sizes, the values; last a CRC-32 of
+ *   every byte before it. Saving writes a temporary of its own and renames it over path
+ *   (10. output), so a save that fails or is killed leaves the previous file whole, and of
+ *   concurrent saves to one path the last rename wins, whole. Loading checks magic,
+ *   version, checksum, and that names and shapes match the model exactly; on any mismatch
+ *   it returns 0 with the reason and the model is unchanged.
  * ====================================================================================== */
 GMDEF int gm_save_params(const gm_params *P, const char *path);
 GMDEF int gm_load_params(gm_params *P, const char *path);
@@ -4570,27 +4580,52 @@ GMDEF int *gm_batch_labels_at(gm_tape *T, const gm_dataset *ds, long i, int B, G
 #endif
 
 // >>output-files
-/* Every file goes to "<path>.tmp" first and is renamed over <path> only when all of it
- * was written, so a failure (full disk, missing folder, a crash) never leaves half a file
- * and never destroys the file that was there before. */
+/* Every file goes to a temporary of its own next to it, "<path>.<pid>.<k>.tmp" with k the
+ * first number whose name is free, and is renamed over <path> only when all of it was
+ * written (10. output in the manual says what that guarantees). The temporary is opened
+ * with O_CREAT | O_EXCL, which fails on any existing name, a symlink included: so nothing
+ * that is already there (another save's temporary, a link planted to a file we must not
+ * overwrite) is ever opened, and that name is simply skipped. */
+#include <fcntl.h>
+#if defined(_WIN32)
+#  include <process.h>     /* _getpid */
+#  include <sys/stat.h>
+#  define GM__OPEN_NEW(name) _open(name, _O_WRONLY | _O_CREAT | _O_EXCL | _O_BINARY, _S_IREAD | _S_IWRITE)
+#  define GM__FDOPEN _fdopen
+#  define GM__CLOSE  _close
+#  define GM__GETPID _getpid
+#else
+#  include <unistd.h>
+#  define GM__OPEN_NEW(name) open(name, O_WRONLY | O_CREAT | O_EXCL, 0666)
+#  define GM__FDOPEN fdopen
+#  define GM__CLOSE  close
+#  define GM__GETPID getpid
+#endif
 typedef struct gm__outfile {
     FILE *f;
-    char *tmp;      /* "<path>.tmp" */
+    char *tmp;      /* "<path>.<pid>.<k>.tmp" */
     int err;        /* errno of the first failure, 0 while all is well */
 } gm__outfile;
 
 static int gm__out_open(gm__outfile *o, const char *path)
 {
-    size_t len = strlen(path);
+    size_t cap = strlen(path) + 40;   /* room for ".<pid>.<k>.tmp" */
+    long pid = (long)GM__GETPID();
+    int fd = -1, k, e = EEXIST;
     o->f = NULL;
     o->err = 0;
-    o->tmp = (char *)GM_MALLOC(len + 5);
+    o->tmp = (char *)GM_MALLOC(cap);
     if (!o->tmp) return gm__error("%s: out of memory", path);
-    memcpy(o->tmp, path, len);
-    memcpy(o->tmp + len, ".tmp", 5);
-    o->f = fopen(o->tmp, "wb");
+    for (k = 0; fd < 0 && e == EEXIST && k < 1000; k++) {
+        snprintf(o->tmp, cap, "%s.%ld.%d.tmp", path, pid, k);
+        if ((fd = GM__OPEN_NEW(o->tmp)) < 0) e = errno;
+    }
+    if (fd >= 0 && !(o->f = GM__FDOPEN(fd, "wb"))) {
+        e = errno;
+        GM__CLOSE(fd);
+        remove(o->tmp);
+    }
     if (!o->f) {
-        int e = errno;
         GM_FREE(o->tmp);
         o->tmp = NULL;
         return gm__error("%s: cannot write: %s", path, strerror(e));
@@ -4610,15 +4645,18 @@ static void gm__out_stbi(void *ctx, void *data, int size)
     gm__out_write(o, data, (size_t)size);
 }
 
-/* Close, then publish with rename() if everything went well, else delete the temporary. */
+/* Close, then publish with one rename if everything went well, else delete the temporary. */
 static int gm__out_close(gm__outfile *o, const char *path)
 {
     int e = o->err;
     if (fclose(o->f) != 0 && !e) e = errno ? errno : EIO;
 #if defined(_WIN32)
-    if (!e) remove(path);   /* Windows rename() does not replace an existing file */
-#endif
+    /* rename() refuses an existing target there; MoveFileEx replaces it in one step. It
+     * fails (EACCES here) while another program has <path> open. */
+    if (!e && !MoveFileExA(o->tmp, path, MOVEFILE_REPLACE_EXISTING)) e = EACCES;
+#else
     if (!e && rename(o->tmp, path) != 0) e = errno ? errno : EIO;
+#endif
     if (e) remove(o->tmp);
     GM_FREE(o->tmp);
     o->tmp = NULL;
@@ -5962,7 +6000,7 @@ GMDEF int gm_save_params(const gm_params *P, const char *path)
         for (k = 0; k < t->size; k++) gm__put32(&p, gm__float_bits(t->val[k]));
     }
     gm__put32(&p, gm__crc32(buf, (size_t)(p - buf)));
-    /* through "<path>.tmp" and a rename (>>output-files): the old file survives any failure */
+    /* through a temporary and a rename (>>output-files): the old file survives any failure */
     if (!gm__out_open(&o, path)) { GM_FREE(buf); return 0; }
     gm__out_write(&o, buf, bytes);
     GM_FREE(buf);

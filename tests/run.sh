@@ -60,6 +60,10 @@ else
     echo "== (no cblas.h and -lblas here: the GENMOD_CBLAS build is not tested)"
 fi
 
+# checkpoints: saves killed at many points and concurrent savers never leave a broken file
+echo "== build/crash_ckpt"
+if ./build/crash_ckpt $tmp/crash; then ok; else fail "checkpoint crash test (tests/crash_ckpt.c)"; fi
+
 # every number and picture a lecture quotes is marked with the run it comes from: the
 # lectures must say exactly what their logs in lectures/figures/logs/ say (make figures
 # remakes both from the code as it is)

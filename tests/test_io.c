@@ -1,9 +1,18 @@
 /* tests/test_io.c - checkpoints: round trip, and every kind of bad file leaves the model
- * unchanged with a reason naming the file. Also mini-batching. */
+ * unchanged with a reason naming the file; a save writes only a temporary of its own. Also
+ * mini-batching. */
+#if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
+#  define _POSIX_C_SOURCE 200809L    /* opendir, lstat, symlink, getpid under strict -std=c99 */
+#endif
 #include "../genmod.h"
 #include "test.h"
 #include <stdlib.h>
 #include <string.h>
+#if !defined(_WIN32)
+#  include <dirent.h>
+#  include <sys/stat.h>
+#  include <unistd.h>
+#endif
 
 typedef struct model { gm_params P; gm_dense a; gm_batchnorm bn; } model;
 
@@ -43,18 +52,30 @@ static unsigned char *read_bytes(const char *p, size_t *n)
     return b;
 }
 
+/* How many files in the test folder are named "<name>." and more (temporaries of name). */
+static int files_after(const char *name)
+{
+    int n = 0;
+#if !defined(_WIN32)
+    DIR *d = opendir(gm_test_dir);
+    struct dirent *e;
+    size_t len = strlen(name);
+    while (d && (e = readdir(d)) != NULL) n += strncmp(e->d_name, name, len) == 0 && e->d_name[len] == '.';
+    if (d) closedir(d);
+#else
+    (void)name;
+#endif
+    return n;
+}
+
 static void checkpoint_round_trip(void)
 {
     model m = make(4, 1), n = make(4, 2);
-    char p[512], tmp[600];
-    FILE *f;
+    char p[512];
     path(p, "model.ckpt");
     EXPECT(!same_values(&m.P, &n.P));
     EXPECT(gm_save_params(&m.P, p));
-    snprintf(tmp, sizeof tmp, "%s.tmp", p);
-    f = fopen(tmp, "rb");
-    EXPECT(f == NULL);                               /* the temporary file was renamed away */
-    if (f) fclose(f);
+    EXPECT(files_after("model.ckpt") == 0);          /* the temporary file was renamed away */
     EXPECT(gm_load_params(&n.P, p));
     EXPECT(same_values(&m.P, &n.P));                 /* weights and running statistics */
     gm_params_free(&m.P);
@@ -131,6 +152,78 @@ static void checkpoint_failed_save_keeps_old_file(void)
     gm_params_free(&n.P);
 }
 
+/* The names a save in this process may try for its temporary: the old fixed one, then
+ * "<path>.<pid>.<k>.tmp" for k = 0, 1, 2 (the first ones tried). */
+static void temp_name(char *at, const char *p, int k)
+{
+#if !defined(_WIN32)
+    if (k >= 0) { snprintf(at, 600, "%s.%ld.%d.tmp", p, (long)getpid(), k); return; }
+#endif
+    snprintf(at, 600, "%s.tmp", p);
+}
+
+/* A file that is already at "<path>.tmp" (another save's temporary, say) is left alone: each
+ * save writes a temporary of its own. */
+static void checkpoint_temporary_is_its_own(void)
+{
+    static const unsigned char other[] = "another save's bytes";
+    model m = make(4, 1), n = make(4, 2);
+    char p[512], at[600];
+    unsigned char *got;
+    size_t len;
+    path(p, "own.ckpt");
+    temp_name(at, p, -1);
+    write_bytes(at, other, sizeof other);
+    EXPECT(gm_save_params(&m.P, p));
+    EXPECT(gm_load_params(&n.P, p));
+    EXPECT(same_values(&m.P, &n.P));
+    got = read_bytes(at, &len);
+    EXPECT(len == sizeof other && memcmp(got, other, len) == 0);
+    EXPECT(files_after("own.ckpt") == 1);                 /* that file, and no temporary */
+    free(got);
+    remove(at);
+    gm_params_free(&m.P);
+    gm_params_free(&n.P);
+}
+
+/* A symlink where the temporary would go is not followed (the save would write over the
+ * file it points to): the temporary is created new, and another name is taken. */
+static void checkpoint_symlink_not_followed(void)
+{
+#if !defined(_WIN32)
+    static const unsigned char text[] = "not a checkpoint";
+    model m = make(4, 1), n = make(4, 2);
+    char p[512], victim[512], at[600];
+    unsigned char *got;
+    size_t len;
+    struct stat st;
+    int k;
+    path(p, "link.ckpt");
+    path(victim, "victim.txt");
+    write_bytes(victim, text, sizeof text);
+    for (k = -1; k < 3; k++) {
+        temp_name(at, p, k);
+        remove(at);                                       /* from an earlier run */
+        EXPECT(symlink(victim, at) == 0);
+    }
+    EXPECT(gm_save_params(&m.P, p));
+    EXPECT(gm_load_params(&n.P, p));
+    EXPECT(same_values(&m.P, &n.P));
+    EXPECT(lstat(p, &st) == 0 && S_ISREG(st.st_mode));   /* a file, not the link renamed */
+    got = read_bytes(victim, &len);
+    EXPECT(len == sizeof text && memcmp(got, text, len) == 0);
+    free(got);
+    EXPECT(files_after("link.ckpt") == 4);                /* the four links only */
+    for (k = -1; k < 3; k++) {
+        temp_name(at, p, k);
+        EXPECT(lstat(at, &st) == 0 && S_ISLNK(st.st_mode));
+        remove(at);
+    }
+    gm_params_free(&m.P);
+    gm_params_free(&n.P);
+#endif
+}
+
 static void batches_cover_an_epoch(void)
 {
     gm_dataset ds;
@@ -164,5 +257,7 @@ void tests_io(void)
     TEST(checkpoint_round_trip);
     TEST(checkpoint_bad_files);
     TEST(checkpoint_failed_save_keeps_old_file);
+    TEST(checkpoint_temporary_is_its_own);
+    TEST(checkpoint_symlink_not_followed);
     TEST(batches_cover_an_epoch);
 }

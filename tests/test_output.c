@@ -1,14 +1,15 @@
 /* tests/test_output.c - image grids, .npy files, plots and the progress bar:
  * round trips through the files, bad files, failed writes, degenerate plots. */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
-#  define _POSIX_C_SOURCE 200809L    /* dup, dup2, mkdir, rmdir under strict -std=c99 */
+#  define _POSIX_C_SOURCE 200809L    /* dup, dup2, getpid, setrlimit under strict -std=c99 */
 #endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #if !defined(_WIN32)
 #  include <fcntl.h>
-#  include <sys/stat.h>
+#  include <signal.h>
+#  include <sys/resource.h>
 #  include <unistd.h>
 #endif
 #include "../genmod.h"
@@ -139,7 +140,7 @@ static void test_write_failures(void)
 {
     float x[4] = {0, 1, 0, 1};
     int shape[1] = {4};
-    char bad[512], keep[512], tmp[600];
+    char bad[512], keep[512];
     unsigned char *before, *after;
     long nb = 0, na = 0;
     gm_plot *p;
@@ -156,20 +157,28 @@ static void test_write_failures(void)
     gm_plot_free(p);
 
     out_path(keep, sizeof keep, "keep.png");
-    snprintf(tmp, sizeof tmp, "%s.tmp", keep);
     EXPECT(gm_save_image_grid(keep, x, 1, 1, 2, 2, 1, 0, 1));
-    EXPECT(!file_exists(tmp));
     before = read_all(keep, &nb);
     EXPECT(before != NULL);
     /* bad arguments: nothing is touched */
     EXPECT(!gm_save_image_grid(keep, x, 0, 1, 2, 2, 1, 0, 1));
     EXPECT(strstr(gm_last_error(), keep) != NULL);
 #if !defined(_WIN32)
-    /* a directory where the temporary file should go makes the write itself fail */
-    EXPECT(mkdir(tmp, 0700) == 0);
-    EXPECT(!gm_save_image_grid(keep, x, 1, 1, 2, 2, 1, 1, 0));
-    EXPECT(strstr(gm_last_error(), keep) != NULL);
-    rmdir(tmp);
+    {   /* a file-size limit of 16 bytes makes the write itself fail (EFBIG, SIGXFSZ ignored) */
+        struct rlimit lim, small;
+        char tmp[600];
+        void (*old)(int) = signal(SIGXFSZ, SIG_IGN);
+        getrlimit(RLIMIT_FSIZE, &lim);
+        small = lim;
+        small.rlim_cur = 16;
+        EXPECT(setrlimit(RLIMIT_FSIZE, &small) == 0);
+        EXPECT(!gm_save_image_grid(keep, x, 1, 1, 2, 2, 1, 1, 0));
+        setrlimit(RLIMIT_FSIZE, &lim);
+        signal(SIGXFSZ, old);
+        EXPECT(strstr(gm_last_error(), keep) != NULL);
+        snprintf(tmp, sizeof tmp, "%s.%ld.0.tmp", keep, (long)getpid());   /* its temporary */
+        EXPECT(!file_exists(tmp));
+    }
 #endif
     after = read_all(keep, &na);
     EXPECT(after != NULL && na == nb && before && memcmp(before, after, (size_t)nb) == 0);
