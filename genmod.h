@@ -4047,9 +4047,7 @@ static int gm__image_truncated(const char *path, const char *format, uint64_t ne
                      path, format, (unsigned long long)need, len);
 }
 
-/* PNG and JPEG: the sides as stb reads them from the header (IHDR, SOF). A truncated PNG
- * needs nothing more: stb refuses a zlib stream that stops early or inflates to fewer
- * bytes than the image needs. */
+/* PNG and JPEG: the sides as stb reads them from the header (IHDR, SOF). */
 static int gm__stb_sides(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
 {
     int channels;
@@ -4058,28 +4056,104 @@ static int gm__stb_sides(const char *path, const char *format, const unsigned ch
     return gm__image_sides(path, format, *w, *h);
 }
 
+/* PNG: the 8-byte signature, then chunks of a 4-byte big-endian length, a 4-byte type, the
+ * data and a CRC. stb checks the pixel data itself: a truncated file's zlib stream ends
+ * early or inflates to fewer bytes than the image needs, and either is an error. But when
+ * the first image-data chunk (IDAT) is empty, stb 2.27 adds 0 to a null pointer, which
+ * is undefined in C: genmod refuses that case, legal but of no use. */
+static int gm__png_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    size_t p = 8;
+    while (len - p >= 12 && memcmp(b + p + 4, "IDAT", 4) != 0 && gm__be32(b + p) <= len - p - 12)
+        p += 12 + (size_t)gm__be32(b + p);
+    if (len - p >= 12 && memcmp(b + p + 4, "IDAT", 4) == 0 && gm__be32(b + p) == 0)
+        return gm__error("%s: a PNG whose first image-data chunk (IDAT) is empty", path);
+    return gm__stb_sides(path, format, b, len, w, h);
+}
+
 /* JPEG: segments that each start with a marker FF xx, followed by a 2-byte big-endian
  * length that counts itself, except for the markers without one (TEM 01, RST0-7 D0-D7,
- * EOI D9). The frame header (SOF0-2, C0-C2) lists the colour components; each scan (SOS,
- * DA) names some of them and is followed by entropy-coded data, in which FF 00 stands
- * for a data byte FF, FF FF is fill and FF D0-D7 are restart markers, so any other FF xx
- * ends it. stb refuses a file cut before its end-of-image marker (FF D9), and so does this
- * walk, which has to reach it to see every scan; but stb decodes a component that no scan
- * fills from uninitialised memory. So each component must be in a scan that sets its
- * first DC values (spectral start 0 and Ah 0: every baseline scan, and a progressive
- * file's first DC scan). */
+ * EOI D9). Tables (DQT, DHT) come in their own segments; the frame header (SOF0-2, C0-C2)
+ * lists the colour components; each scan (SOS, DA) names some of them and is followed by
+ * entropy-coded data, in which FF 00 stands for a data byte FF, FF FF is fill and FF D0-D7
+ * are restart markers, so any other FF xx ends it. stb refuses a file cut before its
+ * end-of-image marker (FF D9), and so does this walk, which has to reach it to see every
+ * scan. What stb 2.27 does not check, genmod does: the tables' sizes, that a scan decodes
+ * with tables the file defined (else stb reads whatever their memory holds), and that a
+ * scan fills every component (else stb decodes it from uninitialised memory). */
 static int gm__jpeg_scan_ends(const unsigned char *b)
 {
     return b[0] == 0xFF && b[1] != 0x00 && b[1] != 0xFF && (b[1] < 0xD0 || b[1] > 0xD7);
 }
 
+/* The bits of gm__jpeg_tables: the Huffman tables for DC coefficients (0-3) and for AC
+ * coefficients (4-7), and the quantization tables (8-11) the file has defined so far. */
+enum { GM__JPEG_DC = 0, GM__JPEG_AC = 4, GM__JPEG_QUANT = 8 };
+
+/* DHT, n bytes of tables: class (0 DC, 1 AC) and id in one byte, 16 counts of codes by
+ * length, then the values. stb 2.27 writes past its tables when the counts add up to more
+ * than 256, and reads past an array when a DC value exceeds 15 (a DC difference has at
+ * most 15 bits). */
+static int gm__jpeg_dht(const unsigned char *s, size_t n, unsigned *tables)
+{
+    size_t q = 0, i, count;
+    while (q < n) {
+        int tc = s[q] >> 4, th = s[q] & 15;
+        if (tc > 1 || th > 3 || n - q < 17) return 0;
+        for (count = 0, i = 1; i <= 16; i++) count += s[q + i];
+        if (count > 256 || n - q - 17 < count) return 0;
+        for (i = 0; tc == 0 && i < count; i++) if (s[q + 17 + i] > 15) return 0;
+        *tables |= 1u << ((tc ? GM__JPEG_AC : GM__JPEG_DC) + th);
+        q += 17 + count;
+    }
+    return 1;
+}
+
+/* DQT, n bytes of tables: precision (0: 8 bits, 1: 16) and id in one byte, then 64 values. */
+static int gm__jpeg_dqt(const unsigned char *s, size_t n, unsigned *tables)
+{
+    size_t q = 0;
+    while (q < n) {
+        int pq = s[q] >> 4, tq = s[q] & 15;
+        if (pq > 1 || tq > 3 || n - q < 1 + 64 * (size_t)(pq + 1)) return 0;
+        *tables |= 1u << (GM__JPEG_QUANT + tq);
+        q += 1 + 64 * (size_t)(pq + 1);
+    }
+    return 1;
+}
+
+/* SOS, n bytes: Ns, Ns x (component id, DC table << 4 | AC table), spectral start Ss and
+ * end Se, Ah << 4 | Al. Every component named must have its quantization table, and the
+ * Huffman tables the scan decodes with: DC ones when Ss is 0, AC ones in a baseline scan
+ * or a progressive scan past the DC. A scan with Ss 0 and Ah 0 sets the components' first
+ * DC values: it fills them (bits of *filled). As stb does, an id names the first frame
+ * component that has it. */
+static int gm__jpeg_sos(const unsigned char *s, size_t n, const unsigned char *id, const unsigned char *tq, int ncomp,
+                        int progressive, unsigned tables, int *filled)
+{
+    int ns = n > 0 ? s[0] : 0, ss, ah, i, k;
+    if (ns < 1 || ns > 4 || n != 4 + 2 * (size_t)ns) return 0;
+    ss = s[1 + 2 * ns];
+    ah = s[3 + 2 * ns] >> 4;
+    for (i = 0; i < ns; i++) {
+        int td = s[2 + 2 * i] >> 4, ta = s[2 + 2 * i] & 15;
+        for (k = 0; k < ncomp && id[k] != s[1 + 2 * i]; k++) {}
+        if (k == ncomp || td > 3 || ta > 3 || !(tables >> (GM__JPEG_QUANT + tq[k]) & 1)) return 0;
+        if (ss == 0 && !(tables >> (GM__JPEG_DC + td) & 1)) return 0;
+        if ((!progressive || ss > 0) && !(tables >> (GM__JPEG_AC + ta) & 1)) return 0;
+        if (ss == 0 && ah == 0) *filled |= 1 << k;
+    }
+    return 1;
+}
+
 static int gm__jpeg_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
 {
-    unsigned char id[4];
-    int ncomp = 0, filled = 0, i, k;
+    unsigned char id[4], tq[4];
+    unsigned tables = 0;
+    int ncomp = 0, progressive = 0, filled = 0, k;
     size_t p = 2, seg;
-    if (!gm__stb_sides(path, format, b, len, w, h)) return 0;
     for (;;) {
+        const unsigned char *s;
         unsigned m;
         while (p < len && b[p] != 0xFF) p++;                 /* stb skips padding between segments */
         while (p + 1 < len && b[p + 1] == 0xFF) p++;         /* fill bytes before a marker */
@@ -4090,34 +4164,39 @@ static int gm__jpeg_check(const char *path, const char *format, const unsigned c
         if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
         if (len - p < 2 || (seg = gm__be16(b + p)) < 2 || seg > len - p)
             return gm__error("%s: truncated JPEG: a segment (marker FF %02X) runs past the end of the file", path, m);
-        if (m >= 0xC0 && m <= 0xC2 && ncomp == 0) {          /* the frame: P, Y, X, Nf, then Nf x (id, HV, Tq) */
-            ncomp = seg >= 8 ? b[p + 7] : 0;
-            if (ncomp < 1 || ncomp > 4 || seg < 8 + 3 * (size_t)ncomp)
-                return gm__error("%s: corrupt JPEG frame header", path);
-            for (k = 0; k < ncomp; k++) id[k] = b[p + 8 + 3 * k];
-        } else if (m == 0xDA && ncomp > 0) {                 /* a scan: Ns, Ns x (id, T), Ss, Se, Ah Al */
-            int ns = seg >= 3 ? b[p + 2] : 0;
-            if (ns < 1 || ns > 4 || seg != 6 + 2 * (size_t)ns) return gm__error("%s: corrupt JPEG scan header", path);
-            if (b[p + 3 + 2 * ns] == 0 && b[p + 5 + 2 * ns] >> 4 == 0)
-                for (i = 0; i < ns; i++) {                   /* stb matches a scan's id with the first such component */
-                    for (k = 0; k < ncomp && id[k] != b[p + 3 + 2 * i]; k++) {}
-                    if (k < ncomp) filled |= 1 << k;
-                }
+        s = b + p + 2;                                       /* the segment's seg - 2 bytes after its length */
+        if (m == 0xC4 && !gm__jpeg_dht(s, seg - 2, &tables))
+            return gm__error("%s: corrupt JPEG Huffman table (DHT)", path);
+        if (m == 0xDB && !gm__jpeg_dqt(s, seg - 2, &tables))
+            return gm__error("%s: corrupt JPEG quantization table (DQT)", path);
+        if (m >= 0xC0 && m <= 0xC2 && ncomp == 0) {          /* the frame: P, Y, X, Nf, Nf x (id, H V, Tq) */
+            ncomp = seg >= 8 ? s[5] : 0;
+            if (ncomp < 1 || ncomp > 4 || seg < 8 + 3 * (size_t)ncomp) return gm__error("%s: corrupt JPEG frame header", path);
+            for (k = 0; k < ncomp; k++) {
+                id[k] = s[6 + 3 * k];
+                tq[k] = s[8 + 3 * k];
+                if (tq[k] > 3) return gm__error("%s: corrupt JPEG frame header", path);
+            }
+            progressive = m == 0xC2;
         }
+        if (m == 0xDA && ncomp > 0 && !gm__jpeg_sos(s, seg - 2, id, tq, ncomp, progressive, tables, &filled))
+            return gm__error("%s: corrupt JPEG scan: it names a component or a table the file does not define", path);
         p += seg;
         if (m == 0xDA) while (p + 1 < len && !gm__jpeg_scan_ends(b + p)) p++;
     }
-    if (ncomp == 0 || filled != (1 << ncomp) - 1)
+    if (ncomp == 0)
+        return gm__error("%s: a JPEG without a baseline or progressive frame (SOF0-2), the kinds stb_image reads", path);
+    if (filled != (1 << ncomp) - 1)
         return gm__error("%s: JPEG without scan data for every colour component (stb_image would fill the rest "
                          "with uninitialised memory)", path);
-    return 1;
+    return gm__stb_sides(path, format, b, len, w, h);
 }
 
 /* Netpbm's binary PGM (P5, grey) and PPM (P6, RGB): the magic, then width, height and the
  * largest sample value (maxval) in decimal, each after whitespace or '#' comments, then one
  * whitespace byte and w*h samples of 1 (grey) or 3 (RGB) bytes. Only maxval 255: stb_image
- * 2.27 neither scales smaller maxvals to 255 nor reads two-byte samples in the right
- * byte order. */
+ * 2.27 does not scale smaller maxvals to 255, and of two-byte samples (maxval > 255) it
+ * keeps the low byte, and reads past its buffer when it converts their channels. */
 static int gm__pnm_space(unsigned char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
 
 /* The header number at *pos, after at least one byte of whitespace or comment; -1 if
@@ -4278,7 +4357,7 @@ static const struct gm__image_format {
     const char *name;
     gm__image_checker check;
 } gm__image_formats[] = {
-    { "\x89PNG\r\n\x1A\n", 8, "PNG", gm__stb_sides },
+    { "\x89PNG\r\n\x1A\n", 8, "PNG", gm__png_check },
     { "\xFF\xD8", 2, "JPEG", gm__jpeg_check },
     { "BM", 2, "BMP", gm__bmp_check },
     { "P5", 2, "PGM", gm__pnm_check },

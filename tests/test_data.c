@@ -786,7 +786,7 @@ static void test_image_headers_refused(void)
                                            0x10, 0x27, 0xA0, 0x0F, 8, 0 };     /* 10000 x 4000 grey, RLE */
     unsigned char big[140], bmp[256], idx[TD_IW * TD_IH];
     td_bytes f;
-    size_t i, sos;
+    size_t i, n, sos;
     /* 19 bytes that claimed 900 MB, and 140 bytes of run-length packets for 40 M pixels */
     td_expect_refused("imgh-pgm", "huge.pgm", "P5\n30000 30000\n255\n", 19, "30000x30000 pixels");
     td_expect_refused("imgh-pgm", "huge.pgm", "P5\n30000 30000\n255\n", 19, "1 to 4096 pixels a side");
@@ -813,6 +813,30 @@ static void test_image_headers_refused(void)
         memcpy(jpg + sos, y_only, sizeof y_only);
         memcpy(jpg + sos + sizeof y_only, f.b + f.n - 2, 2);
         td_expect_refused("imgh-jpgy", "a.jpg", jpg, sos + sizeof y_only + 2, "every colour component");
+        /* Huffman tables: counts adding up to more than 256 codes (stb 2.27 writes past
+         * its tables), and none at all (stb would decode with uninitialised ones) */
+        memcpy(jpg, f.b, f.n);
+        for (i = 2; i + 1 < sos && !(jpg[i] == 0xFF && jpg[i + 1] == 0xC4); i++) {}
+        memset(jpg + i + 5, 0x20, 16);
+        td_expect_refused("imgh-jpgdht", "a.jpg", jpg, f.n, "Huffman table");
+        for (i = 2, n = 2; i < sos; i += 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]))      /* keep all but DHT */
+            if (f.b[i + 1] != 0xC4) {
+                memcpy(jpg + n, f.b + i, 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]));
+                n += 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]);
+            }
+        memcpy(jpg + n, f.b + sos, f.n - sos);
+        td_expect_refused("imgh-jpgnodht", "a.jpg", jpg, n + f.n - sos, "does not define");
+    }
+    /* a PNG whose first IDAT chunk is empty (stb 2.27 adds 0 to a null pointer for it) */
+    f.n = 0;
+    stbi_write_png_to_func(td_collect, &f, TD_IW, TD_IH, 1, idx, TD_IW);
+    {
+        static const unsigned char empty_idat[12] = { 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E };
+        unsigned char png[4096];
+        memcpy(png, f.b, 33);                                         /* signature and IHDR */
+        memcpy(png + 33, empty_idat, 12);
+        memcpy(png + 45, f.b + 33, f.n - 33);
+        td_expect_refused("imgh-pngidat", "a.png", png, f.n + 12, "IDAT");
     }
     /* formats stb reads that genmod does not check, and a text file */
     td_expect_refused("imgh-gif", "a.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14, "GIF file");
