@@ -4057,18 +4057,67 @@ static int gm__stb_sides(const char *path, const char *format, const unsigned ch
 }
 
 /* PNG: the 8-byte signature, then chunks of a 4-byte big-endian length, a 4-byte type, the
- * data and a CRC. stb checks the pixel data itself: a truncated file's zlib stream ends
- * early or inflates to fewer bytes than the image needs, and either is an error. But when
- * the first image-data chunk (IDAT) is empty, stb 2.27 adds 0 to a null pointer, which
- * is undefined in C: genmod refuses that case, legal but of no use. */
+ * data and a CRC. IHDR holds the sides, bits per sample, colour type and interlacing; the
+ * IDAT chunks together hold one zlib stream of the rows, each a filter byte and its
+ * samples (with Adam7 interlacing, the rows of seven sub-images in turn). stb refuses a
+ * stream that ends early or holds too few bytes, so a truncated file is an error; but it
+ * inflates whatever the stream holds beyond that, 200 MB from a 200 kB file of one pixel.
+ * So genmod inflates it first into a buffer of the size the pixels need. (Apple's CgBI
+ * variant stores the stream without its zlib header.) It also refuses a first IDAT chunk
+ * that is empty, legal but of no use: for it stb 2.27 adds 0 to a null pointer, which is
+ * undefined in C. */
+static uint64_t gm__png_raw_bytes(uint64_t w, uint64_t h, int bits, int interlaced)
+{
+    static const int x0[7] = { 0, 4, 0, 2, 0, 1, 0 }, y0[7] = { 0, 0, 4, 0, 2, 0, 1 };
+    static const int dx[7] = { 8, 8, 4, 4, 2, 2, 1 }, dy[7] = { 8, 8, 8, 4, 4, 2, 2 };
+    uint64_t n = 0, pw, ph;
+    int k;
+    if (!interlaced) return h * (1 + (w * bits + 7) / 8);
+    for (k = 0; k < 7; k++) {                                /* Adam7's passes */
+        pw = w > (uint64_t)x0[k] ? (w - x0[k] + dx[k] - 1) / dx[k] : 0;
+        ph = h > (uint64_t)y0[k] ? (h - y0[k] + dy[k] - 1) / dy[k] : 0;
+        if (pw && ph) n += ph * (1 + (pw * bits + 7) / 8);
+    }
+    return n;
+}
+
 static int gm__png_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
 {
-    size_t p = 8;
-    while (len - p >= 12 && memcmp(b + p + 4, "IDAT", 4) != 0 && gm__be32(b + p) <= len - p - 12)
-        p += 12 + (size_t)gm__be32(b + p);
-    if (len - p >= 12 && memcmp(b + p + 4, "IDAT", 4) == 0 && gm__be32(b + p) == 0)
-        return gm__error("%s: a PNG whose first image-data chunk (IDAT) is empty", path);
-    return gm__stb_sides(path, format, b, len, w, h);
+    static const int samples[7] = { 1, 0, 3, 1, 2, 0, 4 };  /* per pixel, by colour type (3: palette index) */
+    size_t p, n, nidat = 0, ihdr = 0;
+    uint64_t need;
+    unsigned char *idat, *raw;
+    int cgbi = 0, got;
+    if (!gm__stb_sides(path, format, b, len, w, h)) return 0;   /* stb has checked IHDR */
+    for (p = 8;; p += 12 + n) {                              /* every chunk up to IEND must be whole */
+        if (len - p < 12 || (n = gm__be32(b + p)) > len - p - 12)   /* (stb allocates what a chunk claims) */
+            return gm__error("%s: truncated PNG: it ends inside a chunk or before its end chunk (IEND)", path);
+        if (!memcmp(b + p + 4, "IEND", 4)) break;
+        if (!memcmp(b + p + 4, "IHDR", 4) && !ihdr) ihdr = p + 8;
+        if (!memcmp(b + p + 4, "CgBI", 4)) cgbi = 1;
+        if (!memcmp(b + p + 4, "IDAT", 4) && (nidat += n) == 0)
+            return gm__error("%s: a PNG whose first image-data chunk (IDAT) is empty", path);
+    }
+    if (!ihdr || !nidat) return gm__error("%s: corrupt PNG: no IHDR or no image data (IDAT)", path);
+    need = gm__png_raw_bytes((uint64_t)*w, (uint64_t)*h, b[ihdr + 8] * samples[b[ihdr + 9]], b[ihdr + 12]);
+    idat = (unsigned char *)gm__calloc(nidat, 1);
+    raw = (unsigned char *)gm__calloc((size_t)need, 1);
+    if (!idat || !raw) { GM_FREE(idat); GM_FREE(raw); return 0; }
+    for (p = 8, nidat = 0; memcmp(b + p + 4, "IEND", 4) != 0; p += 12 + n) {   /* the IDAT chunks, joined */
+        n = gm__be32(b + p);
+        if (!memcmp(b + p + 4, "IDAT", 4)) {
+            memcpy(idat + nidat, b + p + 8, n);
+            nidat += n;
+        }
+    }
+    got = cgbi ? stbi_zlib_decode_noheader_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat)
+               : stbi_zlib_decode_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat);
+    GM_FREE(idat);
+    GM_FREE(raw);
+    if (got < 0)
+        return gm__error("%s: corrupt PNG: its image data is not a zlib stream of at most the %llu bytes its "
+                         "pixels need (stb_image: %s)", path, (unsigned long long)need, gm__stb_reason());
+    return 1;
 }
 
 /* JPEG: segments that each start with a marker FF xx, followed by a 2-byte big-endian

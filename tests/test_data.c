@@ -604,6 +604,49 @@ static size_t td_unhex(unsigned char *out, const char *hex)
     return n;
 }
 
+/* stb_image_write's zlib compressor (defined in tests/stb_impl.c; its header does not
+ * declare it). */
+unsigned char *stbi_zlib_compress(unsigned char *data, int data_len, int *out_len, int quality);
+
+/* A PNG chunk: length, type, data, then the CRC-32 of type and data. */
+static size_t td_png_chunk(unsigned char *out, const char *type, const unsigned char *data, size_t n)
+{
+    td_put32be(out, (unsigned)n);
+    memcpy(out + 4, type, 4);
+    if (n) memcpy(out + 8, data, n);
+    td_put32be(out + 8 + n, td_crc32(out + 4, n + 4));
+    return n + 12;
+}
+
+/* An 8-bit grey PNG of w x h pixels, Adam7-interlaced or not, whose zlib stream holds
+ * the rows (filter byte 0, then the pixels) and `extra` zero bytes more. Adam7 sends seven
+ * sub-images: pass k holds the pixels x = x0 + i dx, y = y0 + j dy. */
+static size_t td_png_grey(unsigned char *out, const unsigned char *pix, int w, int h, int interlaced, size_t extra)
+{
+    static const int pass[8][4] = { { 0, 0, 1, 1 },                             /* x0 y0 dx dy: all */
+        { 0, 0, 8, 8 }, { 4, 0, 8, 8 }, { 0, 4, 4, 8 }, { 2, 0, 4, 4 }, { 0, 2, 2, 4 }, { 1, 0, 2, 2 }, { 0, 1, 1, 2 } };
+    unsigned char ihdr[13] = { 0 }, *raw = (unsigned char *)calloc((size_t)(w + 1) * h * 2 + extra, 1), *z;
+    size_t n = 0, len = 8;
+    int k, x, y, zlen;
+    for (k = interlaced ? 1 : 0; k <= (interlaced ? 7 : 0); k++)
+        for (y = pass[k][1]; y < h && pass[k][0] < w; y += pass[k][3]) {
+            raw[n++] = 0;
+            for (x = pass[k][0]; x < w; x += pass[k][2]) raw[n++] = pix[y * w + x];
+        }
+    z = stbi_zlib_compress(raw, (int)(n + extra), &zlen, 8);
+    memcpy(out, "\x89PNG\r\n\x1A\n", 8);
+    td_put32be(ihdr, (unsigned)w);
+    td_put32be(ihdr + 4, (unsigned)h);
+    ihdr[8] = 8;                                         /* bits a sample; colour type 0: grey */
+    ihdr[12] = (unsigned char)interlaced;
+    len += td_png_chunk(out + len, "IHDR", ihdr, 13);
+    len += td_png_chunk(out + len, "IDAT", z, (size_t)zlen);
+    len += td_png_chunk(out + len, "IEND", NULL, 0);
+    free(z);
+    free(raw);
+    return len;
+}
+
 /* A Windows BMP (40-byte info header) of w x h indices of bpp bits (1, 4 or 8) into a
  * palette of n greys (entry i is 60 i); rows stored top-down (a negative height) or
  * bottom-up. idx holds the indices, top row first. */
@@ -764,12 +807,15 @@ static void test_image_formats_truncated(void)
     td_expect_pixels("imgt-tga", "a.tga", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
     td_expect_cuts_refused("imgt-tga", "a.tga", f.b, f.n);
     td_expect_refused("imgt-tga", "a.tga", f.b, f.n - 4, "truncated TGA");
-    /* PNG: stb checks its zlib stream; only the last chunk's CRC may be missing */
+    /* PNG, and Adam7-interlaced */
     f.n = 0;
     stbi_write_png_to_func(td_collect, &f, TD_IW, TD_IH, 3, rgb, TD_IW * 3);
     td_expect_pixels("imgt-png", "a.png", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
-    td_expect_cuts_refused("imgt-png", "a.png", f.b, f.n - 4);
-    td_expect_refused("imgt-png", "a.png", f.b, f.n - 20, "cannot decode");
+    td_expect_cuts_refused("imgt-png", "a.png", f.b, f.n);
+    td_expect_refused("imgt-png", "a.png", f.b, f.n - 20, "truncated PNG");
+    f.n = td_png_grey(f.b, grey, TD_IW, TD_IH, 1, 0);                /* Adam7-interlaced */
+    td_expect_pixels("imgt-png7", "a.png", f.b, f.n, 1, TD_IW, TD_IH, grey, 0);
+    td_expect_cuts_refused("imgt-png7", "a.png", f.b, f.n);
     /* JPEG (lossy: a few levels off) */
     f.n = td_unhex(f.b, td_jpeg_hex);
     td_expect_pixels("imgt-jpg", "a.jpg", f.b, f.n, 3, TD_IW, TD_IH, rgb, 10);
@@ -827,7 +873,11 @@ static void test_image_headers_refused(void)
         memcpy(jpg + n, f.b + sos, f.n - sos);
         td_expect_refused("imgh-jpgnodht", "a.jpg", jpg, n + f.n - sos, "does not define");
     }
-    /* a PNG whose first IDAT chunk is empty (stb 2.27 adds 0 to a null pointer for it) */
+    /* a PNG of 6x5 pixels whose zlib stream holds 200 kB more than their 35 bytes, which
+     * stb would inflate; and one whose first IDAT chunk is empty (stb 2.27 adds 0 to a
+     * null pointer for it) */
+    f.n = td_png_grey(f.b, idx, TD_IW, TD_IH, 0, 200000);
+    td_expect_refused("imgh-pngbomb", "a.png", f.b, f.n, "at most the 35 bytes");
     f.n = 0;
     stbi_write_png_to_func(td_collect, &f, TD_IW, TD_IH, 1, idx, TD_IW);
     {
