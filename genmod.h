@@ -504,10 +504,12 @@ GMDEF int  gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char
  * it returns an error.
  * It reads PNG, JPEG, BMP (uncompressed or bit fields), TGA and binary PGM/PPM (P5/P6,
  * maxval 255), each image 1 to 4096 pixels a side. Every file is checked before
- * stb_image decodes it: its sides, and that it holds all the pixel data its header
- * promises. A file that is truncated, too large, in another format (GIF, PSD, HDR and
- * PIC, which stb_image also reads, are refused: genmod does not check them) or not an
- * image is an error naming it, never an image with zero or made-up pixels. */
+ * stb_image decodes it: its sides, that it holds all the pixel data its header promises
+ * (a PNG's compressed data no more than its pixels need), and that a JPEG codes every
+ * colour component with tables it defines. A file that is truncated, too large, in
+ * another format (GIF, PSD, HDR and PIC, which stb_image also reads, are refused: genmod
+ * does not check them) or not an image is an error naming it, never an image with zero
+ * or made-up pixels. */
 GMDEF int  gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w);
 
 /* The embedded default image set: n grey 28x28 images of 10 classes drawn procedurally
