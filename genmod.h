@@ -504,13 +504,21 @@ GMDEF int  gm_load_idx(gm_dataset *ds, const char *images_path, const char *labe
  * On failure neither output is changed. */
 GMDEF int  gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char *dir);
 
-/* Every image stb_image reads (PNG, JPG, BMP, TGA, GIF, PSD, HDR, PNM) in dir, sorted by
- * file name, converted to c channels (1 grey, 3 RGB; 2 and 4 add alpha) and resized to
- * h x w (area average when shrinking, bilinear when growing). If dir has subfolders,
- * each subfolder (sorted by name) is one class and labels its images, as torchvision's
- * ImageFolder does (plain files beside the class folders are then ignored), and the
- * folder names are the class names; otherwise y = NULL. Names starting with '.' are skipped. A file that is not a readable image is
- * an error naming it. POSIX only (opendir/readdir); on Windows it returns an error. */
+/* The images in dir, sorted by file name, converted to c channels (1 grey, 3 RGB; 2 and 4
+ * add alpha) and resized to h x w, each 1..4096 (area average when shrinking, bilinear
+ * when growing). If dir has subfolders, each subfolder (sorted by name) is one class and
+ * labels its images, as torchvision's ImageFolder does (plain files beside the class
+ * folders are then ignored), and the folder names are the class names; otherwise
+ * y = NULL. Names starting with '.' are skipped. POSIX only (opendir/readdir); on Windows
+ * it returns an error.
+ * It reads PNG, JPEG, BMP (uncompressed or bit fields), TGA and binary PGM/PPM (P5/P6,
+ * maxval 255), each image 1 to 4096 pixels a side. Every file is checked before
+ * stb_image decodes it: its sides, that it holds all the pixel data its header promises
+ * (a PNG's compressed data no more than its pixels need), and that a JPEG codes every
+ * colour component with tables it defines. A file that is truncated, too large, in
+ * another format (GIF, PSD, HDR and PIC, which stb_image also reads, are refused: genmod
+ * does not check them) or not an image is an error naming it, never an image with zero
+ * or made-up pixels. */
 GMDEF int  gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w);
 
 /* The embedded default image set: n grey 28x28 images of 10 classes drawn procedurally
@@ -4070,13 +4078,21 @@ static void gm__resample_taps(int sn, int dn, int *idx, float *wt)
  * [0,1]. Separable: resize every row to w (tmp is ih x w x c), then every column to h. */
 static int gm__resize_image(const unsigned char *src, int iw, int ih, int c, float *out, int w, int h)
 {
-    int ntx = gm__resample_ntap(iw, w), nty = gm__resample_ntap(ih, h);
-    int *ixx = (int *)gm__calloc((size_t)w * ntx, sizeof(int));
-    int *ixy = (int *)gm__calloc((size_t)h * nty, sizeof(int));
-    float *wx = (float *)gm__calloc((size_t)w * ntx, sizeof(float));
-    float *wy = (float *)gm__calloc((size_t)h * nty, sizeof(float));
-    float *tmp = (uint64_t)ih * w * c <= GM__DATA_MAX_FLOATS ? (float *)gm__calloc((size_t)ih * w * c, sizeof(float)) : NULL;
-    int x, y, ch, k, ok = ixx && ixy && wx && wy && tmp;
+    int ntx, nty, x, y, ch, k, ok;
+    int *ixx, *ixy;
+    float *wx, *wy, *tmp;
+    /* A side of 0 has no pixel to take a value from: the taps would point at pixel -1. */
+    if (iw < 1 || ih < 1 || w < 1 || h < 1 || c < 1)
+        gm__fatal(__FILE__, __LINE__, "gm__resize_image", "cannot resample %dx%d pixels of %d channels to %dx%d: "
+                  "every size must be at least 1", iw, ih, c, w, h);
+    ntx = gm__resample_ntap(iw, w);
+    nty = gm__resample_ntap(ih, h);
+    ixx = (int *)gm__calloc((size_t)w * ntx, sizeof(int));
+    ixy = (int *)gm__calloc((size_t)h * nty, sizeof(int));
+    wx = (float *)gm__calloc((size_t)w * ntx, sizeof(float));
+    wy = (float *)gm__calloc((size_t)h * nty, sizeof(float));
+    tmp = (uint64_t)ih * w * c <= GM__DATA_MAX_FLOATS ? (float *)gm__calloc((size_t)ih * w * c, sizeof(float)) : NULL;
+    ok = ixx && ixy && wx && wy && tmp;
     if (ok) {
         gm__resample_taps(iw, w, ixx, wx);
         gm__resample_taps(ih, h, ixy, wy);
@@ -4101,6 +4117,448 @@ static int gm__resize_image(const unsigned char *src, int iw, int ih, int c, flo
     }
     GM_FREE(ixx); GM_FREE(ixy); GM_FREE(wx); GM_FREE(wy); GM_FREE(tmp);
     return ok;
+}
+
+/* ---- Checking an image file before stb_image decodes it ----
+ * stb_image 2.27 trusts what a header says. A 19-byte PGM that claims 30000x30000 pixels
+ * makes it allocate 900 MB, and as it does not check that the pixels are all there, they
+ * stay uninitialised; truncated BMP and TGA files decode as if they went on in zeros; a
+ * side of 0 decodes to an image without pixels. So the folder loader reads each file
+ * itself, tells its format by its first bytes as stb does, checks its sides against
+ * GM__IMAGE_MAX_SIDE and that the file holds every byte the header promises, and only
+ * then lets stb decode it. The checks follow how stb reads each format (its quirks
+ * included), since what matters is what stb will read. */
+#define GM__IMAGE_MAX_SIDE 4096
+#define GM__IMAGE_FORMATS "PNG, JPEG, BMP, TGA and binary PGM/PPM (P5/P6)"
+
+static unsigned gm__le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+static unsigned gm__be16(const unsigned char *p) { return (unsigned)p[0] << 8 | (unsigned)p[1]; }
+
+/* stb_image's reason for its last failure (it may have none to give). */
+static const char *gm__stb_reason(void)
+{
+    const char *why = stbi_failure_reason();
+    return why ? why : "no reason given";
+}
+
+/* Both sides 1..GM__IMAGE_MAX_SIDE, checked before any pixel is decoded. */
+static int gm__image_sides(const char *path, const char *format, int64_t w, int64_t h)
+{
+    if (w < 1 || h < 1 || w > GM__IMAGE_MAX_SIDE || h > GM__IMAGE_MAX_SIDE)
+        return gm__error("%s: a %s of %lldx%lld pixels; the image-folder loader reads images of 1 to %d pixels a side",
+                         path, format, (long long)w, (long long)h, GM__IMAGE_MAX_SIDE);
+    return 1;
+}
+
+static int gm__image_truncated(const char *path, const char *format, uint64_t need, size_t len)
+{
+    return gm__error("%s: truncated %s: its header asks for at least %llu bytes, the file has %zu",
+                     path, format, (unsigned long long)need, len);
+}
+
+/* PNG and JPEG: the sides as stb reads them from the header (IHDR, SOF). */
+static int gm__stb_sides(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    int channels;
+    if (!stbi_info_from_memory(b, (int)len, w, h, &channels))
+        return gm__error("%s: corrupt %s header (stb_image: %s)", path, format, gm__stb_reason());
+    return gm__image_sides(path, format, *w, *h);
+}
+
+/* PNG: the 8-byte signature, then chunks of a 4-byte big-endian length, a 4-byte type, the
+ * data and a CRC. IHDR holds the sides, bits per sample, colour type and interlacing; the
+ * IDAT chunks together hold one zlib stream of the rows, each a filter byte and its
+ * samples (with Adam7 interlacing, the rows of seven sub-images in turn). stb refuses a
+ * stream that ends early or holds too few bytes, so a truncated file is an error; but it
+ * inflates whatever the stream holds beyond that, 200 MB from a 200 kB file of one pixel.
+ * So genmod inflates it first into a buffer of the size the pixels need. (Apple's CgBI
+ * variant stores the stream without its zlib header.) It also refuses a first IDAT chunk
+ * that is empty, legal but of no use: for it stb 2.27 adds 0 to a null pointer, which is
+ * undefined in C. */
+static uint64_t gm__png_raw_bytes(uint64_t w, uint64_t h, int bits, int interlaced)
+{
+    static const int x0[7] = { 0, 4, 0, 2, 0, 1, 0 }, y0[7] = { 0, 0, 4, 0, 2, 0, 1 };
+    static const int dx[7] = { 8, 8, 4, 4, 2, 2, 1 }, dy[7] = { 8, 8, 8, 4, 4, 2, 2 };
+    uint64_t n = 0, pw, ph;
+    int k;
+    if (!interlaced) return h * (1 + (w * bits + 7) / 8);
+    for (k = 0; k < 7; k++) {                                /* Adam7's passes */
+        pw = w > (uint64_t)x0[k] ? (w - x0[k] + dx[k] - 1) / dx[k] : 0;
+        ph = h > (uint64_t)y0[k] ? (h - y0[k] + dy[k] - 1) / dy[k] : 0;
+        if (pw && ph) n += ph * (1 + (pw * bits + 7) / 8);
+    }
+    return n;
+}
+
+static int gm__png_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    static const int samples[7] = { 1, 0, 3, 1, 2, 0, 4 };  /* per pixel, by colour type (3: palette index) */
+    size_t p, n, nidat = 0, ihdr = 0;
+    uint64_t need;
+    unsigned char *idat, *raw;
+    int cgbi = 0, got;
+    if (!gm__stb_sides(path, format, b, len, w, h)) return 0;   /* stb has checked IHDR */
+    for (p = 8;; p += 12 + n) {                              /* every chunk up to IEND must be whole */
+        if (len - p < 12 || (n = gm__be32(b + p)) > len - p - 12)   /* (stb allocates what a chunk claims) */
+            return gm__error("%s: truncated PNG: it ends inside a chunk or before its end chunk (IEND)", path);
+        if (!memcmp(b + p + 4, "IEND", 4)) break;
+        if (!memcmp(b + p + 4, "IHDR", 4) && !ihdr) ihdr = p + 8;
+        if (!memcmp(b + p + 4, "CgBI", 4)) cgbi = 1;
+        if (!memcmp(b + p + 4, "IDAT", 4) && (nidat += n) == 0)
+            return gm__error("%s: a PNG whose first image-data chunk (IDAT) is empty", path);
+    }
+    if (!ihdr || !nidat) return gm__error("%s: corrupt PNG: no IHDR or no image data (IDAT)", path);
+    need = gm__png_raw_bytes((uint64_t)*w, (uint64_t)*h, b[ihdr + 8] * samples[b[ihdr + 9]], b[ihdr + 12]);
+    idat = (unsigned char *)gm__calloc(nidat, 1);
+    raw = (unsigned char *)gm__calloc((size_t)need, 1);
+    if (!idat || !raw) { GM_FREE(idat); GM_FREE(raw); return 0; }
+    for (p = 8, nidat = 0; memcmp(b + p + 4, "IEND", 4) != 0; p += 12 + n) {   /* the IDAT chunks, joined */
+        n = gm__be32(b + p);
+        if (!memcmp(b + p + 4, "IDAT", 4)) {
+            memcpy(idat + nidat, b + p + 8, n);
+            nidat += n;
+        }
+    }
+    got = cgbi ? stbi_zlib_decode_noheader_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat)
+               : stbi_zlib_decode_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat);
+    GM_FREE(idat);
+    GM_FREE(raw);
+    if (got < 0)
+        return gm__error("%s: corrupt PNG: its image data is not a zlib stream of at most the %llu bytes its "
+                         "pixels need (stb_image: %s)", path, (unsigned long long)need, gm__stb_reason());
+    return 1;
+}
+
+/* JPEG: segments that each start with a marker FF xx, followed by a 2-byte big-endian
+ * length that counts itself, except for the markers without one (TEM 01, RST0-7 D0-D7,
+ * EOI D9). Tables (DQT, DHT) come in their own segments; the frame header (SOF0-2, C0-C2)
+ * lists the colour components; each scan (SOS, DA) names some of them and is followed by
+ * entropy-coded data, in which FF 00 stands for a data byte FF, FF FF is fill and FF D0-D7
+ * are restart markers, so any other FF xx ends it. stb refuses a file cut before its
+ * end-of-image marker (FF D9), and so does this walk, which has to reach it to see every
+ * scan. What stb 2.27 does not check, genmod does: the tables' sizes, that a scan decodes
+ * with tables the file defined (else stb reads whatever their memory holds), and that a
+ * scan fills every component (else stb decodes it from uninitialised memory). */
+static int gm__jpeg_scan_ends(const unsigned char *b)
+{
+    return b[0] == 0xFF && b[1] != 0x00 && b[1] != 0xFF && (b[1] < 0xD0 || b[1] > 0xD7);
+}
+
+/* The bits of gm__jpeg_tables: the Huffman tables for DC coefficients (0-3) and for AC
+ * coefficients (4-7), and the quantization tables (8-11) the file has defined so far. */
+enum { GM__JPEG_DC = 0, GM__JPEG_AC = 4, GM__JPEG_QUANT = 8 };
+
+/* DHT, n bytes of tables: class (0 DC, 1 AC) and id in one byte, 16 counts of codes by
+ * length, then the values. stb 2.27 writes past its tables when the counts add up to more
+ * than 256, and reads past an array when a DC value exceeds 15 (a DC difference has at
+ * most 15 bits). */
+static int gm__jpeg_dht(const unsigned char *s, size_t n, unsigned *tables)
+{
+    size_t q = 0, i, count;
+    while (q < n) {
+        int tc = s[q] >> 4, th = s[q] & 15;
+        if (tc > 1 || th > 3 || n - q < 17) return 0;
+        for (count = 0, i = 1; i <= 16; i++) count += s[q + i];
+        if (count > 256 || n - q - 17 < count) return 0;
+        for (i = 0; tc == 0 && i < count; i++) if (s[q + 17 + i] > 15) return 0;
+        *tables |= 1u << ((tc ? GM__JPEG_AC : GM__JPEG_DC) + th);
+        q += 17 + count;
+    }
+    return 1;
+}
+
+/* DQT, n bytes of tables: precision (0: 8 bits, 1: 16) and id in one byte, then 64 values. */
+static int gm__jpeg_dqt(const unsigned char *s, size_t n, unsigned *tables)
+{
+    size_t q = 0;
+    while (q < n) {
+        int pq = s[q] >> 4, tq = s[q] & 15;
+        if (pq > 1 || tq > 3 || n - q < 1 + 64 * (size_t)(pq + 1)) return 0;
+        *tables |= 1u << (GM__JPEG_QUANT + tq);
+        q += 1 + 64 * (size_t)(pq + 1);
+    }
+    return 1;
+}
+
+/* SOS, n bytes: Ns, Ns x (component id, DC table << 4 | AC table), spectral start Ss and
+ * end Se, Ah << 4 | Al. Every component named must have its quantization table, and the
+ * Huffman tables the scan decodes with: DC ones when Ss is 0, AC ones in a baseline scan
+ * or a progressive scan past the DC. A scan with Ss 0 and Ah 0 sets the components' first
+ * DC values: it fills them (bits of *filled). As stb does, an id names the first frame
+ * component that has it. */
+static int gm__jpeg_sos(const unsigned char *s, size_t n, const unsigned char *id, const unsigned char *tq, int ncomp,
+                        int progressive, unsigned tables, int *filled)
+{
+    int ns = n > 0 ? s[0] : 0, ss, ah, i, k;
+    if (ns < 1 || ns > 4 || n != 4 + 2 * (size_t)ns) return 0;
+    ss = s[1 + 2 * ns];
+    ah = s[3 + 2 * ns] >> 4;
+    for (i = 0; i < ns; i++) {
+        int td = s[2 + 2 * i] >> 4, ta = s[2 + 2 * i] & 15;
+        for (k = 0; k < ncomp && id[k] != s[1 + 2 * i]; k++) {}
+        if (k == ncomp || td > 3 || ta > 3 || !(tables >> (GM__JPEG_QUANT + tq[k]) & 1)) return 0;
+        if (ss == 0 && !(tables >> (GM__JPEG_DC + td) & 1)) return 0;
+        if ((!progressive || ss > 0) && !(tables >> (GM__JPEG_AC + ta) & 1)) return 0;
+        if (ss == 0 && ah == 0) *filled |= 1 << k;
+    }
+    return 1;
+}
+
+static int gm__jpeg_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    unsigned char id[4], tq[4];
+    unsigned tables = 0;
+    int ncomp = 0, progressive = 0, filled = 0, k;
+    size_t p = 2, seg;
+    for (;;) {
+        const unsigned char *s;
+        unsigned m;
+        while (p < len && b[p] != 0xFF) p++;                 /* stb skips padding between segments */
+        while (p + 1 < len && b[p + 1] == 0xFF) p++;         /* fill bytes before a marker */
+        if (p + 1 >= len) return gm__error("%s: truncated JPEG: it ends before its end-of-image marker (FF D9)", path);
+        m = b[p + 1];
+        p += 2;
+        if (m == 0xD9) break;                                /* end of image */
+        if (m == 0x01 || (m >= 0xD0 && m <= 0xD7)) continue;
+        if (len - p < 2 || (seg = gm__be16(b + p)) < 2 || seg > len - p)
+            return gm__error("%s: truncated JPEG: a segment (marker FF %02X) runs past the end of the file", path, m);
+        s = b + p + 2;                                       /* the segment's seg - 2 bytes after its length */
+        if (m == 0xC4 && !gm__jpeg_dht(s, seg - 2, &tables))
+            return gm__error("%s: corrupt JPEG Huffman table (DHT)", path);
+        if (m == 0xDB && !gm__jpeg_dqt(s, seg - 2, &tables))
+            return gm__error("%s: corrupt JPEG quantization table (DQT)", path);
+        if (m >= 0xC0 && m <= 0xC2 && ncomp == 0) {          /* the frame: P, Y, X, Nf, Nf x (id, H V, Tq) */
+            ncomp = seg >= 8 ? s[5] : 0;
+            if (ncomp < 1 || ncomp > 4 || seg < 8 + 3 * (size_t)ncomp) return gm__error("%s: corrupt JPEG frame header", path);
+            for (k = 0; k < ncomp; k++) {
+                id[k] = s[6 + 3 * k];
+                tq[k] = s[8 + 3 * k];
+                if (tq[k] > 3) return gm__error("%s: corrupt JPEG frame header", path);
+            }
+            progressive = m == 0xC2;
+        }
+        if (m == 0xDA && ncomp > 0 && !gm__jpeg_sos(s, seg - 2, id, tq, ncomp, progressive, tables, &filled))
+            return gm__error("%s: corrupt JPEG scan: it names a component or a table the file does not define", path);
+        p += seg;
+        if (m == 0xDA) while (p + 1 < len && !gm__jpeg_scan_ends(b + p)) p++;
+    }
+    if (ncomp == 0)
+        return gm__error("%s: a JPEG without a baseline or progressive frame (SOF0-2), the kinds stb_image reads", path);
+    if (filled != (1 << ncomp) - 1)
+        return gm__error("%s: JPEG without scan data for every colour component (stb_image would fill the rest "
+                         "with uninitialised memory)", path);
+    return gm__stb_sides(path, format, b, len, w, h);
+}
+
+/* Netpbm's binary PGM (P5, grey) and PPM (P6, RGB): the magic, then width, height and the
+ * largest sample value (maxval) in decimal, each after whitespace or '#' comments, then one
+ * whitespace byte and w*h samples of 1 (grey) or 3 (RGB) bytes. Only maxval 255: stb_image
+ * 2.27 does not scale smaller maxvals to 255, and of two-byte samples (maxval > 255) it
+ * keeps the low byte, and reads past its buffer when it converts their channels. */
+static int gm__pnm_space(unsigned char ch) { return ch == ' ' || (ch >= '\t' && ch <= '\r'); }
+
+/* The header number at *pos, after at least one byte of whitespace or comment; -1 if
+ * there is none or it exceeds 65535 (PNM's limit, and far above any side genmod reads). */
+static long gm__pnm_number(const unsigned char *b, size_t len, size_t *pos)
+{
+    size_t p = *pos;
+    long v = 0;
+    for (;;) {
+        while (p < len && gm__pnm_space(b[p])) p++;
+        if (p >= len || b[p] != '#') break;
+        while (p < len && b[p] != '\n' && b[p] != '\r') p++;
+    }
+    if (p == *pos || p >= len || b[p] < '0' || b[p] > '9') return -1;
+    while (p < len && b[p] >= '0' && b[p] <= '9' && v <= 65535) v = 10 * v + (b[p++] - '0');
+    *pos = p;
+    return v <= 65535 ? v : -1;
+}
+
+static int gm__pnm_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    int channels = b[1] == '6' ? 3 : 1;
+    size_t pos = 2;
+    long width, height, maxval;
+    uint64_t need;
+    width = gm__pnm_number(b, len, &pos);
+    height = gm__pnm_number(b, len, &pos);
+    maxval = gm__pnm_number(b, len, &pos);
+    if (width < 0 || height < 0 || maxval < 0 || pos >= len || !gm__pnm_space(b[pos]))
+        return gm__error("%s: corrupt %s header: want %c%c, width, height and maxval, separated by whitespace, "
+                         "then one whitespace byte", path, format, b[0], b[1]);
+    if (!gm__image_sides(path, format, width, height)) return 0;
+    if (maxval != 255)
+        return gm__error("%s: a %s with maxval %ld; genmod reads maxval 255 (one byte a sample), which stb_image "
+                         "2.27 decodes correctly", path, format, maxval);
+    need = pos + 1 + (uint64_t)width * height * channels;
+    if (need > len) return gm__image_truncated(path, format, need, len);
+    *w = (int)width;
+    *h = (int)height;
+    return 1;
+}
+
+/* BMP as stb_image reads it: a 14-byte file header ("BM", file size, reserved, the offset
+ * of the pixels), an info header of hsz bytes (12: OS/2, 16-bit sides; 40, 56, 108, 124:
+ * Windows, 32-bit sides, a negative height for rows stored top-down), colour masks or a
+ * palette up to the offset, then the rows of w pixels of bpp bits, each padded to a
+ * multiple of 4 bytes. Compression 0 (none) and 3 (bit fields) only.
+ * With 1, 4 or 8 bits a pixel is an index into the palette. stb fills as many entries as
+ * it counts between the headers and the offset (4 bytes each; 3 after an OS/2 header,
+ * where it counts from byte 38, not 26), at most 256, and reads any index beyond them
+ * from uninitialised memory: so every index must name an entry stb filled. */
+static int gm__bmp_palette_check(const char *path, const unsigned char *b, uint32_t offset, uint32_t hsz,
+                                 int bpp, int64_t width, int64_t height, int64_t row)
+{
+    int64_t entries = hsz == 12 ? ((int64_t)offset - 38) / 3 : ((int64_t)offset - 14 - hsz) / 4;
+    int64_t x, y;
+    if (entries < 1 || entries > 256)
+        return gm__error("%s: a BMP palette of %lld entries; it must hold 1 to 256", path, (long long)entries);
+    for (y = 0; y < height; y++)
+        for (x = 0; x < width; x++) {
+            int bit = (int)x * bpp;                          /* the first pixel in a byte is its high bits */
+            int index = (b[offset + y * row + bit / 8] >> (8 - bpp - bit % 8)) & ((1 << bpp) - 1);
+            if (index >= entries)
+                return gm__error("%s: a BMP pixel uses palette entry %d, the palette holds %lld", path, index,
+                                 (long long)entries);
+        }
+    return 1;
+}
+
+static int gm__bmp_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    uint32_t offset, hsz, compress = 0, h32;
+    int64_t width, height, row;
+    uint64_t need;
+    int bpp;
+    if (len < 18) return gm__image_truncated(path, format, 18, len);
+    offset = gm__le32(b + 10);
+    hsz = gm__le32(b + 14);
+    if (hsz != 12 && hsz != 40 && hsz != 56 && hsz != 108 && hsz != 124)
+        return gm__error("%s: a BMP info header of %lu bytes; stb_image reads 12, 40, 56, 108 or 124",
+                         path, (unsigned long)hsz);
+    if (len < 14 + hsz) return gm__image_truncated(path, format, 14 + hsz, len);
+    if (hsz == 12) {
+        width = gm__le16(b + 18);
+        height = gm__le16(b + 20);
+        bpp = (int)gm__le16(b + 24);
+    } else {
+        width = gm__le32(b + 18);                            /* unsigned, as stb reads it */
+        h32 = gm__le32(b + 22);                              /* two's complement */
+        height = h32 < 0x80000000u ? (int64_t)h32 : (int64_t)h32 - ((int64_t)1 << 32);
+        bpp = (int)gm__le16(b + 28);
+        compress = gm__le32(b + 30);
+    }
+    if (height < 0) height = -height;                        /* rows stored top-down */
+    if (!gm__image_sides(path, format, width, height)) return 0;
+    if (bpp != 1 && bpp != 4 && bpp != 8 && bpp != 16 && bpp != 24 && bpp != 32)
+        return gm__error("%s: a BMP of %d bits per pixel; genmod reads 1, 4, 8, 16, 24 or 32", path, bpp);
+    if (compress != 0 && compress != 3)
+        return gm__error("%s: a compressed BMP (compression %lu); genmod reads uncompressed BMP and bit fields only",
+                         path, (unsigned long)compress);
+    row = (width * bpp + 31) / 32 * 4;
+    need = (uint64_t)offset + (uint64_t)(height * row);
+    if (need > len) return gm__image_truncated(path, format, need, len);
+    if (bpp <= 8 && !gm__bmp_palette_check(path, b, offset, hsz, bpp, width, height, row)) return 0;
+    *w = (int)width;
+    *h = (int)height;
+    return 1;
+}
+
+/* TGA as stb_image reads it: an 18-byte header (id length; colour-map type 0, or 1 for a
+ * colour-mapped image; image type 2 colour, 3 grey or 1 mapped, plus 8 when run-length
+ * encoded; the colour map's first index, length and bits per entry; origin; width and
+ * height, 16 bits each; bits per pixel; a descriptor), the id, the colour map (stb skips
+ * `first index` bytes before it), then the pixels: stored one after another, or in packets
+ * of a count byte n followed by one pixel to repeat (n & 127) + 1 times if bit 7 is set,
+ * else by (n & 127) + 1 pixels. stb reads past the end of a short file as zeros. */
+static int gm__tga_type(const unsigned char *b, size_t len)  /* stb's test of the first 3 bytes */
+{
+    return len >= 3 && (b[1] == 0 ? b[2] == 2 || b[2] == 3 || b[2] == 10 || b[2] == 11
+                                  : b[1] == 1 && (b[2] == 1 || b[2] == 9));
+}
+
+static int gm__tga_depth(int bits) { return bits == 8 || bits == 15 || bits == 16 || bits == 24 || bits == 32; }
+
+static int gm__tga_check(const char *path, const char *format, const unsigned char *b, size_t len, int *w, int *h)
+{
+    int mapped = b[1], bits;
+    uint64_t pos, left, n, pixbytes;
+    if (len < 18) return gm__image_truncated(path, format, 18, len);
+    bits = b[16];
+    pixbytes = (uint64_t)(bits + 7) / 8;                     /* 15 bits take 2 bytes */
+    if (mapped ? (bits != 8 && bits != 16) || !gm__tga_depth(b[7]) : !gm__tga_depth(bits))
+        return gm__error("%s: corrupt TGA header: %d bits per pixel, %d per colour-map entry", path, bits, b[7]);
+    if (!gm__image_sides(path, format, gm__le16(b + 12), gm__le16(b + 14))) return 0;
+    pos = 18 + (uint64_t)b[0];
+    if (mapped) pos += gm__le16(b + 3) + (uint64_t)gm__le16(b + 5) * ((b[7] + 7) / 8);
+    left = (uint64_t)gm__le16(b + 12) * gm__le16(b + 14);
+    if (b[2] < 8) pos += left * pixbytes;                    /* stored one after another */
+    else
+        for (; left > 0; left -= n) {                        /* run-length packets until w*h pixels */
+            if (pos >= len) return gm__image_truncated(path, format, pos + 1, len);
+            n = (b[pos] & 127) + 1u < left ? (b[pos] & 127) + 1u : left;
+            pos += 1 + (b[pos] & 128 ? pixbytes : n * pixbytes);
+        }
+    if (pos > len) return gm__image_truncated(path, format, pos, len);
+    *w = (int)gm__le16(b + 12);
+    *h = (int)gm__le16(b + 14);
+    return 1;
+}
+
+/* The formats, told by their first bytes as stb_image tells them. Those stb reads but
+ * genmod has no check for are refused (check NULL). TGA has no magic: it is tried last. */
+typedef int (*gm__image_checker)(const char *path, const char *format, const unsigned char *b, size_t len,
+                                 int *w, int *h);
+static const struct gm__image_format {
+    const char *magic;
+    size_t n;
+    const char *name;
+    gm__image_checker check;
+} gm__image_formats[] = {
+    { "\x89PNG\r\n\x1A\n", 8, "PNG", gm__png_check },
+    { "\xFF\xD8", 2, "JPEG", gm__jpeg_check },
+    { "BM", 2, "BMP", gm__bmp_check },
+    { "P5", 2, "PGM", gm__pnm_check },
+    { "P6", 2, "PPM", gm__pnm_check },
+    { "GIF8", 4, "GIF", NULL },
+    { "8BPS", 4, "PSD", NULL },
+    { "#?RADIANCE\n", 11, "HDR", NULL },
+    { "#?RGBE\n", 7, "HDR", NULL },
+    { "\x53\x80\xF6\x34", 4, "Softimage PIC", NULL },
+};
+
+/* The sides of the image in b (len bytes), once its format's checks have passed. */
+static int gm__image_check(const char *path, const unsigned char *b, size_t len, int *w, int *h)
+{
+    size_t i;
+    for (i = 0; i < sizeof gm__image_formats / sizeof gm__image_formats[0]; i++) {
+        const struct gm__image_format *f = &gm__image_formats[i];
+        if (len < f->n || memcmp(b, f->magic, f->n) != 0) continue;
+        if (!f->check) return gm__error("%s: a %s file; the image-folder loader reads " GM__IMAGE_FORMATS, path, f->name);
+        return f->check(path, f->name, b, len, w, h);
+    }
+    if (gm__tga_type(b, len)) return gm__tga_check(path, "TGA", b, len, w, h);
+    return gm__error("%s: not an image the image-folder loader reads (" GM__IMAGE_FORMATS ")", path);
+}
+
+/* Read, check, then decode one image file to c channels of bytes (stb's HWC layout). */
+static unsigned char *gm__image_load(const char *path, int c, int *w, int *h)
+{
+    unsigned char *b, *pix = NULL;
+    size_t len;
+    int sw, sh, sc;
+    if (!gm__read_file(path, &b, &len)) return NULL;         /* at most 1 GiB: len fits stb's int */
+    if (gm__image_check(path, b, len, w, h)) {
+        pix = stbi_load_from_memory(b, (int)len, &sw, &sh, &sc, c);    /* converted to c channels */
+        if (!pix) gm__error("%s: stb_image cannot decode it (%s)", path, gm__stb_reason());
+        else if (sw != *w || sh != *h) {                     /* stb must decode the image genmod checked */
+            stbi_image_free(pix);
+            pix = NULL;
+            gm__error("%s: stb_image decoded %dx%d pixels, the header genmod checked says %dx%d", path, sw, sh, *w, *h);
+        }
+    }
+    GM_FREE(b);
+    return pix;
 }
 
 typedef struct gm__entry { char *path; int isdir; } gm__entry;   /* isdir doubles as the label */
@@ -4183,9 +4641,9 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
     gm_dataset t;
     memset(&t, 0, sizeof t);
     if (!ds || !dir) return gm__error("gm_load_image_folder: ds and dir must not be NULL");
-    if (c < 1 || c > 4 || h < 1 || w < 1 || h > 4096 || w > 4096)
-        return gm__error("%s: gm_load_image_folder: want 1..4 channels and 1..4096 pixels a side, got c=%d h=%d w=%d",
-                         dir, c, h, w);
+    if (c < 1 || c > 4 || h < 1 || w < 1 || h > GM__IMAGE_MAX_SIDE || w > GM__IMAGE_MAX_SIDE)
+        return gm__error("%s: gm_load_image_folder: want 1..4 channels and 1..%d pixels a side, got c=%d h=%d w=%d",
+                         dir, GM__IMAGE_MAX_SIDE, c, h, w);
     if (!gm__list_dir(dir, &top, &ntop)) return 0;
     /* any subfolder makes it a labelled set, one class per subfolder */
     for (i = 0; i < ntop; i++) nclass += top[i].isdir;
@@ -4232,12 +4690,9 @@ GMDEF int gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, in
     if (nclass) t.y = (int *)gm__calloc((size_t)t.n, sizeof(int));
     if (!t.x || !t.order || (nclass && !t.y)) goto fail;
     for (i = 0; i < nfiles; i++) {
-        int iw, ih, ic, ok;
-        unsigned char *pix = stbi_load(files[i].path, &iw, &ih, &ic, c);   /* converted to c channels */
-        if (!pix) {
-            gm__error("%s: not an image stb_image can read (%s)", files[i].path, stbi_failure_reason());
-            goto fail;
-        }
+        int iw, ih, ok;
+        unsigned char *pix = gm__image_load(files[i].path, c, &iw, &ih);
+        if (!pix) goto fail;
         ok = gm__resize_image(pix, iw, ih, c, t.x + (size_t)i * t.d, w, h);
         stbi_image_free(pix);
         if (!ok) { gm__error("%s: out of memory resizing %dx%d to %dx%d", files[i].path, iw, ih, w, h); goto fail; }

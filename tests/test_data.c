@@ -560,6 +560,340 @@ static void test_image_folder_bad(void)
 }
 
 /* ---------------------------------------------------------------------------------------
+ * image files checked before decoding: zero sides, truncation, oversized headers
+ * --------------------------------------------------------------------------------------- */
+/* A test image of TD_IW x TD_IH pixels with c interleaved channels, every byte different
+ * enough to catch a wrong row, column or channel. */
+enum { TD_IW = 6, TD_IH = 5 };
+static void td_pattern(unsigned char *img, int c)
+{
+    int i;
+    for (i = 0; i < TD_IW * TD_IH * c; i++)
+        img[i] = (unsigned char)(17 + 40 * (i / c % TD_IW) + 29 * (i / c / TD_IW) + 61 * (i % c));
+}
+
+/* stb_image_write's output, collected in memory (the test images take a few hundred bytes). */
+typedef struct td_bytes { unsigned char b[4096]; size_t n; } td_bytes;
+static void td_collect(void *ctx, void *data, int size)
+{
+    td_bytes *t = (td_bytes *)ctx;
+    if (t->n + (size_t)size > sizeof t->b) return;
+    memcpy(t->b + t->n, data, (size_t)size);
+    t->n += (size_t)size;
+}
+
+/* The test pattern (3 channels) as a baseline JPEG: cjpeg -optimize -sample 1x1 -qslots 0
+ * -quality 95 of it as a PPM, without the JFIF segment; its scan data holds stuffed FF 00
+ * bytes. (stb_image_write's JPEG encoder shifts signed ints out of range, which stops
+ * the sanitizer build.) */
+static const char td_jpeg_hex[] =
+    "ffd8ffdb0043000201010101010201010102020202020403020202020504040304060506060605060606070908060709"
+    "070606080b08090a0a0a0a0a06080b0c0b0a0c090a0a0affc00011080005000603011100021100031100ffc400140001"
+    "00000000000000000000000000000004ffc4001e10000104020301000000000000000000000201030406051307081411"
+    "ffc4001501010100000000000000000000000000000506ffc40020110001040202030100000000000000000003010204"
+    "050607111208131422ffda000c03010002110311003f000f63e9efc6e428bd70a7674f0f5ba8e31b0f184365e6e5cbd1"
+    "1dff0052818fc42d7351a443d8a3a8940811e7016934862557bc76de79b6368c1893eca05dccc7697e60381f155c3b09"
+    "40183b2395cf7388121defe53b38ea9c75189188d5e799df85be2cebbd9fa36e20d7e45b365dbc8b6bd3540a44a8f121"
+    "90006421a9fd83689c473ccf568dae72b448abc0ff005fffd9";
+
+static size_t td_unhex(unsigned char *out, const char *hex)
+{
+    size_t n = 0;
+    unsigned v;
+    for (; hex[0] && hex[1] && sscanf(hex, "%2x", &v) == 1; hex += 2) out[n++] = (unsigned char)v;
+    return n;
+}
+
+/* stb_image_write's zlib compressor (defined in tests/stb_impl.c; its header does not
+ * declare it). */
+unsigned char *stbi_zlib_compress(unsigned char *data, int data_len, int *out_len, int quality);
+
+/* A PNG chunk: length, type, data, then the CRC-32 of type and data. */
+static size_t td_png_chunk(unsigned char *out, const char *type, const unsigned char *data, size_t n)
+{
+    td_put32be(out, (unsigned)n);
+    memcpy(out + 4, type, 4);
+    if (n) memcpy(out + 8, data, n);
+    td_put32be(out + 8 + n, td_crc32(out + 4, n + 4));
+    return n + 12;
+}
+
+/* An 8-bit grey PNG of w x h pixels, Adam7-interlaced or not, whose zlib stream holds
+ * the rows (filter byte 0, then the pixels) and `extra` zero bytes more. Adam7 sends seven
+ * sub-images: pass k holds the pixels x = x0 + i dx, y = y0 + j dy. */
+static size_t td_png_grey(unsigned char *out, const unsigned char *pix, int w, int h, int interlaced, size_t extra)
+{
+    static const int pass[8][4] = { { 0, 0, 1, 1 },                             /* x0 y0 dx dy: all */
+        { 0, 0, 8, 8 }, { 4, 0, 8, 8 }, { 0, 4, 4, 8 }, { 2, 0, 4, 4 }, { 0, 2, 2, 4 }, { 1, 0, 2, 2 }, { 0, 1, 1, 2 } };
+    unsigned char ihdr[13] = { 0 }, *raw = (unsigned char *)calloc((size_t)(w + 1) * h * 2 + extra, 1), *z;
+    size_t n = 0, len = 8;
+    int k, x, y, zlen;
+    for (k = interlaced ? 1 : 0; k <= (interlaced ? 7 : 0); k++)
+        for (y = pass[k][1]; y < h && pass[k][0] < w; y += pass[k][3]) {
+            raw[n++] = 0;
+            for (x = pass[k][0]; x < w; x += pass[k][2]) raw[n++] = pix[y * w + x];
+        }
+    z = stbi_zlib_compress(raw, (int)(n + extra), &zlen, 8);
+    memcpy(out, "\x89PNG\r\n\x1A\n", 8);
+    td_put32be(ihdr, (unsigned)w);
+    td_put32be(ihdr + 4, (unsigned)h);
+    ihdr[8] = 8;                                         /* bits a sample; colour type 0: grey */
+    ihdr[12] = (unsigned char)interlaced;
+    len += td_png_chunk(out + len, "IHDR", ihdr, 13);
+    len += td_png_chunk(out + len, "IDAT", z, (size_t)zlen);
+    len += td_png_chunk(out + len, "IEND", NULL, 0);
+    free(z);
+    free(raw);
+    return len;
+}
+
+/* A Windows BMP (40-byte info header) of w x h indices of bpp bits (1, 4 or 8) into a
+ * palette of n greys (entry i is 60 i); rows stored top-down (a negative height) or
+ * bottom-up. idx holds the indices, top row first. */
+static size_t td_bmp_palette(unsigned char *buf, int w, int h, int bpp, int n, int topdown, const unsigned char *idx)
+{
+    int row = (w * bpp + 31) / 32 * 4, offset = 54 + 4 * n, i, x, y;
+    size_t len = (size_t)offset + (size_t)row * h;
+    memset(buf, 0, len);
+    buf[0] = 'B'; buf[1] = 'M';
+    td_put32le(buf + 2, (unsigned)len);
+    td_put32le(buf + 10, (unsigned)offset);
+    td_put32le(buf + 14, 40);
+    td_put32le(buf + 18, (unsigned)w);
+    td_put32le(buf + 22, topdown ? 0u - (unsigned)h : (unsigned)h);
+    buf[26] = 1;                                         /* one plane */
+    buf[28] = (unsigned char)bpp;
+    for (i = 0; i < n; i++) buf[54 + 4 * i] = buf[55 + 4 * i] = buf[56 + 4 * i] = (unsigned char)(60 * i);
+    for (y = 0; y < h; y++) {
+        unsigned char *r = buf + offset + (size_t)row * (topdown ? y : h - 1 - y);
+        for (x = 0; x < w; x++) r[x * bpp / 8] |= (unsigned char)(idx[y * w + x] << (8 - bpp - x * bpp % 8));
+    }
+    return len;
+}
+
+/* Load the folder <dir> holding only the file <dir>/<name> = data, as c channels at the
+ * image's own size w x h (no resampling: every value comes back exactly). */
+static int td_load_file(gm_dataset *ds, const char *dir, const char *name, const void *data, size_t len,
+                        int c, int w, int h)
+{
+    char p[512], file[256];
+    td_mkdir(dir);
+    snprintf(file, sizeof file, "%s/%s", dir, name);
+    td_write(td_path(p, file), data, len);
+    return gm_load_image_folder(ds, td_path(p, dir), c, h, w);
+}
+
+/* 1 if the file is refused with an error that names it and contains `mention`, and ds is
+ * left as it was; otherwise 0, saying why unless quiet. */
+static int td_refused(const char *dir, const char *name, const void *data, size_t len, const char *mention, int quiet)
+{
+    gm_dataset ds, before;
+    int good;
+    memset(&ds, 0x5A, sizeof ds);
+    before = ds;
+    if (td_load_file(&ds, dir, name, data, len, 1, 4, 4)) {
+        if (!quiet) printf("  %s/%s (%zu bytes) loaded\n", dir, name, len);
+        gm_dataset_free(&ds);
+        return 0;
+    }
+    good = strstr(gm_last_error(), name) && strstr(gm_last_error(), mention) && memcmp(&ds, &before, sizeof ds) == 0;
+    if (!good && !quiet) printf("  %s (%zu bytes): \"%s\" lacks \"%s\"\n", name, len, gm_last_error(), mention);
+    return good;
+}
+
+static void td_expect_refused(const char *dir, const char *name, const void *data, size_t len, const char *mention)
+{
+    EXPECT(td_refused(dir, name, data, len, mention, 0));
+}
+
+/* The file must load as one w x h image of c channels equal to want (HWC bytes) within tol. */
+static void td_expect_pixels(const char *dir, const char *name, const void *data, size_t len, int c, int w, int h,
+                             const unsigned char *want, int tol)
+{
+    gm_dataset ds = td_empty();
+    int x, y, ch, worst = 0;
+    EXPECT(td_load_file(&ds, dir, name, data, len, c, w, h) == 1);
+    if (ds.n != 1) { printf("  %s: %s\n", name, gm_last_error()); return; }
+    for (ch = 0; ch < c; ch++)
+        for (y = 0; y < h; y++)
+            for (x = 0; x < w; x++) {
+                int got = (int)lround(ds.x[((size_t)ch * h + y) * w + x] * 255.0), d = abs(got - want[(y * w + x) * c + ch]);
+                if (d > worst) worst = d;
+            }
+    EXPECT(worst <= tol);
+    if (worst > tol) printf("  %s: a value is %d off\n", name, worst);
+    gm_dataset_free(&ds);
+}
+
+/* Every cut of the file to 1 .. upto-1 bytes is refused, naming the file. */
+static void td_expect_cuts_refused(const char *dir, const char *name, const unsigned char *data, size_t upto)
+{
+    size_t k, bad = 0, first = 0;
+    for (k = 1; k < upto; k++)
+        if (!td_refused(dir, name, data, k, name, 1) && bad++ == 0) first = k;
+    EXPECT(bad == 0);
+    if (bad) printf("  %s/%s: %zu of its %zu cuts not refused, the first at %zu bytes\n", dir, name, bad, upto - 1, first);
+}
+
+/* Bug A: a side of 0 reached the resampler, which read outside the pixels. */
+static void test_image_zero_side(void)
+{
+    unsigned char bmp[256], idx[6] = { 0, 1, 1, 0, 1, 0 };
+    td_expect_refused("img0-pgm60", "a.pgm", "P5\n6 0\n255\n", 11, "6x0 pixels");
+    td_expect_refused("img0-pgm06", "a.pgm", "P5\n0 6\n255\n", 11, "0x6 pixels");
+    td_expect_refused("img0-bmp06", "a.bmp", bmp, td_bmp_palette(bmp, 0, 6, 8, 2, 0, idx), "0x6 pixels");
+    td_expect_refused("img0-bmp60", "a.bmp", bmp, td_bmp_palette(bmp, 6, 0, 8, 2, 0, idx), "6x0 pixels");
+}
+
+/* Bug B, truncation: each format loads with the right pixels, and every cut of it is
+ * refused (PNG and JPEG were already refused by stb: these guard that they stay so). */
+static void test_image_formats_truncated(void)
+{
+    static const int bpps[3] = { 1, 4, 8 };
+    unsigned char rgb[TD_IW * TD_IH * 3], rgba[TD_IW * TD_IH * 4], grey[TD_IW * TD_IH], buf[512];
+    unsigned char idx[TD_IW * TD_IH], greys[TD_IW * TD_IH];
+    td_bytes f;
+    size_t n, i;
+    int k;
+    td_pattern(rgb, 3);
+    td_pattern(rgba, 4);
+    td_pattern(grey, 1);
+    /* PGM and PPM (with a comment in the header) */
+    n = (size_t)sprintf((char *)buf, "P5\n%d %d\n255\n", TD_IW, TD_IH);
+    memcpy(buf + n, grey, sizeof grey);
+    td_expect_pixels("imgt-pgm", "a.pgm", buf, n + sizeof grey, 1, TD_IW, TD_IH, grey, 0);
+    td_expect_cuts_refused("imgt-pgm", "a.pgm", buf, n + sizeof grey);
+    td_expect_refused("imgt-pgm", "a.pgm", buf, n + 10, "truncated PGM");
+    n = (size_t)sprintf((char *)buf, "P6\n# made by genmod's tests\n%d %d\n255\n", TD_IW, TD_IH);
+    memcpy(buf + n, rgb, sizeof rgb);
+    td_expect_pixels("imgt-ppm", "a.ppm", buf, n + sizeof rgb, 3, TD_IW, TD_IH, rgb, 0);
+    td_expect_cuts_refused("imgt-ppm", "a.ppm", buf, n + sizeof rgb);
+    td_expect_refused("imgt-ppm", "a.ppm", buf, n + 30, "truncated PPM");
+    /* BMP: 24 bits (stb's writer, rows padded from 18 to 20 bytes), 32 bits with alpha,
+     * palettes of 1, 4 and 8 bits an index (the last with its rows stored top-down) */
+    f.n = 0;
+    stbi_write_bmp_to_func(td_collect, &f, TD_IW, TD_IH, 3, rgb);
+    td_expect_pixels("imgt-bmp", "a.bmp", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
+    td_expect_cuts_refused("imgt-bmp", "a.bmp", f.b, f.n);
+    td_expect_refused("imgt-bmp", "a.bmp", f.b, f.n - 25, "truncated BMP");
+    f.n = 0;
+    stbi_write_bmp_to_func(td_collect, &f, TD_IW, TD_IH, 4, rgba);      /* 32 bits, bit fields */
+    td_expect_pixels("imgt-bmp32", "a.bmp", f.b, f.n, 4, TD_IW, TD_IH, rgba, 0);
+    td_expect_cuts_refused("imgt-bmp32", "a.bmp", f.b, f.n);
+    for (k = 0; k < 3; k++) {
+        int bpp = bpps[k], entries = bpp == 1 ? 2 : 4;
+        char dir[32];
+        for (i = 0; i < TD_IW * TD_IH; i++) {
+            idx[i] = (unsigned char)(i * 7 % entries);
+            greys[i] = (unsigned char)(60 * idx[i]);
+        }
+        n = td_bmp_palette(buf, TD_IW, TD_IH, bpp, entries, bpp == 8, idx);
+        snprintf(dir, sizeof dir, "imgt-bmp%d", bpp);
+        td_expect_pixels(dir, "a.bmp", buf, n, 1, TD_IW, TD_IH, greys, 0);
+        td_expect_cuts_refused(dir, "a.bmp", buf, n);
+    }
+    /* TGA, run-length encoded (stb's default) and stored */
+    f.n = 0;
+    stbi_write_tga_to_func(td_collect, &f, TD_IW, TD_IH, 3, rgb);
+    EXPECT(f.b[2] == 10);
+    td_expect_pixels("imgt-tgarle", "a.tga", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
+    td_expect_cuts_refused("imgt-tgarle", "a.tga", f.b, f.n);
+    td_expect_refused("imgt-tgarle", "a.tga", f.b, f.n - 4, "truncated TGA");
+    stbi_write_tga_with_rle = 0;
+    f.n = 0;
+    stbi_write_tga_to_func(td_collect, &f, TD_IW, TD_IH, 3, rgb);
+    stbi_write_tga_with_rle = 1;
+    EXPECT(f.b[2] == 2);
+    td_expect_pixels("imgt-tga", "a.tga", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
+    td_expect_cuts_refused("imgt-tga", "a.tga", f.b, f.n);
+    td_expect_refused("imgt-tga", "a.tga", f.b, f.n - 4, "truncated TGA");
+    /* PNG, and Adam7-interlaced */
+    f.n = 0;
+    stbi_write_png_to_func(td_collect, &f, TD_IW, TD_IH, 3, rgb, TD_IW * 3);
+    td_expect_pixels("imgt-png", "a.png", f.b, f.n, 3, TD_IW, TD_IH, rgb, 0);
+    td_expect_cuts_refused("imgt-png", "a.png", f.b, f.n);
+    td_expect_refused("imgt-png", "a.png", f.b, f.n - 20, "truncated PNG");
+    f.n = td_png_grey(f.b, grey, TD_IW, TD_IH, 1, 0);                /* Adam7-interlaced */
+    td_expect_pixels("imgt-png7", "a.png", f.b, f.n, 1, TD_IW, TD_IH, grey, 0);
+    td_expect_cuts_refused("imgt-png7", "a.png", f.b, f.n);
+    /* JPEG (lossy: a few levels off) */
+    f.n = td_unhex(f.b, td_jpeg_hex);
+    td_expect_pixels("imgt-jpg", "a.jpg", f.b, f.n, 3, TD_IW, TD_IH, rgb, 10);
+    td_expect_cuts_refused("imgt-jpg", "a.jpg", f.b, f.n);
+    td_expect_refused("imgt-jpg", "a.jpg", f.b, f.n - 1, "truncated JPEG");
+    td_expect_refused("imgt-jpg", "a.jpg", f.b, f.n - 40, "truncated JPEG");
+}
+
+/* Bug B, headers: huge images promised by a few bytes are refused before decoding, and
+ * so are files stb would read wrongly or that genmod does not check. */
+static void test_image_headers_refused(void)
+{
+    static const unsigned char tga[18] = { 0, 0, 11, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                           0x10, 0x27, 0xA0, 0x0F, 8, 0 };     /* 10000 x 4000 grey, RLE */
+    unsigned char big[140], bmp[256], idx[TD_IW * TD_IH];
+    td_bytes f;
+    size_t i, n, sos;
+    /* 19 bytes that claimed 900 MB, and 140 bytes of run-length packets for 40 M pixels */
+    td_expect_refused("imgh-pgm", "huge.pgm", "P5\n30000 30000\n255\n", 19, "30000x30000 pixels");
+    td_expect_refused("imgh-pgm", "huge.pgm", "P5\n30000 30000\n255\n", 19, "1 to 4096 pixels a side");
+    memcpy(big, tga, sizeof tga);
+    for (i = sizeof tga; i < sizeof big; i += 2) { big[i] = 0xFF; big[i + 1] = 0x80; }
+    td_expect_refused("imgh-tga", "huge.tga", big, sizeof big, "10000x4000 pixels");
+    td_expect_refused("imgh-pgm99", "a.pgm", "P5\n99999999999999999999 1\n255\n0", 31, "corrupt PGM header");
+    /* stb ignores maxval and reads 2-byte samples in the wrong order */
+    td_expect_refused("imgh-pgm16", "a.pgm", "P5\n2 1\n65535\n\x12\x34\xAB\xCD", 17, "maxval 65535");
+    td_expect_refused("imgh-pgm15", "a.pgm", "P5\n2 1\n15\n\x0F\x07", 12, "maxval 15");
+    /* a palette index past the palette: stb would read an uninitialised entry */
+    for (i = 0; i < TD_IW * TD_IH; i++) idx[i] = (unsigned char)(i == 17 ? 7 : i % 2);
+    td_expect_refused("imgh-bmppal", "a.bmp", bmp, td_bmp_palette(bmp, TD_IW, TD_IH, 8, 2, 0, idx), "palette entry 7");
+    /* a JPEG whose scan is gone, and one with an empty scan of Y only: stb would decode the
+     * components no scan fills from uninitialised memory */
+    f.n = td_unhex(f.b, td_jpeg_hex);
+    for (sos = 2; sos + 1 < f.n && !(f.b[sos] == 0xFF && f.b[sos + 1] == 0xDA); sos++) {}
+    {
+        static const unsigned char y_only[10] = { 0xFF, 0xDA, 0, 8, 1, 1, 0, 0, 63, 0 };
+        unsigned char jpg[4096];
+        memcpy(jpg, f.b, sos);
+        memcpy(jpg + sos, f.b + f.n - 2, 2);                           /* FF D9 right after the tables */
+        td_expect_refused("imgh-jpg0", "a.jpg", jpg, sos + 2, "every colour component");
+        memcpy(jpg + sos, y_only, sizeof y_only);
+        memcpy(jpg + sos + sizeof y_only, f.b + f.n - 2, 2);
+        td_expect_refused("imgh-jpgy", "a.jpg", jpg, sos + sizeof y_only + 2, "every colour component");
+        /* Huffman tables: counts adding up to more than 256 codes (stb 2.27 writes past
+         * its tables), and none at all (stb would decode with uninitialised ones) */
+        memcpy(jpg, f.b, f.n);
+        for (i = 2; i + 1 < sos && !(jpg[i] == 0xFF && jpg[i + 1] == 0xC4); i++) {}
+        memset(jpg + i + 5, 0x20, 16);
+        td_expect_refused("imgh-jpgdht", "a.jpg", jpg, f.n, "Huffman table");
+        for (i = 2, n = 2; i < sos; i += 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]))      /* keep all but DHT */
+            if (f.b[i + 1] != 0xC4) {
+                memcpy(jpg + n, f.b + i, 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]));
+                n += 2 + (size_t)(f.b[i + 2] << 8 | f.b[i + 3]);
+            }
+        memcpy(jpg + n, f.b + sos, f.n - sos);
+        td_expect_refused("imgh-jpgnodht", "a.jpg", jpg, n + f.n - sos, "does not define");
+    }
+    /* a PNG of 6x5 pixels whose zlib stream holds 200 kB more than their 35 bytes, which
+     * stb would inflate; and one whose first IDAT chunk is empty (stb 2.27 adds 0 to a
+     * null pointer for it) */
+    f.n = td_png_grey(f.b, idx, TD_IW, TD_IH, 0, 200000);
+    td_expect_refused("imgh-pngbomb", "a.png", f.b, f.n, "at most the 35 bytes");
+    f.n = 0;
+    stbi_write_png_to_func(td_collect, &f, TD_IW, TD_IH, 1, idx, TD_IW);
+    {
+        static const unsigned char empty_idat[12] = { 0, 0, 0, 0, 'I', 'D', 'A', 'T', 0x35, 0xAF, 0x06, 0x1E };
+        unsigned char png[4096];
+        memcpy(png, f.b, 33);                                         /* signature and IHDR */
+        memcpy(png + 33, empty_idat, 12);
+        memcpy(png + 45, f.b + 33, f.n - 33);
+        td_expect_refused("imgh-pngidat", "a.png", png, f.n + 12, "IDAT");
+    }
+    /* formats stb reads that genmod does not check, and a text file */
+    td_expect_refused("imgh-gif", "a.gif", "GIF89a\x01\x00\x01\x00\x00\x00\x00;", 14, "GIF file");
+    td_expect_refused("imgh-txt", "a.txt", "hello", 5, "PNG, JPEG, BMP, TGA");
+}
+
+/* ---------------------------------------------------------------------------------------
  * synthetic sets
  * --------------------------------------------------------------------------------------- */
 /* Class means of a shapes set: mean[k*784 + j]. */
@@ -779,6 +1113,9 @@ void tests_data(void)
     TEST(test_image_folder);
     TEST(test_image_folder_classes);
     TEST(test_image_folder_bad);
+    TEST(test_image_zero_side);
+    TEST(test_image_formats_truncated);
+    TEST(test_image_headers_refused);
     TEST(test_synthetic_shapes);
     TEST(test_synthetic_2d);
     TEST(test_shuffle_split);
