@@ -4563,11 +4563,6 @@ static unsigned char *gm__image_load(const char *path, int c, int *w, int *h)
 
 typedef struct gm__entry { char *path; int isdir; } gm__entry;   /* isdir doubles as the label */
 
-static int gm__entry_cmp(const void *a, const void *b)
-{
-    return strcmp(((const gm__entry *)a)->path, ((const gm__entry *)b)->path);
-}
-
 static void gm__entries_free(gm__entry *e, int n)
 {
     int i;
@@ -4594,6 +4589,11 @@ static int gm__entries_push(gm__entry **list, int *n, int *cap, char *path, int 
 }
 
 #ifndef _WIN32
+static int gm__entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const gm__entry *)a)->path, ((const gm__entry *)b)->path);
+}
+
 /* The folders and regular files in dir as full paths, sorted by byte value (strcmp: the
  * same order in every locale). Names starting with '.' (., .., .DS_Store) are skipped. */
 static int gm__list_dir(const char *dir, gm__entry **out, int *count)
