@@ -518,7 +518,9 @@ GMDEF int  gm_load_fashion_mnist(gm_dataset *train, gm_dataset *test, const char
  * colour component with tables it defines. A file that is truncated, too large, in
  * another format (GIF, PSD, HDR and PIC, which stb_image also reads, are refused: genmod
  * does not check them) or not an image is an error naming it, never an image with zero
- * or made-up pixels. */
+ * or made-up pixels. One case is not caught: a paletted PNG whose pixels name entries
+ * past the end of its palette, which stb_image 2.27 paints with unset palette entries
+ * (catching it means decoding every row; a PNG encoder does not write such files). */
 GMDEF int  gm_load_image_folder(gm_dataset *ds, const char *dir, int c, int h, int w);
 
 /* The embedded default image set: n grey 28x28 images of 10 classes drawn procedurally
