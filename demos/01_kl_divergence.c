@@ -104,11 +104,11 @@ int main(int argc, char **argv)
 {
     /* ---- configuration --------------------------------------------------------------- */
     demo d = demo_start(argc, argv, "kl_divergence", usage);
-    int steps = demo_int(&d, "--steps", d.quick ? 400 : 800);
-    int batch = demo_int(&d, "--batch", 1000);
-    int n_mc = demo_int(&d, "--mc", d.quick ? 100000 : 1000000);
-    float lr = demo_float(&d, "--lr", 0.02f);
-    float mu0 = demo_float(&d, "--mu0", 1.0f);
+    int steps = demo_int(&d, "--steps", d.quick ? 400 : 800, 1, 1000000);
+    int batch = demo_int(&d, "--batch", 1000, 1, 100000);
+    int n_mc = demo_int(&d, "--mc", d.quick ? 100000 : 1000000, 2, 100000000);
+    float lr = demo_float(&d, "--lr", 0.02f, 1e-6, 1);
+    float mu0 = demo_float(&d, "--mu0", 1.0f, -6, 6);     /* inside the plotted [-6, 6] */
     gm_rng rng = gm_rng_new(d.seed);
     /* (m1, s1, m2, s2): the pairs of part (a), each tried in both directions */
     static const double pairs[2][4] = { {0.0, 1.0, 1.0, 2.0}, {0.0, 1.0, 0.0, 0.5} };
@@ -116,7 +116,6 @@ int main(int argc, char **argv)
     float *curve[2], *xs, *dens[3];
     int i, k, dir, step;
     printf("data: built-in (analytic Gaussians and a two-Gaussian mixture, sampled here; no data set needed)\n");
-    if (steps < 1 || batch < 1 || n_mc < 2) { fprintf(stderr, "kl_divergence: --steps, --batch, --mc must be positive\n"); return 2; }
 
     /* ---- (a) closed form vs Monte Carlo -------------------------------------------------- */
     printf("\n(a) KL(p||q) = E_p[log p(x) - log q(x)], closed form vs %d samples x ~ p\n", n_mc);

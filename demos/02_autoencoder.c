@@ -264,9 +264,9 @@ int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "autoencoder", usage);
     const char *arch = demo_str(&d, "--arch", "mlp");
-    int conv = strcmp(arch, "conv") == 0, one = demo_int(&d, "--latent", 0), H = demo_int(&d, "--hidden", 256);
-    int epochs = demo_int(&d, "--epochs", d.quick ? 6 : 3), pca_n = demo_int(&d, "--pca-n", d.quick ? 2000 : 20000);
-    int sizes[2] = {2, 5}, nsizes = one > 0 ? 1 : 2, i;
+    int conv = strcmp(arch, "conv") == 0, one = demo_int(&d, "--latent", 0, 1, 64);  /* PCA's time grows with Z */
+    int H = demo_int(&d, "--hidden", 256, 1, 4096), epochs = demo_epochs(&d, d.quick ? 6 : 3), i;
+    int pca_n = demo_int(&d, "--pca-n", d.quick ? 2000 : 20000, 1000, 60000), sizes[2] = {2, 5}, nsizes = one > 0 ? 1 : 2;
     score sc[2];
     gm_dataset train, test;
     gm_tape *T = gm_tape_new(0);

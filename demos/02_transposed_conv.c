@@ -82,16 +82,16 @@ int main(int argc, char **argv)
 {
     /* ---- configuration --------------------------------------------------------------- */
     demo d = demo_start(argc, argv, "transposed_conv", usage);
-    int S = demo_int(&d, "--stride", 2), Pd = demo_int(&d, "--pad", 1), H = demo_int(&d, "--size", 8);
+    int S = demo_int(&d, "--stride", 2, 1, 8), Pd = demo_int(&d, "--pad", 1, 0, 8), H = demo_int(&d, "--size", 8, 1, 64);
     const int K = 3, B = 2, CIN = 3, COUT = 4;
     gm_rng rng = gm_rng_new(d.seed);
     gm_tape *T = gm_tape_new(16 << 20);
     gm_params P = {0};
     double worst = 0.0, e;
     int i, j, r;
+    if (H + 2 * Pd < K) { fprintf(stderr, "transposed_conv: need --size + 2 --pad >= 3\n"); return 2; }
     printf("data: built-in (small integer matrices and random numbers; no data set needed)\n");
     demo_check(&d, T != NULL, "gm_tape_new");
-    if (S < 1 || Pd < 0 || H + 2 * Pd < K) { fprintf(stderr, "transposed_conv: need S >= 1, P >= 0, H + 2P >= 3\n"); return 2; }
 
     /* ---- data: a 6x6 input x, a 3x3 kernel w, and a 4x4 input u for the transposed conv */
     static const float x6[36] = { 1, 0, 2, 1, 0, 1,

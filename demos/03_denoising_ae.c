@@ -110,9 +110,9 @@ int main(int argc, char **argv)
     demo d = demo_start(argc, argv, "denoising_ae", usage);
     const char *cname = demo_str(&d, "--corruption", "gaussian");
     int kind = strcmp(cname, "mask") == 0 ? MASK : GAUSSIAN;
-    float noise = demo_float(&d, "--noise", 0.5f);
-    int epochs = demo_int(&d, "--epochs", 3), Z = demo_int(&d, "--latent", 64);
-    int B = demo_int(&d, "--batch", 128), H = 256;
+    float noise = demo_float(&d, "--noise", 0.5f, 0, kind == MASK ? 1 : 10);
+    int epochs = demo_epochs(&d, 3), Z = demo_int(&d, "--latent", 64, 1, 784);
+    int B = demo_int(&d, "--batch", 128, 1, 4096), H = 256;
     int SAVE = 256, k, s, i;
     double mse[2][2];                     /* [plain AE, DAE][clean input, corrupted input] */
     ae model[2];
@@ -121,10 +121,6 @@ int main(int argc, char **argv)
 
     if (strcmp(cname, "gaussian") && strcmp(cname, "mask")) {
         fprintf(stderr, "denoising_ae: --corruption wants gaussian or mask, got \"%s\"\n", cname);
-        return 2;
-    }
-    if (noise < 0 || (kind == MASK && noise > 1) || epochs < 1 || Z < 1 || B < 1) {
-        fprintf(stderr, "denoising_ae: want --noise >= 0 (<= 1 for mask) and --epochs, --latent, --batch >= 1\n");
         return 2;
     }
     T = gm_tape_new(0);

@@ -88,8 +88,8 @@ int main(int argc, char **argv)
 {
     /* ---- configuration ------------------------------------------------------------------ */
     demo d = demo_start(argc, argv, "reparameterization", usage);
-    float mu0 = demo_float(&d, "--mu", 2.0f), sigma0 = demo_float(&d, "--sigma", 1.0f);
-    int R = demo_int(&d, "--repeats", d.quick ? 200 : 1000);
+    float mu0 = demo_float(&d, "--mu", 2.0f, -100, 100), sigma0 = demo_float(&d, "--sigma", 1.0f, 0.001, 100);
+    int R = demo_int(&d, "--repeats", d.quick ? 200 : 1000, 2, 100000);
     int n_used = d.quick ? NS - 1 : NS;                      /* --quick stops at N = 1000 */
     const char *est_name[2] = {"pathwise", "score function"}, *par_name[2] = {"mu", "sigma"};
     double exact[2], mean[2][2][NS], var[2][2][NS];
@@ -102,7 +102,6 @@ int main(int argc, char **argv)
     gm_plot *pl;
 
     printf("data: built-in (the Gaussian q = N(mu, sigma^2), sampled here; no data set needed)\n");
-    if (sigma0 <= 0 || R < 2) { fprintf(stderr, "reparameterization: --sigma > 0 and --repeats >= 2\n"); return 2; }
     exact[0] = 2.0 * mu0;                                    /* d/dmu    (mu^2 + sigma^2) */
     exact[1] = 2.0 * sigma0;                                 /* d/dsigma (mu^2 + sigma^2) */
 

@@ -106,9 +106,9 @@ static void save_curve(demo *d, const float *rec, const float *kl, long steps)
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "vae", usage);
-    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20);
-    int n_samples = demo_int(&d, "--samples", 10000);
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 2 : 10));
+    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20, 1, 784);
+    int n_samples = demo_int(&d, "--samples", 10000, 1, 60000);
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 2 : 10));
     vae_lab L;
     vae m;
     vae_score s;

@@ -102,8 +102,8 @@ static void save_plot(demo *d, gm_plot *pl, const char *file)
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "aggregate_posterior", usage);
-    int M = demo_int(&d, "--samples", d.quick ? 1000 : 5000), N, i, j;
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 5));
+    int M = demo_int(&d, "--samples", d.quick ? 1000 : 5000, 1000, 20000), N, i, j;
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 5));
     vae_lab L;
     vae m;
     float *mu, *lv, *zp, *zq, *lq_p, *lq_q, *grid, *xp, *xq;

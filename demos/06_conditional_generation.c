@@ -123,8 +123,8 @@ int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "conditional_generation", usage);
     const char *model = demo_str(&d, "--model", NULL);
-    int Z = demo_int(&d, "--latent", 20);
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 5));
+    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20, 1, 32);   /* 32: mu[] and lv[] below */
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 5));
     vae_lab L;
     reference R;
     vae m;
@@ -137,8 +137,7 @@ int main(int argc, char **argv)
     double dist_m[5], kept_m[5];
 
     L = vae_lab_open(&d, 3000);
-    if (Z > 32) { fprintf(stderr, "%s: --latent is at most 32 here\n", d.name); return 2; }
-    m = vae_new(vae_arch(&d), Z, &L.rng);
+    m = vae_new(arch, Z, &L.rng);
     if (model) {
         demo_check(&d, gm_load_params(&m.P, model), "loading --model");
         printf("model: %s (Z = %d)\n", model, Z);

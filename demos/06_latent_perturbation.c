@@ -73,9 +73,9 @@ static void save_traversal(demo *d, gm_tape *T, const vae *m, const float *x_sta
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "latent_perturbation", usage);
-    float beta = demo_float(&d, "--beta", 1.0f);
-    int Z = demo_int(&d, "--latent", 10), image = demo_int(&d, "--image", 0);
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 8));
+    float beta = demo_float(&d, "--beta", 1.0f, 0, 1000);
+    int Z = demo_int(&d, "--latent", 10, 1, 784), image = demo_int(&d, "--image", 0, 0, 1000000);
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 8));
     vae_lab L;
     vae m;
     vae_score s;

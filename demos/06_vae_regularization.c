@@ -139,7 +139,7 @@ static void setting_result(const char *key, const char *what, double v)
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "vae_regularization", usage);
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 4));
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 4));
     gm_tape *T = gm_tape_new(0);
     gm_dataset train, test;
     vae_score score[3];

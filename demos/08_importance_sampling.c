@@ -246,10 +246,12 @@ int main(int argc, char **argv)
     enum { NFULL = 50, NAT = 5 };
     demo d = demo_start(argc, argv, "importance_sampling", usage);
     const char *model = demo_str(&d, "--model", NULL);
-    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20);
-    int K = demo_int(&d, "--samples", d.quick ? 500 : 5000), nsub = demo_int(&d, "--subset", d.quick ? 10 : 50);
-    int steps = demo_int(&d, "--steps", d.quick ? 20 : 500), at[NAT];
-    float lr = demo_float(&d, "--lr", 0.01f);
+    int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20, 1, 784);
+    int K = demo_int(&d, "--samples", d.quick ? 500 : 5000, NFULL, 5000);
+    int nsub = demo_int(&d, "--subset", d.quick ? 10 : 50, SHOW, CHUNK / EVAL_S);
+    int steps = demo_int(&d, "--steps", d.quick ? 20 : 500, 0, 100000), at[NAT];
+    float lr = demo_float(&d, "--lr", 0.01f, 1e-6, 1);
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 10));
     gm_rng rng = gm_rng_new(d.seed);
     gm_tape *T = gm_tape_new(0);
     gm_dataset train, test;
@@ -259,13 +261,9 @@ int main(int argc, char **argv)
     int j, p;
     sweep full, sw;
 
-    demo_images(&d, &train, &test, 2000);
     for (j = 0; j < NK && ks[j] != K; j++) {}                   /* K must be in the list ks */
-    if (j == NK || K < NFULL || nsub < SHOW || nsub > test.n || nsub > CHUNK / EVAL_S || steps < 0) {
-        fprintf(stderr, "importance_sampling: --samples must be one of the usage's, --subset in %d..%d, --steps >= 0\n",
-                SHOW, CHUNK / EVAL_S);
-        return 2;
-    }
+    if (j == NK) { fprintf(stderr, "importance_sampling: --samples must be one of the values in the usage\n"); return 2; }
+    demo_images(&d, &train, &test, 2000);                       /* >= 100 test images: nsub fits */
 
     /* ---- the model: ./build/vae's checkpoint, or the same VAE trained here ----------------- */
     m = vae_new(arch, Z, &rng);
@@ -273,7 +271,6 @@ int main(int argc, char **argv)
         demo_check(&d, gm_load_params(&m.P, model), "loading --model");
         printf("model: %s (%s, Z = %d)\n", model, arch == VAE_MLP ? "mlp" : "conv", Z);
     } else {
-        vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 10));
         printf("model: training the VAE (%s, Z = %d) for %d epochs\n", arch == VAE_MLP ? "mlp" : "conv", Z, cfg.epochs);
         vae_train(&m, &train, &test, &cfg, T, &rng, "vae");
     }

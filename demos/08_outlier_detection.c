@@ -176,8 +176,8 @@ int main(int argc, char **argv)
 {
     static const int inlier_classes[] = {0, 1, 2, 3, 4, 6};   /* Fashion-MNIST: the clothes */
     demo d = demo_start(argc, argv, "outlier_detection", usage);
-    vae_cfg cfg = vae_cfg_default(demo_int(&d, "--epochs", d.quick ? 1 : 10));
-    int k = demo_int(&d, "--k", d.quick ? 10 : 50);
+    vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 1 : 10));
+    int k = demo_int(&d, "--k", d.quick ? 10 : 50, 1, 5000);
     gm_rng rng = gm_rng_new(d.seed);
     gm_tape *T = gm_tape_new(0);
     gm_dataset train, test, in_train, in_test, out_test, shapes;
@@ -188,7 +188,6 @@ int main(int argc, char **argv)
     int s, j, i, c, n_above;
     vae m;
 
-    if (k < 1 || k > 5000) { fprintf(stderr, "outlier_detection: --k must be in 1..5000\n"); return 2; }
     demo_images(&d, &train, &test, 2000);
     demo_check(&d, gm_dataset_split(&in_train, NULL, &train, inlier_classes, 6), "splitting the training set");
     demo_check(&d, gm_dataset_split(&in_test, &out_test, &test, inlier_classes, 6), "splitting the test set");

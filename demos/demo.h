@@ -1,16 +1,20 @@
 /* demos/demo.h - what every demo shares: flags, the output folder, the data, result lines.
  *
  * Every demo takes
- *   --out DIR    where pictures and arrays go (default out/<demo>/)
- *   --seed N     the random seed (default 1); the same seed gives the same numbers
+ *   --out DIR    where pictures and arrays go (default out/<demo>/); in a folder of your
+ *                own the demo names each file it replaces
+ *   --seed N     the random seed, 0 to 2^64 - 1 (default 1); the same seed gives the same numbers
  *   --quick      a run of a few seconds, for the tests
- *   --data DIR   a folder of MNIST-format IDX files (default: Fashion-MNIST from the Debian
- *                package, else the built-in synthetic shapes); "--data builtin" forces the
- *                built-in shapes
+ *   --data DIR   a folder of MNIST-format IDX files, 28x28 images, 100 or more in each half
+ *                (default: Fashion-MNIST from the Debian package, else the built-in synthetic
+ *                shapes); "--data builtin" forces the built-in shapes
  *   --help
  * plus its own flags, listed in its usage text and read with demo_int / demo_float /
- * demo_str. A flag the usage text does not mention is an error, so typos do not pass
- * silently. Its last lines on stdout are "result <key> <value>".
+ * demo_str, each number with the range it may take. What a user types is checked before
+ * any work: an unknown flag (one the usage text does not mention), a flag given twice, a
+ * stray word, a number outside its range or its type, an --out folder where no file can
+ * be made stop the demo with a message naming the flag, and exit code 2.
+ * Its last lines on stdout are "result <key> <value>".
  *
  * Include it after genmod.h in the file that defines GENMOD_IMPLEMENTATION. */
 #ifndef GENMOD_DEMO_H
@@ -22,11 +26,15 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 typedef struct demo {
     const char *name;           /* "autoencoder" */
-    char out[400];              /* output folder */
-    char path[512];             /* the last path demo_path made */
+    char out[4096];             /* output folder (PATH_MAX on Linux) */
+    char path[4096 + 64];       /* the last path demo_path made */
+    int own_out;                /* out is the default out/<demo>, the demo's own folder */
+    time_t started;
     uint64_t seed;
     int quick;
     const char *data;           /* --data, or NULL */
@@ -52,25 +60,37 @@ static const char *demo_arg(const demo *d, const char *flag)
     return NULL;
 }
 
-static inline int demo_int(const demo *d, const char *flag, int def)
+/* The integer after `flag` (def when absent), which must lie in lo..hi. */
+static inline int demo_int(const demo *d, const char *flag, int def, int lo, int hi)
 {
     const char *s = demo_arg(d, flag);
     char *end;
     long v;
     if (!s) return def;
+    errno = 0;
     v = strtol(s, &end, 10);
-    if (*end || end == s) { fprintf(stderr, "%s: %s wants an integer, got \"%s\"\n", d->name, flag, s); exit(2); }
+    if (*end || end == s || errno == ERANGE || v < lo || v > hi) {
+        fprintf(stderr, "%s: %s wants an integer in %d..%d, got \"%s\"\n", d->name, flag, lo, hi, s);
+        exit(2);
+    }
     return (int)v;
 }
 
-static inline float demo_float(const demo *d, const char *flag, float def)
+/* --epochs, the same range in every demo */
+static inline int demo_epochs(const demo *d, int def) { return demo_int(d, "--epochs", def, 1, 1000); }
+
+/* The number after `flag` (def when absent), which must lie in lo..hi (so not NaN or Inf). */
+static inline float demo_float(const demo *d, const char *flag, float def, double lo, double hi)
 {
     const char *s = demo_arg(d, flag);
     char *end;
     double v;
     if (!s) return def;
     v = strtod(s, &end);
-    if (*end || end == s) { fprintf(stderr, "%s: %s wants a number, got \"%s\"\n", d->name, flag, s); exit(2); }
+    if (*end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "%s: %s wants a number in %g..%g, got \"%s\"\n", d->name, flag, lo, hi, s);
+        exit(2);
+    }
     return (float)v;
 }
 
@@ -80,55 +100,107 @@ static const char *demo_str(const demo *d, const char *flag, const char *def)
     return s ? s : def;
 }
 
-/* mkdir -p */
-static inline int demo_mkdirs(const char *dir)
+/* --seed: any 64-bit unsigned integer, the random generators' seed (default 1) */
+static inline uint64_t demo_seed(const demo *d)
 {
-    char buf[400];
+    const char *s = demo_arg(d, "--seed");
+    char *end;
+    unsigned long long v;
+    if (!s) return 1;
+    errno = 0;
+    v = strtoull(s, &end, 10);                        /* (it reads "-1" as 2^64 - 1) */
+    if (*end || end == s || errno == ERANGE || strchr(s, '-')) {
+        fprintf(stderr, "%s: --seed wants an integer in 0..%llu, got \"%s\"\n", d->name, (unsigned long long)-1, s);
+        exit(2);
+    }
+    return (uint64_t)v;
+}
+
+/* mkdir -p */
+static inline int demo_mkdirs(char *dir)
+{
     size_t i, n = strlen(dir);
-    if (n >= sizeof buf) return 0;
-    memcpy(buf, dir, n + 1);
     for (i = 1; i <= n; i++)
-        if (buf[i] == '/' || buf[i] == 0) {
-            char c = buf[i];
-            buf[i] = 0;
-            if (mkdir(buf, 0755) != 0 && errno != EEXIST) return 0;
-            buf[i] = c;
+        if (dir[i] == '/' || dir[i] == 0) {
+            char c = dir[i];
+            int ok;
+            dir[i] = 0;
+            ok = mkdir(dir, 0755) == 0 || errno == EEXIST;
+            dir[i] = c;
+            if (!ok) return 0;
         }
     return 1;
 }
 
-/* Parse the common flags, check the others against the usage text, make the output folder. */
+/* Can files be made in dir? Make one and remove it: permission bits do not tell (root
+ * writes anywhere, except on a read-only file system). */
+static inline int demo_writable(const char *dir)
+{
+    char probe[4096 + 64];
+    FILE *f;
+    snprintf(probe, sizeof probe, "%s/.write-test-%ld", dir, (long)getpid());
+    if (!(f = fopen(probe, "wx"))) return 0;
+    fclose(f);
+    return remove(probe) == 0;
+}
+
+static inline void demo_stop(const demo *d, const char *usage, const char *what, const char *arg)
+{
+    fprintf(stderr, "%s: %s %s\n", d->name, what, arg);
+    demo_usage(d, usage);
+    exit(2);
+}
+
+/* Parse the common flags, check the others against the usage text, make the output folder
+ * and check that files can be written there. */
 static inline demo demo_start(int argc, char **argv, const char *name, const char *usage)
 {
     demo d;
-    int i;
+    const char *out;
+    int i, j, value = 0;                  /* value: argv[i] may be the value of a flag */
     memset(&d, 0, sizeof d);
-    d.name = name; d.argc = argc; d.argv = argv; d.t0 = gm_seconds();
+    d.name = name; d.argc = argc; d.argv = argv; d.t0 = gm_seconds(); d.started = time(NULL);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         char key[64];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { demo_usage(&d, usage); exit(0); }
-        if (strcmp(a, "--quick") == 0) { d.quick = 1; continue; }
-        if (strncmp(a, "--", 2) != 0) continue;                   /* a flag's value */
-        snprintf(key, sizeof key, "%s ", a);
-        if (strcmp(a, "--out") && strcmp(a, "--seed") && strcmp(a, "--data") && !strstr(usage, key)) {
-            fprintf(stderr, "%s: unknown flag %s\n", name, a);
-            demo_usage(&d, usage);
-            exit(2);
+        if (strncmp(a, "--", 2) != 0) {                           /* a flag's value */
+            if (!value) demo_stop(&d, usage, "unexpected argument", a);
+            value = 0;
+            continue;
         }
+        for (j = 1; j < i; j++) if (strcmp(argv[j], a) == 0) demo_stop(&d, usage, "given twice:", a);
+        if (strcmp(a, "--quick") == 0) { d.quick = 1; value = 0; continue; }
+        value = 1;
+        snprintf(key, sizeof key, "%s ", a);
+        if (strcmp(a, "--out") && strcmp(a, "--seed") && strcmp(a, "--data") && !strstr(usage, key))
+            demo_stop(&d, usage, "unknown flag", a);
     }
-    d.seed = (uint64_t)demo_int(&d, "--seed", 1);
+    d.seed = demo_seed(&d);
     d.data = demo_arg(&d, "--data");
-    snprintf(d.out, sizeof d.out, "%s", demo_str(&d, "--out", ""));
-    if (!d.out[0]) snprintf(d.out, sizeof d.out, "out/%s", name);
-    if (!demo_mkdirs(d.out)) { fprintf(stderr, "%s: cannot create %s: %s\n", name, d.out, strerror(errno)); exit(1); }
+    snprintf(d.path, sizeof d.path, "out/%s", name);           /* the default, the demo's own */
+    out = demo_str(&d, "--out", d.path);
+    if (!out[0] || strlen(out) >= sizeof d.out) {
+        fprintf(stderr, "%s: --out is %zu characters long, not 1 to %zu\n", name, strlen(out), sizeof d.out - 1);
+        exit(2);
+    }
+    snprintf(d.out, sizeof d.out, "%s", out);
+    d.own_out = strcmp(d.out, d.path) == 0;
+    if (!demo_mkdirs(d.out) || !demo_writable(d.out)) {
+        fprintf(stderr, "%s: cannot write in --out %s: %s\n", name, d.out, strerror(errno));
+        exit(2);
+    }
     return d;
 }
 
-/* "<out>/<file>" (valid until the next call). */
+/* "<out>/<file>" (valid until the next call). In a folder given by --out, say which files
+ * were there before the demo started and are now replaced. */
 static const char *demo_path(demo *d, const char *file)
 {
+    struct stat st;
     snprintf(d->path, sizeof d->path, "%s/%s", d->out, file);
+    if (!d->own_out && stat(d->path, &st) == 0 && st.st_mtime < d->started)
+        fprintf(stderr, "%s: replacing %s\n", d->name, d->path);
     return d->path;
 }
 
@@ -146,6 +218,12 @@ static inline void demo_images(demo *d, gm_dataset *train, gm_dataset *test, int
 {
     int builtin = d->data && strcmp(d->data, "builtin") == 0;
     if (!builtin && gm_load_fashion_mnist(train, test, d->data)) {
+        if (train->h != 28 || train->w != 28 || test->h != 28 || test->w != 28 || train->n < 100 || test->n < 100) {
+            fprintf(stderr, "%s: --data %s: %d training images of %dx%d and %d test images of %dx%d; the demos "
+                    "need 28x28 images, 100 or more of each\n", d->name, d->data ? d->data : "", train->n,
+                    train->h, train->w, test->n, test->h, test->w);
+            exit(2);
+        }
         printf("data: %s and %s\n", train->name, test->name);
         if (d->data) {              /* any MNIST-format files: their classes are unknown, so */
             GM_FREE((void *)train->class_names); train->class_names = NULL;   /* legends show numbers */

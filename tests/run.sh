@@ -76,6 +76,13 @@ for src in demos/[0-9][0-9]_*.c; do
     case " $* " in *" $topic "*) ok;; *) fail "demo $topic has no --quick run";; esac
 done
 
+# the demos as users misuse them (tests/misuse.sh): each case counts
+echo "== demos misused"
+sh tests/misuse.sh $tmp/misuse > $tmp/misuse.log 2>&1; cat $tmp/misuse.log
+line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' $tmp/misuse.log | tail -1)
+if [ -z "$line" ]; then fail "tests/misuse.sh stopped early"
+else p=${line%% passed*}; f=${line#*passed, }; f=${f%% failed*}; passed=$((passed + p)); failed=$((failed + f)); fi
+
 # every demo, quick, twice with the same seed; then once on the built-in data, which must
 # say so on its first line (the embedded default, used when no data set is installed)
 for d in "$@"; do
