@@ -44,7 +44,21 @@ build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 build/crash_ckpt: tests/crash_ckpt.c genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ tests/crash_ckpt.c $(LDLIBS)
 
-test: build/tests build/tests-san build/crash_ckpt $(DEMOS)
+# the fuzz targets tests/fuzz/fuzz_*.c with a main that replays files, under ASan+UBSan
+# (make test replays the seed and regression corpora); make fuzz runs them with libFuzzer
+FUZZ_REPLAY := $(patsubst tests/fuzz/fuzz_%.c,build/fuzz/replay/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS  = -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(STB)
+build/fuzz/replay/common.o: tests/fuzz/common.c tests/fuzz/fuzz.h genmod.h
+	@mkdir -p $(@D)
+	$(CC) $(FUZZ_CFLAGS) -c -o $@ $<
+build/fuzz/replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h build/fuzz/replay/common.o
+	$(CC) $(FUZZ_CFLAGS) -o $@ $< tests/fuzz/replay.c build/fuzz/replay/common.o $(LDLIBS)
+fuzz:
+	@STB="$(STB)" sh tests/fuzz/run.sh fuzz
+.PHONY: fuzz
+
+test: build/tests build/tests-san build/crash_ckpt $(DEMOS) $(FUZZ_REPLAY)
 	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
 
 valgrind: build/tests

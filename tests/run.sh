@@ -31,6 +31,14 @@ else
     echo "== (valgrind not installed: the unit tests were not run under it)"
 fi
 
+# the fuzz targets (tests/fuzz): their seed and regression corpora replayed under
+# ASan+UBSan, then a short libFuzzer pass each (FUZZ_SECONDS, default 30; 0 skips it)
+echo "== fuzz targets"
+sh tests/fuzz/run.sh test > $tmp/fuzz.log 2>&1; cat $tmp/fuzz.log
+p=$(grep -c '^ok ' $tmp/fuzz.log); f=$(grep -c '^FAIL ' $tmp/fuzz.log)
+passed=$((passed + p)); failed=$((failed + f))
+[ "$p" -gt 0 ] || [ "$f" -gt 0 ] || fail "tests/fuzz/run.sh test printed no result"
+
 # the header in other languages and modes
 echo "== header builds"
 # (C++ warns about C's "= {0}" idiom, which the quick start uses; in C++ one writes "= {}")
