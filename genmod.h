@@ -3765,7 +3765,10 @@ static uint32_t gm__be32(const unsigned char *p)
  *   body     a raw deflate stream (RFC 1951), inflated by stb_image
  *   trailer  CRC-32 of the inflated data, ISIZE = its length mod 2^32, little-endian
  * The trailer is taken from the last 8 bytes, so a multi-member file (cat a.gz b.gz) is
- * reported as corrupt rather than half read. */
+ * reported as corrupt rather than half read, unless b holds the same bytes as a (then
+ * b's trailer fits a's data and a alone is read): stb's inflate stops at the end of the
+ * first deflate stream without saying where that was, so nothing between it and the
+ * last 8 bytes is ever read or checked. */
 static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
                       unsigned char **out, size_t *outlen)
 {
