@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.3.0
+/* genmod.h - deep generative models taught in one C header.   v0.4.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -92,6 +92,12 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.4.0  hostile input: the image-folder loader checks every file before stb_image
+ *          decodes it (sides 1..4096, all the bytes its header promises; PNG, JPEG, BMP,
+ *          TGA, PGM/PPM only); output files go through a temporary of their own,
+ *          created with O_EXCL ("<path>.<pid>.<k>.tmp"); the arena's bounds check holds
+ *          for any size; NaN and infinity stop training where they start (gm_optim_step,
+ *          gm_backward, GM_CHECK_FINITE=1), and gm_grad_check fails on a NaN gradient.
  *   0.3.0  backward kernels only ever add (+=) into grads (dense and ReLU no longer write
  *          their first share; the walk zeroes each grad just before its first use);
  *          datasets carry class_names, and gm_plot_scatter_labeled takes them for its
@@ -119,7 +125,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.3.0"
+#define GENMOD_VERSION "0.4.0"
 
 #include <stddef.h>
 #include <stdint.h>
