@@ -3807,7 +3807,9 @@ static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
     if (isize > GM__DATA_MAX_BYTES)
         return gm__error("%s: gzip trailer says %lu bytes inflated, more than the 1 GiB genmod reads",
                          path, (unsigned long)isize);
-    buf = (unsigned char *)GM_MALLOC(isize ? isize : 1);
+    /* zeroed: stb 2.27 reads the reserved distance codes 30 and 31 as distance 0, a copy
+     * from the very bytes it writes, which leaves them as the buffer held them */
+    buf = (unsigned char *)gm__calloc(isize, 1);
     if (!buf) return gm__error("%s: out of memory inflating %lu bytes", path, (unsigned long)isize);
     /* stb inflates into a buffer of exactly ISIZE bytes and fails if the stream wants more.
      * It is given the 8 trailer bytes too: stb_image 2.27 refuses to decode a Huffman code

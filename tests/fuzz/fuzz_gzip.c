@@ -1,9 +1,11 @@
-/* tests/fuzz/fuzz_gzip.c - genmod's gzip reader: fz_gunzip on the input's bytes as they are,
- * and fz_read_data on the same bytes as a file (which inflates only what starts 1f 8b).
- * Must hold: fz_gunzip accepts only what its trailer vouches for (the output's CRC-32
- * and length are the last 8 bytes, and the length is within deflate's 1032:1 and 1 GiB); a failure
- * names the file; fz_read_data gives fz_gunzip's answer for a file starting 1f 8b, the
- * bytes themselves for any other non-empty file, and an error for an empty one. */
+/* tests/fuzz/fuzz_gzip.c - genmod's gzip reader: gm__gunzip on the input's bytes as they
+ * are, and gm__read_data on the same bytes as a file (which inflates only what starts
+ * 1f 8b), the first with fresh allocations filled 0x00, the second with 0xFF.
+ * Must hold: gm__gunzip accepts only what its trailer vouches for (the output's CRC-32 and
+ * length are the last 8 bytes, and the length is within deflate's 1032:1 and 1 GiB); a
+ * failure names the file; gm__read_data gives gm__gunzip's answer, byte for byte, for a
+ * file starting 1f 8b (so no output byte is memory the inflater never wrote), the bytes
+ * themselves for any other non-empty file, and an error for an empty one. */
 #include <stdlib.h>
 #include <string.h>
 #include "../../genmod.h"
@@ -17,6 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int ok, ok2, gz = size >= 2 && data[0] == 0x1F && data[1] == 0x8B;
 
     fz_clear_error();
+    fz_fill_byte = 0x00;
     ok = fz_gunzip(path, data, size, &out, &outlen);
     FZ_CHECK(ok == 0 || ok == 1);
     if (ok) {
@@ -30,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     fz_clear_error();
+    fz_fill_byte = 0xFF;
     ok2 = fz_read_data(path, &got, &gotlen);
     FZ_CHECK(ok2 == (size == 0 ? 0 : gz ? ok : 1));
     if (ok2 && gz) FZ_CHECK(gotlen == outlen && memcmp(got, out, outlen) == 0);
