@@ -4209,7 +4209,7 @@ static int gm__png_check(const char *path, const char *format, const unsigned ch
     size_t p, n, nidat = 0, ihdr = 0;
     uint64_t need;
     unsigned char *idat, *raw;
-    int cgbi = 0, got;
+    int cgbi = 0, got[2], k, unwritten;
     if (!gm__stb_sides(path, format, b, len, w, h)) return 0;   /* stb has checked IHDR */
     for (p = 8;; p += 12 + n) {                              /* every chunk up to IEND must be whole */
         if (len - p < 12 || (n = gm__be32(b + p)) > len - p - 12)   /* (stb allocates what a chunk claims) */
@@ -4223,7 +4223,7 @@ static int gm__png_check(const char *path, const char *format, const unsigned ch
     if (!ihdr || !nidat) return gm__error("%s: corrupt PNG: no IHDR or no image data (IDAT)", path);
     need = gm__png_raw_bytes((uint64_t)*w, (uint64_t)*h, b[ihdr + 8] * samples[b[ihdr + 9]], b[ihdr + 12]);
     idat = (unsigned char *)gm__calloc(nidat, 1);
-    raw = (unsigned char *)gm__calloc((size_t)need, 1);
+    raw = (unsigned char *)gm__calloc(2 * (size_t)need + 1, 1);
     if (!idat || !raw) { GM_FREE(idat); GM_FREE(raw); return 0; }
     for (p = 8, nidat = 0; memcmp(b + p + 4, "IEND", 4) != 0; p += 12 + n) {   /* the IDAT chunks, joined */
         n = gm__be32(b + p);
@@ -4232,13 +4232,22 @@ static int gm__png_check(const char *path, const char *format, const unsigned ch
             nidat += n;
         }
     }
-    got = cgbi ? stbi_zlib_decode_noheader_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat)
-               : stbi_zlib_decode_buffer((char *)raw, (int)need, (const char *)idat, (int)nidat);
+    /* Inflated twice, into zeros and into 0xFF bytes: stb 2.27 reads the invalid deflate
+     * distance codes 30 and 31 as distance 0, which copies output bytes nobody wrote, and
+     * then (only then) the two results differ. */
+    memset(raw + need, 0xFF, (size_t)need + 1);
+    for (k = 0; k < 2; k++)
+        got[k] = cgbi ? stbi_zlib_decode_noheader_buffer((char *)raw + k * need, (int)need, (const char *)idat, (int)nidat)
+                      : stbi_zlib_decode_buffer((char *)raw + k * need, (int)need, (const char *)idat, (int)nidat);
+    unwritten = got[0] != got[1] || (got[0] > 0 && memcmp(raw, raw + need, (size_t)got[0]) != 0);
     GM_FREE(idat);
     GM_FREE(raw);
-    if (got < 0)
+    if (got[0] < 0)
         return gm__error("%s: corrupt PNG: its image data is not a zlib stream of at most the %llu bytes its "
                          "pixels need (stb_image: %s)", path, (unsigned long long)need, gm__stb_reason());
+    if (unwritten)
+        return gm__error("%s: corrupt PNG: its image data copies bytes it has not written yet "
+                         "(an invalid deflate distance code)", path);
     return 1;
 }
 
