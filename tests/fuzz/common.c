@@ -1,7 +1,7 @@
 /* tests/fuzz/common.c - genmod for the fuzz targets, and what they share (fuzz.h): a
  * private folder, file writes, the checks of a failure, some of genmod's private functions,
  * and an allocator that fills fresh memory with a byte the target chooses. */
-#define _POSIX_C_SOURCE 200809L      /* mkdtemp, access: before the first system header */
+#define _POSIX_C_SOURCE 200809L      /* lstat, kill, access: before the first system header */
 #include <stddef.h>
 void *fz_malloc(size_t n);
 /* genmod's and stb_image's allocations: malloc, then filled with fz_fill_byte */
@@ -13,6 +13,9 @@ void *fz_malloc(size_t n);
 #define STBI_FREE(p)         free(p)
 #define GENMOD_IMPLEMENTATION
 #include "../../genmod.h"
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>          /* kill(pid, 0): is that process still there? */
 #include <sys/stat.h>
 #include <unistd.h>
 #include "fuzz.h"
@@ -27,7 +30,7 @@ void *fz_malloc(size_t n)
 }
 
 static char fz_dir[256];
-static char fz_paths[8][320];       /* the paths handed out, removed at exit (newest first) */
+static char fz_paths[8][320];       /* the paths handed out, so that each stays where it is */
 static int fz_npaths;
 
 void fz_fail(const char *file, int line, const char *what)
@@ -37,27 +40,58 @@ void fz_fail(const char *file, int line, const char *what)
     abort();
 }
 
-static void fz_cleanup(void)
+/* Remove path, and everything in it if it is a folder (not one a symlink points at). */
+static void fz_remove_tree(const char *path)
 {
     struct stat st;
-    while (fz_npaths > 0) {          /* files before the folders that hold them */
-        const char *p = fz_paths[--fz_npaths];
-        if (stat(p, &st) == 0 && S_ISDIR(st.st_mode)) rmdir(p);
-        else remove(p);
+    struct dirent *e;
+    char sub[640];
+    DIR *d;
+    if (lstat(path, &st) != 0) return;
+    if (!S_ISDIR(st.st_mode) || !(d = opendir(path))) { remove(path); return; }
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(sub, sizeof sub, "%s/%s", path, e->d_name);
+        fz_remove_tree(sub);
     }
-    rmdir(fz_dir);
+    closedir(d);
+    rmdir(path);
+}
+
+static void fz_cleanup(void) { fz_remove_tree(fz_dir); }
+
+/* A run that crashed never got to fz_cleanup: remove the folders of processes that are
+ * gone (this user's only), so crashes and minimizing do not pile them up. */
+static void fz_remove_stale(const char *tmp)
+{
+    DIR *d = opendir(tmp);
+    struct dirent *e;
+    struct stat st;
+    char path[320], end;
+    long pid;
+    if (!d) return;
+    while ((e = readdir(d)) != NULL) {
+        if (sscanf(e->d_name, "genmod-fuzz-%ld%c", &pid, &end) != 1 || pid <= 0) continue;
+        snprintf(path, sizeof path, "%s/%s", tmp, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+            kill((pid_t)pid, 0) != 0 && errno == ESRCH)
+            fz_remove_tree(path);
+    }
+    closedir(d);
 }
 
 const char *fz_path(const char *name)
 {
     char path[320];
     int i;
-    if (!fz_dir[0]) {
+    if (!fz_dir[0]) {                 /* <tmp>/genmod-fuzz-<pid> */
         const char *tmp = getenv("TMPDIR");
         if (access("/dev/shm", W_OK) == 0) tmp = "/dev/shm";     /* memory: no disk writes */
         else if (!tmp || !tmp[0]) tmp = "/tmp";
-        snprintf(fz_dir, sizeof fz_dir, "%s/genmod-fuzz-XXXXXX", tmp);
-        if (!mkdtemp(fz_dir)) { perror(fz_dir); abort(); }
+        fz_remove_stale(tmp);
+        snprintf(fz_dir, sizeof fz_dir, "%s/genmod-fuzz-%ld", tmp, (long)getpid());
+        fz_remove_tree(fz_dir);
+        if (mkdir(fz_dir, 0700) != 0) { perror(fz_dir); abort(); }
         atexit(fz_cleanup);
     }
     snprintf(path, sizeof path, "%s/%s", fz_dir, name);

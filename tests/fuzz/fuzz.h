@@ -34,8 +34,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define FZ_CHECK(cond) ((cond) ? (void)0 : fz_fail(__FILE__, __LINE__, #cond))
 void fz_fail(const char *file, int line, const char *what);
 
-/* A folder private to this process (made at first use under /dev/shm, else $TMPDIR or
- * /tmp, and removed at exit), and the path of `name` inside it. */
+/* A folder private to this process, genmod-fuzz-<pid> under /dev/shm, else $TMPDIR or
+ * /tmp (made at first use, removed at exit, and by a later run if this one crashed), and
+ * the path of `name` inside it. */
 const char *fz_path(const char *name);
 /* Write size bytes to fz_path(name) and return that path; the same name is reused on
  * every call, so a run makes no more files than it has names. */
