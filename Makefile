@@ -1,9 +1,13 @@
 # genmod - build the demos, run the tests, install the header.
 #   make            every demo into build/<topic>  (e.g. build/autoencoder)
-#   make test       unit tests (plain and under ASan+UBSan), C++/GM_STATIC/clang builds,
-#                   every demo with --quick; ends with "N passed, N failed"
+#   make test       unit tests (plain, under ASan+UBSan, under valgrind), the fuzz corpora
+#                   and a short fuzzing pass, the checkpoint crash test, C++/GM_STATIC/clang
+#                   builds, the demos misused, every demo with --quick; ends with
+#                   "N passed, N failed"
 #   make clean      remove build/ and out/
 #   make install    genmod.h into $(PREFIX)/include
+#   make fuzz       each loader's libFuzzer target for FUZZ_SECONDS (180) with clang; make test
+#                   replays their corpora and fuzzes each 30 s (tests/fuzz/run.sh)
 #   make valgrind   the unit tests under valgrind memcheck: no errors, no leaks (make test
 #                   runs it too when valgrind is installed)
 #   make bench      genmod against PyTorch, side by side (bench/README.md; BENCH_QUICK=1: a smoke run)
