@@ -3764,6 +3764,9 @@ static uint32_t gm__be32(const unsigned char *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
+static unsigned gm__le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
+static unsigned gm__be16(const unsigned char *p) { return (unsigned)p[0] << 8 | (unsigned)p[1]; }
+
 /* gzip (RFC 1952), one member:
  *   header   1f 8b, CM = 8 (deflate), FLG, MTIME(4), XFL, OS                  10 bytes
  *   optional FEXTRA: XLEN(2) + XLEN bytes; FNAME, FCOMMENT: zero-terminated
@@ -3788,11 +3791,11 @@ static int gm__gunzip(const char *path, const unsigned char *in, size_t inlen,
     if (in[2] != 8) return gm__error("%s: corrupt gzip: compression method %d (only 8, deflate, exists)", path, in[2]);
     flg = in[3];
     if (flg & 0xE0) return gm__error("%s: corrupt gzip: reserved header flags set (0x%02x)", path, flg);
-    if (flg & FEXTRA) pos += 2 + (size_t)(in[10] | in[11] << 8);
+    if (flg & FEXTRA) pos += 2 + (size_t)gm__le16(in + 10);
     if (flg & FNAME) { while (pos < inlen && in[pos]) pos++; pos++; }
     if (flg & FCOMMENT) { while (pos < inlen && in[pos]) pos++; pos++; }
     if (flg & FHCRC) {
-        if (pos + 2 <= inlen && (gm__crc32(in, pos) & 0xFFFF) != (uint32_t)(in[pos] | in[pos + 1] << 8))
+        if (pos + 2 <= inlen && (gm__crc32(in, pos) & 0xFFFF) != gm__le16(in + pos))
             return gm__error("%s: corrupt gzip: header CRC mismatch", path);
         pos += 2;
     }
@@ -4144,8 +4147,6 @@ static int gm__resize_image(const unsigned char *src, int iw, int ih, int c, flo
 #define GM__IMAGE_MAX_SIDE 4096
 #define GM__IMAGE_FORMATS "PNG, JPEG, BMP, TGA and binary PGM/PPM (P5/P6)"
 
-static unsigned gm__le16(const unsigned char *p) { return (unsigned)p[0] | (unsigned)p[1] << 8; }
-static unsigned gm__be16(const unsigned char *p) { return (unsigned)p[0] << 8 | (unsigned)p[1]; }
 
 /* stb_image's reason for its last failure (it may have none to give). */
 static const char *gm__stb_reason(void)
@@ -5383,10 +5384,10 @@ static int gm__npy_read(FILE *f, const char *path, gm__npy_head *hd, float **out
     /* version 1 has a 2-byte header length, versions 2 and 3 a 4-byte one */
     if (pre[6] == 1) {
         if (fread(pre + 8, 1, 2, f) != 2) return gm__error("%s: truncated .npy header", path);
-        hlen = (size_t)pre[8] | (size_t)pre[9] << 8;
+        hlen = gm__le16(pre + 8);
     } else if (pre[6] == 2 || pre[6] == 3) {
         if (fread(pre + 6, 1, 4, f) != 4) return gm__error("%s: truncated .npy header", path);
-        hlen = (size_t)pre[6] | (size_t)pre[7] << 8 | (size_t)pre[8] << 16 | (size_t)pre[9] << 24;
+        hlen = gm__le32(pre + 6);
     } else {
         return gm__error("%s: .npy format version %d.%d is not supported", path, pre[6], pre[7]);
     }

@@ -1,8 +1,10 @@
 #!/bin/sh
 # tests/run.sh DEMO... - everything `make test` checks, in one tally:
-#   the unit tests (each TEST counts), the same under ASan+UBSan (leaks included), the
-#   header compiled as C++ / with GM_STATIC / by clang, the lectures against their logs,
-#   and every demo's --quick run (twice with one seed: the result lines must be identical).
+#   the unit tests (each TEST counts), the same under ASan+UBSan (leaks included) and
+#   under valgrind, the fuzz corpora replayed and a short fuzzing pass, the header compiled
+#   as C++ / with GM_STATIC / by clang, the checkpoint crash test, the lectures against
+#   their logs, the demos misused, and every demo's --quick run (twice with one seed: the
+#   result lines must be identical).
 # Ends with the line "N passed, N failed"; exits non-zero on any failure.
 passed=0; failed=0
 export GM_CHECK_FINITE=1        # every op's inputs and grads scanned for NaN (genmod.h: ERRORS)
