@@ -208,6 +208,7 @@ struct gm_tensor {
     int size;                   /* number of values: the product of the dims            */
     float *val;                 /* the values                                           */
     float *grad;                /* dloss/dval, or NULL when no gradient flows here      */
+    unsigned long pass;         /* parameters: the gm_backward that last wrote grad     */
     int flags;                  /* GM_PARAM, GM_BUFFER, and private bits                */
     char *name;                 /* parameters: the name used in checkpoints, "enc1.w"   */
     /* how a tape tensor was made */
@@ -245,14 +246,21 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE);
 #define gm_from(...)  gm_from_at(__VA_ARGS__, GM__HERE)
 #define gm_randn(...) gm_randn_at(__VA_ARGS__, GM__HERE)
 
-/* Backpropagate from a single-number loss: afterwards every parameter that the loss
- * depends on has p->grad = dloss/dp (overwritten, not accumulated), and so does every tape
- * tensor on the way. Returns the loss. A NaN or Inf loss stops with the step number and
- * the op that made it. */
+/* Backpropagate from a single-number loss: afterwards every parameter the loss's gradient
+ * flows into has p->grad = dloss/dp (overwritten, not accumulated; gm_has_grad(p) says
+ * so), and so does every tape tensor on the way. The other parameters (not used by this
+ * loss, or only behind a gm_detach) have no gradient this step, and the optimizers leave
+ * them alone. Returns the loss. A NaN or Inf loss stops with the step number and the op
+ * that made it. */
 GMDEF float gm_backward_at(gm_tape *T, gm_tensor *loss, GM__SITE);
 #define gm_backward(...) gm_backward_at(__VA_ARGS__, GM__HERE)
 
 GMDEF float gm_item(const gm_tensor *x);            /* the value of a one-number tensor */
+/* 1 when the latest gm_backward (of this thread) gave parameter p a gradient: its loss
+ * reaches p through ops that pass gradients (not only through gm_detach). Only then is
+ * p->grad dloss/dp; otherwise it is left over from an earlier step, and gm_optim_step,
+ * gm_clip_grad_norm and gm_grad_check treat p as having no gradient at all. */
+GMDEF int   gm_has_grad(const gm_tensor *p);
 
 /* Parameters: a model is a list of them, owned by the list. */
 typedef struct gm_params { gm_tensor **t; int n, cap; } gm_params;
@@ -389,16 +397,21 @@ typedef struct gm_optim {
     gm_params *P;
     float *m, *v;               /* one slot per trainable number, in params order       */
     long n;
+    long *updates;              /* per entry of P: the updates it has had (Adam's t)     */
 } gm_optim;
 
 /* SGD with momentum mu: v = mu v + g;  theta -= lr v   (mu = 0: plain SGD) */
 GMDEF gm_optim *gm_sgd_new(gm_params *P, float lr, float momentum);
 /* Adam (Kingma & Ba 2015), bias-corrected: m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2;
- * theta -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  eps = 1e-8 */
+ * theta -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  eps = 1e-8, where t counts the
+ * updates this parameter has had (a parameter without a gradient in a step sits it out) */
 GMDEF gm_optim *gm_adam_new(gm_params *P, float lr, float beta1, float beta2);
-GMDEF void      gm_optim_step(gm_optim *o);   /* one update of every GM_PARAM from its grad */
+/* One update of every GM_PARAM the latest gm_backward gave a gradient (gm_has_grad); the
+ * others keep their values and their optimizer state, as if they were not in the model. */
+GMDEF void      gm_optim_step(gm_optim *o);
 GMDEF void      gm_optim_free(gm_optim *o);
-/* Scale all gradients so their joint L2 norm is at most max_norm; returns the norm before. */
+/* Scale the gradients of the latest gm_backward (gm_has_grad) so their joint L2 norm is at
+ * most max_norm; returns the norm before. */
 GMDEF float     gm_clip_grad_norm(gm_params *P, float max_norm);
 
 /* ======================================================================================
@@ -473,6 +486,30 @@ GMDEF gm_tensor *gm_free_bits_at(gm_tape *T, gm_tensor *kl, float lambda, int gr
  * estimate log (1/k) sum_s p(x_b | z_s). Differentiable (training IWAE works). */
 GMDEF gm_tensor *gm_iwae_at(gm_tape *T, gm_tensor *logw, int k, GM__SITE);
 #define gm_iwae(...) gm_iwae_at(__VA_ARGS__, GM__HERE)
+
+/* GAN objectives, from the discriminator's raw outputs: r = D(x) on real data, f = D(G(z))
+ * on generated (any shape, one value per example). For the first three kinds they are
+ * logits, D's probability being s(.) = 1 / (1 + e^-.); for the Wasserstein kind they are
+ * the critic's scores. Each loss is one number (means over the batch), for its own network
+ * to minimize. With log s(l) = -softplus(-l) and log(1 - s(l)) = -softplus(l), every log
+ * stays finite at any logit (at l = +-50 a probability would round to 0 or 1):
+ *   GM_GAN_MINIMAX        D: -E log s(r) - E log(1 - s(f)) = E softplus(-r) + E softplus(f)
+ *                         G:  E log(1 - s(f))              = -E softplus(f)    (saturating)
+ *   GM_GAN_NONSATURATING  D: as above;  G: -E log s(f) = E softplus(-f)
+ *                         (Goodfellow et al. 2014: the same fixed point, strong gradients
+ *                         while D rejects the samples easily)
+ *   GM_GAN_LEAST_SQUARES  D: E (r - 1)^2 / 2 + E f^2 / 2;  G: E (f - 1)^2 / 2  (Mao et al. 2017)
+ *   GM_GAN_WASSERSTEIN    D: E f - E r;  G: -E f   (Arjovsky et al. 2017: the critic must be
+ *                         Lipschitz; clip its weights with gm_clip_weights after each step) */
+typedef enum gm_gan {
+    GM_GAN_MINIMAX, GM_GAN_NONSATURATING, GM_GAN_LEAST_SQUARES, GM_GAN_WASSERSTEIN
+} gm_gan;
+GMDEF gm_tensor *gm_gan_d_loss_at(gm_tape *T, gm_tensor *real, gm_tensor *fake, gm_gan kind, GM__SITE);
+GMDEF gm_tensor *gm_gan_g_loss_at(gm_tape *T, gm_tensor *fake, gm_gan kind, GM__SITE);
+#define gm_gan_d_loss(...) gm_gan_d_loss_at(__VA_ARGS__, GM__HERE)
+#define gm_gan_g_loss(...) gm_gan_g_loss_at(__VA_ARGS__, GM__HERE)
+/* Clamp every trainable number of P into [-c, c] (WGAN's weight clipping, c = 0.01 there). */
+GMDEF void gm_clip_weights(gm_params *P, float c);
 
 /* ======================================================================================
  * 9. data
@@ -1245,16 +1282,23 @@ static void gm__backward_finite(const gm_tensor *t, GM__SITE)
     }
 }
 
+/* Counts the gm_backward calls of this thread; a parameter's `pass` says which one last
+ * wrote its grad (gm_has_grad). */
+static GM__THREAD unsigned long gm__passes;
+
+GMDEF int gm_has_grad(const gm_tensor *p) { return p->pass != 0 && p->pass == gm__passes; }
+
 /* The walk behind gm_backward, seeded with dL/dy = seed (for the gradient check, any y).
  * 1. from y back to the start of the tape, mark what y depends on (REACHED) and, of that,
  *    what a gradient flows into (FLOWS: y, and the inputs of every op on the way that has a
  *    backward; not what lies behind a gm_detach). Give the tape tensors a gradient flows
- *    into a grad, and mark those and the grads of all parameters reached UNSET;
+ *    into a grad, and mark those and the parameters a gradient flows into UNSET;
  * 2. walk again, calling the backward of each tensor a gradient flows into (reverse
  *    creation order means every consumer of a tensor has added its share before that
  *    tensor's backward runs); behind a detach nothing runs, as every gradient there is 0;
- * 3. zero the grads nothing wrote (parameters behind a detach: dL/dp = 0), and clear the
- *    marks on parameters. */
+ * 3. stamp the parameters a gradient flowed into with this pass (gm_has_grad), and clear
+ *    the marks on parameters. A parameter the loss does not reach, or reaches only behind
+ *    a detach, keeps its grad untouched and unstamped: it has no gradient this step. */
 static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
 {
     gm_tensor *t;
@@ -1275,9 +1319,9 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
         for (i = 0; i < 3; i++) {
             gm_tensor *x = t->in[i];
             if (!x) continue;
-            if (passes) x->flags |= GM__FLOWS;
-            if (x->flags & GM__REACHED) continue;
             x->flags |= GM__REACHED;
+            if (!passes || (x->flags & GM__FLOWS)) continue;
+            x->flags |= GM__FLOWS;
             if (x->flags & GM_PARAM) x->flags |= GM__UNSET;
         }
     }
@@ -1292,10 +1336,11 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
         t->backward(t);
         if (T->check_finite) gm__backward_finite(t, file, line);
     }
+    gm__passes++;
     for (t = y; t; t = t->prev)
         for (i = 0; i < 3; i++)
             if (t->in[i] && !t->in[i]->tape) {
-                if (t->in[i]->flags & GM_PARAM) gm__grad_settle(t->in[i]);
+                if ((t->in[i]->flags & GM_PARAM) && (t->in[i]->flags & GM__FLOWS)) t->in[i]->pass = gm__passes;
                 t->in[i]->flags &= ~(GM__REACHED | GM__FLOWS);
             }
 }
@@ -3317,7 +3362,8 @@ static gm_optim *gm__optim(gm_params *P, float lr, int adam, float b1, float b2)
     o->n = gm_params_count(P);
     o->m = (float *)gm__calloc((size_t)o->n + 1, sizeof(float));
     o->v = adam ? (float *)gm__calloc((size_t)o->n + 1, sizeof(float)) : NULL;
-    if (!o->m || (adam && !o->v)) { gm_optim_free(o); return NULL; }
+    o->updates = (long *)gm__calloc((size_t)P->n + 1, sizeof(long));
+    if (!o->m || (adam && !o->v) || !o->updates) { gm_optim_free(o); return NULL; }
     return o;
 }
 
@@ -3329,6 +3375,7 @@ GMDEF void gm_optim_free(gm_optim *o)
     if (!o) return;
     GM_FREE(o->m);
     GM_FREE(o->v);
+    GM_FREE(o->updates);
     GM_FREE(o);
 }
 
@@ -3368,19 +3415,22 @@ GMDEF void gm_optim_step(gm_optim *o)
 {
     long at = 0;
     int p;
-    float c1, c2;
     if (gm_params_count(o->P) != o->n)
         gm__fatal(__FILE__, __LINE__, "gm_optim_step", "the model has %ld trainable numbers but the optimizer "
                   "was made for %ld; create the optimizer after all layers", gm_params_count(o->P), o->n);
     o->t++;
-    c1 = 1.0f - powf(o->beta1, (float)o->t);            /* Adam's bias corrections */
-    c2 = 1.0f - powf(o->beta2, (float)o->t);
     for (p = 0; p < o->P->n; p++) {
         gm_tensor *t = o->P->t[p];
+        long slot = at;                                 /* where its state starts in m and v */
+        float c1, c2;
         if (!(t->flags & GM_PARAM)) continue;
-        if (o->adam) gm__adam(t->val, t->grad, o->m + at, o->v + at, t->size, o, c1, c2);
-        else gm__sgd(t->val, t->grad, o->m + at, t->size, o);
         at += t->size;
+        if (!gm_has_grad(t)) continue;                  /* no gradient this step: sit it out */
+        o->updates[p]++;
+        c1 = 1.0f - powf(o->beta1, (float)o->updates[p]);       /* Adam's bias corrections */
+        c2 = 1.0f - powf(o->beta2, (float)o->updates[p]);
+        if (o->adam) gm__adam(t->val, t->grad, o->m + slot, o->v + slot, t->size, o, c1, c2);
+        else gm__sgd(t->val, t->grad, o->m + slot, t->size, o);
         if (gm__first_bad(t->val, t->size, 1) >= 0) {       /* one read of what was just written */
             long k = gm__first_bad(t->grad, t->size, 1);
             gm__fatal(__FILE__, __LINE__, "gm_optim_step", "training diverged at step %ld: parameter \"%s\" "
@@ -3396,13 +3446,13 @@ GMDEF float gm_clip_grad_norm(gm_params *P, float max_norm)
     float norm, k;
     int p, i;
     for (p = 0; p < P->n; p++)
-        if (P->t[p]->flags & GM_PARAM)
+        if (gm_has_grad(P->t[p]))
             for (i = 0; i < P->t[p]->size; i++) sq += (double)P->t[p]->grad[i] * P->t[p]->grad[i];
     norm = (float)sqrt(sq);
     if (norm <= max_norm) return norm;
     k = max_norm / (norm + 1e-6f);
     for (p = 0; p < P->n; p++)
-        if (P->t[p]->flags & GM_PARAM)
+        if (gm_has_grad(P->t[p]))
             for (i = 0; i < P->t[p]->size; i++) P->t[p]->grad[i] *= k;
     return norm;
 }
@@ -3440,8 +3490,8 @@ GMDEF double gm_grad_check(gm_build_fn build, void *ctx, gm_tensor **inputs, int
     for (i = 0; i < n; i++) r[i] = gm_rng_uniform(&rng) * 2.0f - 1.0f;
     gm__backprop(T, y, r, GM__HERE);
     for (k = 0; k < n_inputs; k++) {
-        analytic[k] = (float *)gm__calloc((size_t)inputs[k]->size, sizeof(float));
-        memcpy(analytic[k], inputs[k]->grad, (size_t)inputs[k]->size * sizeof(float));
+        analytic[k] = (float *)gm__calloc((size_t)inputs[k]->size, sizeof(float));  /* zeros */
+        if (gm_has_grad(inputs[k])) memcpy(analytic[k], inputs[k]->grad, (size_t)inputs[k]->size * sizeof(float));
     }
     for (k = 0; k < n_inputs; k++) {
         gm_tensor *x = inputs[k];
@@ -3637,6 +3687,64 @@ GMDEF gm_tensor *gm_iwae_at(gm_tape *T, gm_tensor *logw, int k, GM__SITE)
                   "%d dims of %d values, k = %d", logw->shape.ndim, logw->size, k);
     lse = gm_logsumexp_at(T, gm_reshape_at(T, logw, gm_shape2(logw->size / k, k), file, line), file, line);
     return gm_sub_at(T, lse, gm_from_at(T, gm_shape1(1), &log_k, file, line), file, line);
+}
+
+static void gm__gan_check(gm_tensor *real, gm_tensor *fake, gm_gan kind, const char *op, GM__SITE)
+{
+    char b[64];
+    if (kind < GM_GAN_MINIMAX || kind > GM_GAN_WASSERSTEIN)
+        gm__fatal(file, line, op, "unknown kind %d (GM_GAN_MINIMAX, _NONSATURATING, _LEAST_SQUARES, _WASSERSTEIN)", (int)kind);
+    if (fake->shape.d[0] < 1 || fake->size != fake->shape.d[0])
+        gm__fatal(file, line, op, "needs one output per example, (B) or (B,1); fake is %s", gm__shape_str(fake->shape, b));
+    if (real && (real->shape.d[0] < 1 || real->size != real->shape.d[0]))
+        gm__fatal(file, line, op, "needs one output per example, (B) or (B,1); real is %s", gm__shape_str(real->shape, b));
+}
+
+/* E (x - c)^2 / 2 */
+static gm_tensor *gm__half_mse_to(gm_tape *T, gm_tensor *x, float c, GM__SITE)
+{
+    gm_tensor *d = gm_sub_at(T, x, gm_from_at(T, gm_shape1(1), &c, file, line), file, line);
+    return gm_scale_at(T, gm_mean_at(T, gm_square_at(T, d, file, line), file, line), 0.5f, file, line);
+}
+
+/* E softplus(s l) */
+static gm_tensor *gm__mean_softplus(gm_tape *T, gm_tensor *l, float s, GM__SITE)
+{
+    return gm_mean_at(T, gm_softplus_at(T, s == 1.0f ? l : gm_scale_at(T, l, s, file, line), file, line), file, line);
+}
+
+GMDEF gm_tensor *gm_gan_d_loss_at(gm_tape *T, gm_tensor *real, gm_tensor *fake, gm_gan kind, GM__SITE)
+{
+    gm__gan_check(real, fake, kind, "gm_gan_d_loss", file, line);
+    switch (kind) {
+    case GM_GAN_LEAST_SQUARES:
+        return gm_add_at(T, gm__half_mse_to(T, real, 1.0f, file, line), gm__half_mse_to(T, fake, 0.0f, file, line), file, line);
+    case GM_GAN_WASSERSTEIN:
+        return gm_sub_at(T, gm_mean_at(T, fake, file, line), gm_mean_at(T, real, file, line), file, line);
+    default:            /* minimax and non-saturating: the same discriminator */
+        return gm_add_at(T, gm__mean_softplus(T, real, -1.0f, file, line), gm__mean_softplus(T, fake, 1.0f, file, line), file, line);
+    }
+}
+
+GMDEF gm_tensor *gm_gan_g_loss_at(gm_tape *T, gm_tensor *fake, gm_gan kind, GM__SITE)
+{
+    gm__gan_check(NULL, fake, kind, "gm_gan_g_loss", file, line);
+    switch (kind) {
+    case GM_GAN_MINIMAX:       return gm_scale_at(T, gm__mean_softplus(T, fake, 1.0f, file, line), -1.0f, file, line);
+    case GM_GAN_NONSATURATING: return gm__mean_softplus(T, fake, -1.0f, file, line);
+    case GM_GAN_LEAST_SQUARES: return gm__half_mse_to(T, fake, 1.0f, file, line);
+    default:                   return gm_scale_at(T, gm_mean_at(T, fake, file, line), -1.0f, file, line);
+    }
+}
+
+GMDEF void gm_clip_weights(gm_params *P, float c)
+{
+    int p, i;
+    for (p = 0; p < P->n; p++) {
+        gm_tensor *t = P->t[p];
+        if (!(t->flags & GM_PARAM)) continue;
+        for (i = 0; i < t->size; i++) t->val[i] = t->val[i] > c ? c : t->val[i] < -c ? -c : t->val[i];
+    }
 }
 
 // >>data

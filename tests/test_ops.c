@@ -311,13 +311,23 @@ static void sigmoid_matches_formula(void)
     gm_tape_free(T);
 }
 
+/* One step whose loss is sum_i w_i g_i: afterwards w->grad = g, through gm_backward (the
+ * optimizers step only what a backward gave a gradient). */
+static void backward_to(gm_tape *T, gm_tensor *w, const float *g)
+{
+    gm_tape_reset(T);
+    gm_backward(T, gm_sum(T, gm_mul(T, w, gm_from(T, w->shape, g))));
+}
+
 static void optimizers_known_values(void)
 {
     gm_params P = {0};
+    gm_tape *T = gm_tape_new(1 << 16);
     gm_tensor *w = gm_param_new(&P, "w", gm_shape1(2));
     gm_optim *adam = gm_adam_new(&P, 0.1f, 0.9f, 0.999f), *sgd;
+    const float g1[2] = {0.5f, -4}, g2[2] = {2, 0}, g3[2] = {3, 4};
     w->val[0] = 1; w->val[1] = -2;
-    w->grad[0] = 0.5f; w->grad[1] = -4;
+    backward_to(T, w, g1);
     gm_optim_step(adam);
     /* first Adam step: m/(1-b1) = g and v/(1-b2) = g^2, so theta moves by lr sign(g) */
     EXPECT_NEAR(w->val[0], 1 - 0.1, 1e-6);
@@ -326,16 +336,58 @@ static void optimizers_known_values(void)
     EXPECT_NEAR(w->val[0], 0.8, 1e-6);
     gm_optim_free(adam);
     sgd = gm_sgd_new(&P, 0.5f, 0.9f);
-    w->val[0] = 1; w->grad[0] = 2;
+    w->val[0] = 1;
+    backward_to(T, w, g2);
     gm_optim_step(sgd);     /* v = 2, w = 1 - 0.5*2 = 0 */
     gm_optim_step(sgd);     /* v = 0.9*2 + 2 = 3.8, w = 0 - 1.9 = -1.9 */
     EXPECT_NEAR(w->val[0], -1.9, 1e-6);
     gm_optim_free(sgd);
-    w->grad[0] = 3; w->grad[1] = 4;
+    backward_to(T, w, g3);
     EXPECT_NEAR(gm_clip_grad_norm(&P, 1.0f), 5.0, 1e-6);
     EXPECT_NEAR(w->grad[0], 0.6, 1e-5);
     EXPECT_NEAR(w->grad[1], 0.8, 1e-5);
+    gm_tape_free(T);
     gm_params_free(&P);
+}
+
+/* A parameter a step's loss does not reach, or reaches only behind gm_detach, has no
+ * gradient that step: the optimizer leaves it (value and state) alone, instead of applying
+ * the gradient an earlier step left in its grad; gm_clip_grad_norm does not count it; and
+ * Adam's bias correction counts its own updates, so its first one is lr sign(g). */
+static void optimizer_skips_parameters_without_gradient(void)
+{
+    int adam;
+    for (adam = 0; adam < 2; adam++) {
+        gm_params P = {0};
+        gm_tape *T = gm_tape_new(1 << 16);
+        gm_tensor *a = gm_param_new(&P, "a", gm_shape1(1)), *b = gm_param_new(&P, "b", gm_shape1(1));
+        gm_tensor *c = gm_param_new(&P, "c", gm_shape1(1));
+        gm_optim *opt = adam ? gm_adam_new(&P, 0.1f, 0.9f, 0.999f) : gm_sgd_new(&P, 0.1f, 0.9f);
+        float a1, b1;
+        a->val[0] = 1; b->val[0] = 2; c->val[0] = 3;
+        gm_tape_reset(T);                                   /* step 1: L = 3a + 5b */
+        gm_backward(T, gm_sum(T, gm_add(T, gm_scale(T, a, 3), gm_scale(T, b, 5))));
+        EXPECT(gm_has_grad(a) && gm_has_grad(b) && !gm_has_grad(c));
+        gm_optim_step(opt);
+        a1 = a->val[0]; b1 = b->val[0];
+        EXPECT(a1 < 1 && b1 < 2 && c->val[0] == 3);
+        gm_tape_reset(T);                                   /* step 2: L = 5b, a unused */
+        gm_backward(T, gm_sum(T, gm_scale(T, b, 5)));
+        EXPECT(!gm_has_grad(a) && gm_has_grad(b) && a->grad[0] == 3);   /* a's grad: stale */
+        EXPECT_NEAR(gm_clip_grad_norm(&P, 100.0f), 5.0, 1e-6);        /* b's alone */
+        gm_optim_step(opt);
+        EXPECT(a->val[0] == a1 && b->val[0] < b1);
+        gm_tape_reset(T);                                   /* step 3: L = b detach(a) + 2c */
+        b1 = b->val[0];
+        gm_backward(T, gm_sum(T, gm_add(T, gm_mul(T, b, gm_detach(T, a)), gm_scale(T, c, 2))));
+        EXPECT(!gm_has_grad(a) && gm_has_grad(b) && gm_has_grad(c));
+        gm_optim_step(opt);
+        EXPECT(a->val[0] == a1 && b->val[0] != b1);
+        EXPECT_NEAR(c->val[0], 3 - 0.1 * (adam ? 1 : 2), 1e-6);      /* Adam: lr sign(g); SGD: lr g */
+        gm_optim_free(opt);
+        gm_tape_free(T);
+        gm_params_free(&P);
+    }
 }
 
 /* The transposed convolution is the adjoint of the convolution with the same weights:
@@ -694,7 +746,7 @@ static void tape_gradients_overwrite_and_reset(void)
     gm_backward(T, gm_sum(T, gm_add(T, gm_detach(T, gm_square(T, w)), w)));
     EXPECT_NEAR(w->grad[2], 1, 1e-6);
     /* what lies only behind a detach is not differentiated: its grad stays NULL, and a
-     * parameter there reads 0 (this loss does not depend on it), not last step's grad */
+     * parameter there has no gradient this step (gm_has_grad), whatever its grad holds */
     {
         gm_tensor *v = gm_param_new(&P, "v", gm_shape1(3)), *sq;
         gm_tape_reset(T);
@@ -708,7 +760,7 @@ static void tape_gradients_overwrite_and_reset(void)
         sq = gm_square(T, v);
         gm_backward(T, gm_sum(T, gm_add(T, gm_detach(T, sq), w)));
         EXPECT(sq->grad == NULL);
-        EXPECT(v->grad[1] == 0);
+        EXPECT(!gm_has_grad(v) && gm_has_grad(w));
         EXPECT_NEAR(w->grad[1], 1, 1e-6);
     }
     gm_tape_free(T);
@@ -937,6 +989,7 @@ void tests_ops(void)
     TEST(losses_known_values);
     TEST(sigmoid_matches_formula);
     TEST(optimizers_known_values);
+    TEST(optimizer_skips_parameters_without_gradient);
     TEST(conv_transpose_is_adjoint);
     TEST(conv_known_values);
     TEST(conv_matches_definition);
