@@ -65,6 +65,7 @@ int main(int argc, char **argv)
     tests_ops();
     tests_io();
     tests_probability();
+    tests_gan();
     tests_data();
     tests_output();
     printf("%d passed, %d failed\n", gm_test_passed, gm_test_failed);

@@ -25,6 +25,7 @@ void tests_data(void);
 void tests_output(void);
 void tests_io(void);
 void tests_probability(void);
+void tests_gan(void);
 
 /* A scratch directory for files the tests write (created by main). */
 extern const char *gm_test_dir;

@@ -1,0 +1,110 @@
+/* tests/test_gan.c - section 8's GAN objectives: a finite-difference gradient check of each
+ * loss of each kind, values worked by hand, logits of +-50, weight clipping. */
+#include "../genmod.h"
+#include "test.h"
+#include <string.h>
+
+typedef struct gcheck { gm_params P; gm_tensor *r, *f; gm_gan kind; } gcheck;
+
+static gm_tensor *b_gan_d(gm_tape *T, void *p) { gcheck *c = (gcheck *)p; return gm_gan_d_loss(T, c->r, c->f, c->kind); }
+static gm_tensor *b_gan_g(gm_tape *T, void *p) { gcheck *c = (gcheck *)p; return gm_gan_g_loss(T, c->f, c->kind); }
+
+static void grad_gan_losses(void)
+{
+    static const char *names[] = {"minimax", "non-saturating", "least squares", "wasserstein"};
+    int kind;
+    for (kind = GM_GAN_MINIMAX; kind <= GM_GAN_WASSERSTEIN; kind++) {
+        gm_rng rng = gm_rng_new(11);
+        gcheck c;
+        double ed, eg;
+        memset(&c, 0, sizeof c);
+        c.kind = (gm_gan)kind;
+        c.r = gm_param_new(&c.P, "real", gm_shape2(5, 1));
+        c.f = gm_param_new(&c.P, "fake", gm_shape1(4));      /* (B,1) and (B) both work */
+        gm_init_uniform(c.r, -3, 3, &rng);
+        gm_init_uniform(c.f, -3, 3, &rng);
+        ed = gm_grad_check(b_gan_d, &c, c.P.t, 2, 1e-2f, 7);
+        eg = gm_grad_check(b_gan_g, &c, &c.f, 1, 1e-2f, 7);
+        printf("  grad gan %-15s D loss %.2e, G loss %.2e\n", names[kind], ed, eg);
+        EXPECT(ed < 1e-2 && eg < 1e-2);
+        gm_params_free(&c.P);
+    }
+}
+
+/* At r = f = 0 D says 1/2 to everything: the minimax D loss is 2 log 2, the saturating G
+ * loss log(1/2), the non-saturating -log(1/2). And at logits of +-50, where s(l) rounds to
+ * 0 or 1 in float, every loss and gradient is finite and right: a confident, correct D
+ * loses ~0 and its gradients vanish; a confident, wrong one loses 100 = 50 + 50 with
+ * gradient -1/B and +1/B per logit; the saturating G loss saturates (gradient ~0 where D
+ * rejects its samples) while the non-saturating one keeps gradient -1/B there. */
+static void gan_losses_known_values(void)
+{
+    gm_tape *T = gm_tape_new(1 << 16);
+    const float zero[2] = {0, 0}, pos[2] = {50, 50}, neg[2] = {-50, -50}, lr[2] = {0.5f, -1}, lf[2] = {2, 0};
+    gm_params P = {0};
+    gm_tensor *r = gm_param_new(&P, "r", gm_shape1(2)), *f = gm_param_new(&P, "f", gm_shape1(2));
+    const double ln2 = log(2.0);
+#define SET(t, v) memcpy((t)->val, (v), sizeof(v))
+#define DLOSS(kind) (gm_tape_reset(T), gm_backward(T, gm_gan_d_loss(T, r, f, (kind))))
+#define GLOSS(kind) (gm_tape_reset(T), gm_backward(T, gm_gan_g_loss(T, f, (kind))))
+    SET(r, zero); SET(f, zero);
+    EXPECT_NEAR(DLOSS(GM_GAN_MINIMAX), 2 * ln2, 1e-6);
+    EXPECT_NEAR(DLOSS(GM_GAN_NONSATURATING), 2 * ln2, 1e-6);
+    EXPECT_NEAR(GLOSS(GM_GAN_MINIMAX), -ln2, 1e-6);
+    EXPECT_NEAR(GLOSS(GM_GAN_NONSATURATING), ln2, 1e-6);
+    SET(r, pos); SET(f, neg);                   /* D right and sure */
+    EXPECT(DLOSS(GM_GAN_MINIMAX) < 1e-20);
+    EXPECT(fabs(r->grad[0]) < 1e-20 && fabs(f->grad[1]) < 1e-20);
+    EXPECT_NEAR(GLOSS(GM_GAN_NONSATURATING), 50, 1e-5);      /* -log s(-50) */
+    EXPECT_NEAR(f->grad[0], -0.5, 1e-6);                      /* still pushes: -1/B */
+    EXPECT(GLOSS(GM_GAN_MINIMAX) > -1e-20);                   /* log(1 - s(-50)) ~ -2e-22 */
+    EXPECT(fabs(f->grad[0]) < 1e-20);                         /* saturated */
+    SET(r, neg); SET(f, pos);                   /* D wrong and sure */
+    EXPECT_NEAR(DLOSS(GM_GAN_MINIMAX), 100, 1e-4);
+    EXPECT_NEAR(r->grad[0], -0.5, 1e-6);
+    EXPECT_NEAR(f->grad[1], 0.5, 1e-6);
+    SET(r, lr); SET(f, lf);                     /* least squares and Wasserstein by hand */
+    /* D: ((0.5-1)^2 + (-1-1)^2) / 4 + (2^2 + 0^2) / 4 = (0.25 + 4 + 4) / 4 */
+    EXPECT_NEAR(DLOSS(GM_GAN_LEAST_SQUARES), 8.25 / 4, 1e-6);
+    EXPECT_NEAR(GLOSS(GM_GAN_LEAST_SQUARES), (1.0 + 1.0) / 4, 1e-6);   /* ((2-1)^2 + (0-1)^2) / 4 */
+    EXPECT_NEAR(DLOSS(GM_GAN_WASSERSTEIN), 1.0 - (-0.25), 1e-6);       /* E f - E r */
+    EXPECT_NEAR(GLOSS(GM_GAN_WASSERSTEIN), -1.0, 1e-6);
+#undef SET
+#undef DLOSS
+#undef GLOSS
+    gm_tape_free(T);
+    gm_params_free(&P);
+}
+
+static void clip_weights_clamps_parameters_only(void)
+{
+    gm_params P = {0};
+    gm_tensor *w = gm_param_new(&P, "w", gm_shape1(4)), *s = gm_buffer_new(&P, "s", gm_shape1(1));
+    w->val[0] = -1; w->val[1] = 0.005f; w->val[2] = 0.3f; w->val[3] = -0.01f;
+    s->val[0] = 5;
+    gm_clip_weights(&P, 0.01f);
+    EXPECT(w->val[0] == -0.01f && w->val[1] == 0.005f && w->val[2] == 0.01f && w->val[3] == -0.01f);
+    EXPECT(s->val[0] == 5);                     /* running statistics are not weights */
+    gm_params_free(&P);
+}
+
+typedef struct { gm_tape *T; gm_tensor *a; } gmisuse;
+static void gan_on_images(void *p) { gmisuse *m = (gmisuse *)p; gm_gan_g_loss(m->T, m->a, GM_GAN_NONSATURATING); }
+
+static void gan_losses_refuse_wrong_shapes(void)
+{
+    gmisuse m;
+    m.T = gm_tape_new(1 << 16);
+    m.a = gm_zeros(m.T, gm_shape4(2, 1, 2, 2));
+    EXPECT(gm_test_expect_fatal(gan_on_images, &m, "gm_gan_g_loss: needs one output per example"));
+    gm_tape_free(m.T);
+}
+
+void tests_gan(void)
+{
+    printf("GAN objectives\n");
+    TEST(grad_gan_losses);
+    TEST(gan_losses_known_values);
+    TEST(clip_weights_clamps_parameters_only);
+    TEST(gan_losses_refuse_wrong_shapes);
+}
