@@ -83,7 +83,8 @@
  *     >>layers >>ops-conv >>ops-batchnorm   dense, convolution, transposed convolution,
  *                                      batch norm
  *     >>optim >>gradcheck              SGD and Adam; the finite-difference gradient check
- *     >>probability >>objectives       reparameterization, KL, IWAE, free bits, annealing
+ *     >>probability >>objectives       reparameterization, KL, IWAE, free bits, annealing;
+ *                                      GAN losses, weight clipping
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
@@ -464,6 +465,9 @@ GMDEF gm_tensor *gm_kl_normal_at(gm_tape *T, gm_tensor *m1, gm_tensor *v1, gm_te
  *       loss = gm_mean(T, gm_add(T, rec, gm_scale(T, kl, beta)))   beta = 1: the ELBO;
  *   beta > 1 is the beta-VAE (Higgins et al. 2017), a beta rising from 0 to 1 is KL
  *   annealing (Bowman et al. 2016), gm_free_bits replaces the KL term by its free-bits form.
+ *   A GAN's step is two named losses, each network with its own gm_params and optimizer:
+ *       loss_d = gm_gan_d_loss(T, D(x), D(gm_detach(T, G(z))), kind);  backward; step D
+ *       loss_g = gm_gan_g_loss(T, D(G(z')), kind);                      backward; step G
  * ====================================================================================== */
 /* KL annealing weights for training step `step` (0-based): linear, beta = min(1, step/steps);
  * sigmoid, beta = 1 / (1 + e^-((step - mid) / width)). */
