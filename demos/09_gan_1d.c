@@ -69,7 +69,7 @@ int main(int argc, char **argv)
             gm_tape_reset(T);
             memcpy(s, generate(T, &G, N_EST, &rng)->val, N_EST * sizeof(float));
             density_estimate(s, N_EST, pg);
-            d_on_grid(T, &D, dx);
+            d_on_grid(T, &D, dx, NULL);
             d_star(pd, pg, ds);
             gap[r] = d_gap(dx, ds, pd, pg);
             js[r] = js_quadrature(pd, pg);
