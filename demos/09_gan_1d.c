@@ -13,7 +13,7 @@
  *   With k = 5 D stays close to D* all along, and as p_g approaches p_data both flatten
  *   towards 1/2. G's step size falls linearly to 0, so D catches up at the end.
  * Lecture: lectures/09-gans.md
- * Run:     make build/gan_1d && ./build/gan_1d        (under 10 s)
+ * Run:     make build/gan_1d && ./build/gan_1d        (about 15 s)
  *          --quick for the tests; --k 1 for one D step per G step.
  * Output (out/gan_1d/):
  *   frames.png   the frames side by side, training step in each title

@@ -25,8 +25,8 @@
  *   samples.npy    (2, 10000, 1) float32: samples of the saturating, then non-saturating G
  *   result lines: grad_saturating, grad_nonsaturating (mean gradient norm over the first
  *   --early steps), d_fake_saturating, d_fake_nonsaturating (mean D(G(z)) there),
- *   js100_saturating, js100_nonsaturating (after 100 generator steps), js_saturating,
- *   js_nonsaturating (at the end)
+ *   js_early_saturating, js_early_nonsaturating (after the first --early steps),
+ *   js_saturating, js_nonsaturating (at the end)
  */
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
@@ -50,7 +50,7 @@ typedef struct run {
     float *js;                /* JS(p_data || p_g) every EVERY steps */
     float pg[GRID];           /* p_g at the end */
     float *samples;           /* N_SAVE samples at the end */
-    double grad_early, d_fake_early;
+    double grad_early, d_fake_early, js_early;
 } run;
 
 /* The L2 norm of the gradient of the latest backward over the parameters of P that got one. */
@@ -93,8 +93,9 @@ static void train(demo *d, gm_tape *T, gm_gan kind, int steps, int pretrain, int
         for (j = 0; j < (step < 0 ? 1 : k); j++) {
             gm_tape_reset(T);
             gm_tensor *real = data_batch(T, B, &rng);
-            gm_tensor *fake = gm_detach(T, generate(T, &G, B, &rng));
-            gm_backward(T, gm_gan_d_loss(T, mlp_forward(T, &D, real), mlp_forward(T, &D, fake), GM_GAN_MINIMAX));
+            gm_tensor *fake = gm_detach(T, generate(T, &G, B, &rng));      /* G frozen */
+            gm_tensor *loss_d = gm_gan_d_loss(T, mlp_forward(T, &D, real), mlp_forward(T, &D, fake), GM_GAN_MINIMAX);
+            gm_backward(T, loss_d);
             gm_optim_step(opt_d);
         }
         if (step < 0) continue;                               /* D's head start */
@@ -102,16 +103,20 @@ static void train(demo *d, gm_tape *T, gm_gan kind, int steps, int pretrain, int
         /* ---- one generator step: the only line that differs --------------------------- */
         gm_tape_reset(T);
         gm_tensor *fake_logit = mlp_forward(T, &D, generate(T, &G, B, &rng));
-        gm_backward(T, gm_gan_g_loss(T, fake_logit, kind));
-        out->grad[step] = (float)grad_norm(&PG);
-        gm_optim_step(opt_g);
+        gm_tensor *loss_g = gm_gan_g_loss(T, fake_logit, kind);   /* log(1 - D(G(z))) or -log D(G(z)) */
+        gm_backward(T, loss_g);
+        out->grad[step] = (float)grad_norm(&PG);                  /* before the step uses it */
+        gm_optim_step(opt_g);                                     /* G only; D sits this one out */
         if (step < early) {
             out->grad_early += out->grad[step] / early;
             for (i = 0; i < B; i++) out->d_fake_early += 1.0 / (1.0 + exp(-fake_logit->val[i])) / ((double)B * early);
         }
-        if ((step + 1) % EVERY == 0) {
+        if ((step + 1) % EVERY == 0 || step + 1 == early) {
+            double js;
             estimate(T, &G, &rng, s, out->pg);
-            out->js[step / EVERY] = (float)js_quadrature(pd, out->pg);
+            js = js_quadrature(pd, out->pg);
+            if ((step + 1) % EVERY == 0) out->js[step / EVERY] = (float)js;
+            if (step + 1 == early) out->js_early = js;
         }
     }
     estimate(T, &G, &rng, s, out->pg);
@@ -150,7 +155,7 @@ int main(int argc, char **argv)
     /* ---- the two GANs ------------------------------------------------------------------- */
     printf("\n%d discriminator steps alone, then %d generator steps after %d discriminator steps each; %s, "
            "step size %g\n", pretrain, steps, k_d, adam ? "Adam" : "plain SGD", lr);
-    printf("%-30s %16s %15s %16s %16s\n", "generator loss", "|grad G| early", "D(G(z)) early", "JS at step 100",
+    printf("%-30s %16s %15s %16s %16s\n", "generator loss", "|grad G| early", "D(G(z)) early", "JS early",
            "JS at the end");
     for (k = 0; k < 2; k++) {
         r[k].grad = (float *)malloc((size_t)steps * sizeof(float));
@@ -159,9 +164,9 @@ int main(int argc, char **argv)
         demo_check(&d, r[k].grad && r[k].js && r[k].samples, "allocation");
         train(&d, T, kind[k], steps, pretrain, k_d, early, B, lr, adam, start, &r[k]);
         printf("%-30s %16.3g %15.4f %16.4f %16.4f\n", name[k], r[k].grad_early, r[k].d_fake_early,
-               r[k].js[100 / EVERY - 1], r[k].js[steps / EVERY - 1]);
+               r[k].js_early, r[k].js[steps / EVERY - 1]);
     }
-    printf("(early: the mean over the first %d generator steps)\n\n", early);
+    printf("(early: the mean over the first %d generator steps, JS after them)\n\n", early);
 
     /* ---- output ------------------------------------------------------------------------- */
     gm_plot *pl = gm_plot_new("generator gradient norm per step", "generator step", "|grad|");
@@ -192,8 +197,8 @@ int main(int argc, char **argv)
     demo_result("grad_nonsaturating", r[1].grad_early);
     demo_result("d_fake_saturating", r[0].d_fake_early);
     demo_result("d_fake_nonsaturating", r[1].d_fake_early);
-    demo_result("js100_saturating", r[0].js[100 / EVERY - 1]);
-    demo_result("js100_nonsaturating", r[1].js[100 / EVERY - 1]);
+    demo_result("js_early_saturating", r[0].js_early);
+    demo_result("js_early_nonsaturating", r[1].js_early);
     demo_result("js_saturating", r[0].js[steps / EVERY - 1]);
     demo_result("js_nonsaturating", r[1].js[steps / EVERY - 1]);
 
