@@ -13,7 +13,7 @@
  *   With k = 5 D stays close to D* all along, and as p_g approaches p_data both flatten
  *   towards 1/2. G's step size falls linearly to 0, so D catches up at the end.
  * Lecture: lectures/09-gans.md
- * Run:     make build/gan_1d && ./build/gan_1d        (about 15 s)
+ * Run:     make build/gan_1d && ./build/gan_1d        (about 10 s)
  *          --quick for the tests; --k 1 for one D step per G step.
  * Output (out/gan_1d/):
  *   frames.png   the frames side by side, training step in each title
@@ -51,7 +51,7 @@ int main(int argc, char **argv)
     float pd[GRID], pg[GRID], dx[GRID], ds[GRID], xs[GRID], *s = (float *)malloc(N_EST * sizeof(float));
     double gap[ROWS + 1], js[ROWS + 1], d_fake = 0;
     float loss_d = 0, loss_g = 0;
-    int i, j, f = 0, r = 0, step;
+    int i, j, f = 0, r = 0, step, last = steps < 100 ? steps : 100;
     printf("data: built-in 1-D mixture 0.5 N(-2, 0.5^2) + 0.5 N(2, 0.5^2), sampled here (no data set needed)\n");
     for (i = 0; i < GRID; i++) { xs[i] = (float)grid_x(i); pd[i] = (float)p_data(xs[i]); }
 
@@ -74,7 +74,7 @@ int main(int argc, char **argv)
             gap[r] = d_gap(dx, ds, pd, pg);
             js[r] = js_quadrature(pd, pg);
             printf("%6d %8.4f %8.4f %12.4f %18.4f\n", step, loss_d, loss_g, gap[r], js[r]);
-            if (r == at[f]) {
+            if (f < FRAMES && r == at[f]) {
                 char title[64];
                 snprintf(title, sizeof title, "step %d", step);
                 for (i = 0; i < GRID; i++)       /* D* only where there is mass: 0/0 elsewhere */
@@ -106,8 +106,8 @@ int main(int argc, char **argv)
         gm_tensor *lg = gm_gan_g_loss(T, fake_logit, GM_GAN_NONSATURATING);
         loss_g = gm_backward(T, lg);
         gm_optim_step(opt_g);                       /* steps G only; D's gradients go unused */
-        if (step >= steps - 100)                    /* D(G(z)) over the last 100 steps */
-            for (i = 0; i < B; i++) d_fake += 1.0 / (1.0 + exp(-fake_logit->val[i])) / (100.0 * B);
+        if (step >= steps - last)                   /* mean D(G(z)) over the last steps */
+            for (i = 0; i < B; i++) d_fake += 1.0 / (1.0 + exp(-fake_logit->val[i])) / ((double)last * B);
     }
 
     /* ---- output ------------------------------------------------------------------------- */
@@ -118,8 +118,8 @@ int main(int argc, char **argv)
         demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), generate(T, &G, N_SAVE, &rng)->val, 2, shape),
                    "saving samples.npy");
     }
-    printf("\n(D* is computed from the estimate of p_g; at the end D(G(z)) averages %.3f, 1/2 at the\n"
-           " game's fixed point p_g = p_data, where D* = 1/2 everywhere)\n\n", d_fake);
+    printf("\n(D* is computed from the estimate of p_g; over the last %d steps D(G(z)) averaged %.3f,\n"
+           " 1/2 at the game's fixed point p_g = p_data, where D* = 1/2 everywhere)\n\n", last, d_fake);
     demo_result("d_gap_start", gap[0]);
     demo_result("d_gap_early", gap[1]);
     demo_result("d_gap_late", gap[ROWS]);
