@@ -29,7 +29,7 @@
 #include "gan.h"
 
 static const char *usage =
-    "  --steps N    discriminator steps (default 4000, --quick 600)\n"
+    "  --steps N    discriminator steps (default 4000, --quick 1000)\n"
     "  --batch N    samples of each kind per step (default 512)\n"
     "  --hidden N   units in each of D's two hidden layers (default 64)\n"
     "  --lr X       Adam step size, falling linearly to 0 (default 0.002)\n"
@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 {
     /* ---- configuration ------------------------------------------------------------------ */
     demo d = demo_start(argc, argv, "optimal_discriminator", usage);
-    int steps = demo_int(&d, "--steps", d.quick ? 600 : 4000, 1, 1000000);
+    int steps = demo_int(&d, "--steps", d.quick ? 1000 : 4000, 1, 1000000);
     int B = demo_int(&d, "--batch", 512, 1, 100000);
     int hidden = demo_int(&d, "--hidden", 64, 1, 4096);
     float lr = demo_float(&d, "--lr", 0.002f, 1e-6, 1);
