@@ -102,6 +102,7 @@ refuse --S latent_variable_model --S 3
 refuse --latent conditional_generation --latent 33
 refuse --samples importance_sampling --samples 30
 refuse --samples importance_sampling --samples 60
+refuse --optim gan_saturation --optim rmsprop
 refuse "unknown flag --epoch" vae --epoch 3
 refuse "given twice: --epochs" vae --epochs 1 --epochs 2
 refuse "unexpected argument 5" vae 5
