@@ -256,7 +256,10 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE);
 GMDEF float gm_backward_at(gm_tape *T, gm_tensor *loss, GM__SITE);
 #define gm_backward(...) gm_backward_at(__VA_ARGS__, GM__HERE)
 
-GMDEF float gm_item(const gm_tensor *x);            /* the value of a one-number tensor */
+/* The value of a one-number tensor (of a tape tensor: in the step that made it; read it
+ * before gm_tape_reset, or keep what gm_backward returned). */
+GMDEF float gm_item_at(const gm_tensor *x, GM__SITE);
+#define gm_item(...) gm_item_at(__VA_ARGS__, GM__HERE)
 /* 1 when the latest gm_backward (of this thread) gave parameter p a gradient: its loss
  * reaches p through ops that pass gradients (not only through gm_detach). Only then is
  * p->grad dloss/dp; otherwise it is left over from an earlier step, and gm_optim_step,
@@ -1260,7 +1263,12 @@ GMDEF gm_tensor *gm_randn_at(gm_tape *T, gm_shape s, gm_rng *rng, GM__SITE)
     return y;
 }
 
-GMDEF float gm_item(const gm_tensor *x) { return x->val[0]; }
+GMDEF float gm_item_at(const gm_tensor *x, GM__SITE)
+{
+    if (x && x->tape) gm__check_input(x->tape, x, "gm_item", file, line);   /* still this step's */
+    if (!x || x->size != 1) gm__fatal(file, line, "gm_item", "needs a one-number tensor, got %d numbers", x ? x->size : 0);
+    return x->val[0];
+}
 
 /* A grad starts UNSET (its numbers are not there yet: read it as 0). The walk zeroes it just
  * before the first backward that adds into it runs, where the memory is about to be used

@@ -769,6 +769,17 @@ static void tape_gradients_overwrite_and_reset(void)
 
 typedef struct { gm_tape *T; gm_tensor *a, *b; gm_dense d; } misuse;
 static void use_after_reset(void *p) { misuse *m = (misuse *)p; gm_tape_reset(m->T); gm_relu(m->T, m->a); }
+/* a loss read after the next step's reset: its memory is already the next step's */
+static void item_after_reset(void *p)
+{
+    misuse *m = (misuse *)p;
+    gm_tensor *loss;
+    gm_tape_reset(m->T);
+    loss = gm_sum(m->T, gm_zeros(m->T, gm_shape1(3)));
+    gm_item(loss);                              /* fine in its own step */
+    gm_tape_reset(m->T);
+    gm_item(loss);
+}
 static void backward_twice(void *p)
 {
     misuse *m = (misuse *)p;
@@ -815,6 +826,7 @@ static void tape_misuse_is_caught(void)
     gm_tape_reset(m.T);
     m.a = gm_zeros(m.T, gm_shape2(2, 2));
     EXPECT(gm_test_expect_fatal(use_after_reset, &m, "before gm_tape_reset"));
+    EXPECT(gm_test_expect_fatal(item_after_reset, &m, "gm_item: an input (made by gm_sum"));
     EXPECT(gm_test_expect_fatal(backward_twice, &m, "called twice"));
     EXPECT(gm_test_expect_fatal(bad_matmul, &m, "test_ops.c"));          /* names the caller */
     EXPECT(gm_test_expect_fatal(bad_matmul, &m, "a is (2,3), b is (2,3)"));
