@@ -6875,11 +6875,11 @@ GMDEF int gm_sqrtm_psd(const double *A, int n, double *R)
     int i, j, k, ok = w && V && gm_eigh(A, n, w, V) && gm__psd_eigenvalues(w, n, "gm_sqrtm_psd");
     if (ok) {
         for (k = 0; k < n; k++) w[k] = sqrt(w[k]);
-        for (i = 0; i < n; i++)                /* R_ij = sum_k V_ik sqrt(w_k) V_jk */
-            for (j = 0; j < n; j++) {
+        for (i = 0; i < n; i++)                /* R_ij = R_ji = sum_k V_ik sqrt(w_k) V_jk */
+            for (j = 0; j <= i; j++) {
                 double r = 0.0;
                 for (k = 0; k < n; k++) r += V[i * n + k] * w[k] * V[j * n + k];
-                R[i * n + j] = r;
+                R[i * n + j] = R[j * n + i] = r;
             }
     }
     GM_FREE(w); GM_FREE(V);
