@@ -1,13 +1,13 @@
 /* 10_classifier - the Fashion-MNIST classifier behind genmod's FID and Inception Score
  *
  * What it shows: a small conv net trained by softmax cross-entropy, -log p(y|x), reaching
- * about 91 % test accuracy in a few epochs. Its 128 penultimate features are what genmod's
+ * about 91 % test accuracy in 3 epochs. Its 128 penultimate features are what genmod's
  * FID compares, and its p(y|x) what the Inception Score reads (lecture 10; the fid demo).
  * The checkpoint it saves is the one fid, dcgan and mode_collapse load (demos/classifier.h;
  * they train it themselves when it is missing). With --data builtin the same on the
  * built-in shapes, saved as classifier_builtin.ckpt.
  * Lecture: lectures/10-evaluating-samples.md
- * Run:     make build/classifier && ./build/classifier        (4 epochs, a few minutes on 2 cores)
+ * Run:     make build/classifier && ./build/classifier        (3 epochs, a few minutes on 2 cores)
  * Output:  out/classifier/classifier.ckpt      the trained classifier
  *          out/classifier/mistakes.png         misclassified test images, a row per true class
  *          the test accuracy of each class; result lines test_accuracy, seconds_per_epoch
@@ -18,7 +18,7 @@
 #include "classifier.h"
 
 static const char *usage =
-    "  --epochs N     passes over the training set (default 4; 1 with --quick)\n";
+    "  --epochs N     passes over the training set (default 3; 1 with --quick)\n";
 
 /* Accuracy per class, and a picture of up to 10 mistakes per class: row c holds test images
  * of class c that the classifier put elsewhere. */

@@ -1,8 +1,8 @@
 /* 10_fid - FID and Inception Score on genmod's own scale: what good and bad sets of images score
  *
  * What it shows: the two scores of lecture 10 for sets of images whose quality we know, each
- * held against the same reference, 10,000 training images: held-out test images (the floor:
- * as good as a model can be), test images blurred by a Gaussian (lost detail), one class
+ * held against the same reference, the 10,000 test images: 10,000 training images (the
+ * floor: as good as a model can be), the same blurred by a Gaussian (lost detail), one class
  * repeated (mode collapse), uniform noise, and the samples of trained models given by
  * --samples (the VAE of lecture 05, the DCGAN of lecture 09). FID = |mu1 - mu2|^2 +
  * Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2) compares the mean and covariance of the classifier's
@@ -12,10 +12,11 @@
  * Lecture: lectures/10-evaluating-samples.md
  * Run:     make build/fid && ./build/fid --samples out/vae/samples.npy     (about 30 s)
  *          (./build/vae writes out/vae/samples.npy; several files: --samples a.npy,b.npy)
- * Output:  out/fid/sets.png     a row of each set: test, blurred, one class, noise, samples
+ * Output:  out/fid/sets.png     a row of each set: training images, blurred, one class,
+ *                               noise, then each samples file
  *          a table of FID and IS per set; result lines fid_<set> and is_<set> for the sets
  *          train_test (the floor), blur, one_class, noise and each samples file (named by
- *          its folder: out/vae/samples.npy is "vae"), is_train (the reference), and
+ *          its folder: out/vae/samples.npy is "vae"), is_test (the reference's IS), and
  *          ordering_holds (1 when floor < every model < blurred < one class, noise)
  */
 #define GENMOD_IMPLEMENTATION
@@ -132,15 +133,17 @@ int main(int argc, char **argv)
     gm_rng rng = gm_rng_new(d.seed);
     classifier m;
     row rows[MAX_SETS];
-    int nrows = 0, i, k, n_ref, n_test, n_one = 0, ok = 1, n_files = 0, n_samples[MAX_SETS];
+    int nrows = 0, i, k, n, n_one = 0, ok = 1, n_files = 0, n_samples[MAX_SETS];
     float *ref, *set, *grid, *probs, *samples[MAX_SETS];
     char path[4096], title[64], names[MAX_SETS][40];
     const char *f;
 
-    /* ---- data: the samples files (checked before any work), the reference (training
-     *      images) and the test set ---- */
-    for (f = files; *f && n_files < MAX_SETS - 4; f += strcspn(f, ",") + (f[strcspn(f, ",")] == ',')) {
+    /* ---- data: the samples files (checked before any work), the test set (the
+     *      reference) and the training set (the sets we know) ---- */
+    classifier_need_file(&d);
+    for (f = files; *f; f += strcspn(f, ",") + (f[strcspn(f, ",")] == ',')) {
         snprintf(path, sizeof path, "%.*s", (int)strcspn(f, ","), f);
+        if (n_files == MAX_SETS - 4) { fprintf(stderr, "fid: --samples: more than %d files\n", MAX_SETS - 4); exit(2); }
         n_samples[n_files] = N;
         samples[n_files] = load_samples(&d, path, &n_samples[n_files]);
         name_of(path, names[n_files++], sizeof names[0]);
@@ -148,47 +151,44 @@ int main(int argc, char **argv)
     demo_images(&d, &train, &test, 3000);
     classifier_get(&d, &m, classifier_is_builtin(&train));
     gm_dataset_shuffle(&train, &rng);
-    n_ref = N < train.n ? N : train.n;
-    n_test = N < test.n ? N : test.n;
-    set = (float *)malloc(sizeof(float) * N * 784);
-    ref = (float *)malloc(sizeof(float) * n_ref * CLASSIFIER_FEATURES);
-    probs = (float *)malloc(sizeof(float) * n_ref * 10);
+    n = N < train.n ? N : train.n;                    /* images per set we make */
+    set = (float *)malloc(sizeof(float) * n * 784);
+    ref = (float *)malloc(sizeof(float) * test.n * CLASSIFIER_FEATURES);
+    probs = (float *)malloc(sizeof(float) * test.n * 10);
     grid = (float *)calloc((size_t)MAX_SETS * SHOW * 784, sizeof(float));
-    for (i = 0; i < n_ref; i++) memcpy(set + (size_t)i * 784, train.x + (size_t)train.order[i] * 784, 784 * sizeof(float));
-    classifier_embed(&m, set, n_ref, ref, probs);
-    printf("reference: %d training images, their IS %.3f\n", n_ref, gm_inception_score(probs, n_ref, 10));
-    demo_result("is_train", gm_inception_score(probs, n_ref, 10));
+    classifier_embed(&m, test.x, test.n, ref, probs);
+    printf("reference: the %d test images, their IS %.3f\n", test.n, gm_inception_score(probs, test.n, 10));
+    demo_result("is_test", gm_inception_score(probs, test.n, 10));
 
-    /* ---- the sets we know the quality of ---- */
-    score(&m, test.x, n_test, ref, n_ref, add_row(rows, &nrows, "test images (the floor)", "train_test"));
-    memcpy(grid, test.x, sizeof(float) * SHOW * 784);
-    memcpy(set, test.x, sizeof(float) * n_test * 784);
-    blur(set, n_test, s_blur);
-    snprintf(title, sizeof title, "test images, blurred (%.1f px)", s_blur);
-    score(&m, set, n_test, ref, n_ref, add_row(rows, &nrows, title, "blur"));
+    /* ---- the sets we know the quality of, each n training images ---- */
+    for (i = 0; i < n; i++) memcpy(set + (size_t)i * 784, train.x + (size_t)train.order[i] * 784, 784 * sizeof(float));
+    score(&m, set, n, ref, test.n, add_row(rows, &nrows, "training images (the floor)", "train_test"));
+    memcpy(grid, set, sizeof(float) * SHOW * 784);
+    blur(set, n, s_blur);
+    snprintf(title, sizeof title, "training images, blurred (%.1f px)", s_blur);
+    score(&m, set, n, ref, test.n, add_row(rows, &nrows, title, "blur"));
     memcpy(grid + SHOW * 784, set, sizeof(float) * SHOW * 784);
-    for (k = 0; k < test.n; k++)                      /* one class: class 0's test images, ... */
-        if (test.y[k] == 0) memcpy(set + (size_t)n_one++ * 784, test.x + (size_t)k * 784, 784 * sizeof(float));
-    for (i = n_one; i < n_test; i++) memcpy(set + (size_t)i * 784, set + (size_t)(i % n_one) * 784, 784 * sizeof(float));
-    score(&m, set, n_test, ref, n_ref, add_row(rows, &nrows, "one class repeated", "one_class"));  /* ... cycled */
+    for (k = 0; k < train.n && n_one < n; k++)        /* one class: class 0's training images, ... */
+        if (train.y[k] == 0) memcpy(set + (size_t)n_one++ * 784, train.x + (size_t)k * 784, 784 * sizeof(float));
+    for (i = n_one; i < n; i++) memcpy(set + (size_t)i * 784, set + (size_t)(i % n_one) * 784, 784 * sizeof(float));
+    score(&m, set, n, ref, test.n, add_row(rows, &nrows, "one class repeated", "one_class"));   /* ... cycled */
     memcpy(grid + 2 * SHOW * 784, set, sizeof(float) * SHOW * 784);
-    for (i = 0; i < n_test * 784; i++) set[i] = gm_rng_uniform(&rng);
-    score(&m, set, n_test, ref, n_ref, add_row(rows, &nrows, "uniform noise", "noise"));
+    for (i = 0; i < n * 784; i++) set[i] = gm_rng_uniform(&rng);
+    score(&m, set, n, ref, test.n, add_row(rows, &nrows, "uniform noise", "noise"));
     memcpy(grid + 3 * SHOW * 784, set, sizeof(float) * SHOW * 784);
 
     /* ---- the models' samples ---- */
     for (k = 0; k < n_files; k++) {
-        int n = n_samples[k];
         snprintf(title, sizeof title, "%s samples", names[k]);
-        score(&m, samples[k], n, ref, n_ref, add_row(rows, &nrows, title, names[k]));
-        memcpy(grid + (size_t)(nrows - 1) * SHOW * 784, samples[k], sizeof(float) * (n < SHOW ? n : SHOW) * 784);
+        score(&m, samples[k], n_samples[k], ref, test.n, add_row(rows, &nrows, title, names[k]));
+        memcpy(grid + (size_t)(nrows - 1) * SHOW * 784, samples[k], sizeof(float) * (n_samples[k] < SHOW ? n_samples[k] : SHOW) * 784);
         gm_npy_free(samples[k]);
     }
     demo_check(&d, gm_save_image_grid(demo_path(&d, "sets.png"), grid, nrows * SHOW, 1, 28, 28, SHOW, 0, 1), "saving");
 
     /* ---- the table ---- */
-    printf("\n%-32s %10s %8s\n", "set (against training images)", "FID", "IS");
-    for (i = 0; i < nrows; i++) printf("  %-30s %10.3f %8.3f\n", rows[i].name, rows[i].fid, rows[i].is);
+    printf("\n%-36s %10s %8s\n", "set of images (FID against the test set)", "FID", "IS");
+    for (i = 0; i < nrows; i++) printf("  %-34s %10.3f %8.3f\n", rows[i].name, rows[i].fid, rows[i].is);
     for (i = 4; i < nrows; i++) ok &= rows[i].fid > rows[0].fid && rows[i].fid < rows[1].fid;
     ok &= rows[1].fid < rows[2].fid && rows[1].fid < rows[3].fid;
     printf("\nfloor < %s < blurred < one class, noise: %s\n", nrows > 4 ? "every model" : "(no samples given)",
