@@ -171,7 +171,8 @@ int main(int argc, char **argv)
     for (k = 0; k < train.n && n_one < n; k++)        /* one class: class 0's training images, ... */
         if (train.y[k] == 0) memcpy(set + (size_t)n_one++ * 784, train.x + (size_t)k * 784, 784 * sizeof(float));
     for (i = n_one; i < n; i++) memcpy(set + (size_t)i * 784, set + (size_t)(i % n_one) * 784, 784 * sizeof(float));
-    score(&m, set, n, ref, test.n, add_row(rows, &nrows, "one class repeated", "one_class"));   /* ... cycled */
+    snprintf(title, sizeof title, "one class (%s) repeated", train.class_names ? train.class_names[0] : "0");
+    score(&m, set, n, ref, test.n, add_row(rows, &nrows, title, "one_class"));   /* ... cycled */
     memcpy(grid + 2 * SHOW * 784, set, sizeof(float) * SHOW * 784);
     for (i = 0; i < n * 784; i++) set[i] = gm_rng_uniform(&rng);
     score(&m, set, n, ref, test.n, add_row(rows, &nrows, "uniform noise", "noise"));
@@ -181,14 +182,15 @@ int main(int argc, char **argv)
     for (k = 0; k < n_files; k++) {
         snprintf(title, sizeof title, "%s samples", names[k]);
         score(&m, samples[k], n_samples[k], ref, test.n, add_row(rows, &nrows, title, names[k]));
-        memcpy(grid + (size_t)(nrows - 1) * SHOW * 784, samples[k], sizeof(float) * (n_samples[k] < SHOW ? n_samples[k] : SHOW) * 784);
+        memcpy(grid + (size_t)(nrows - 1) * SHOW * 784, samples[k],
+               sizeof(float) * (n_samples[k] < SHOW ? n_samples[k] : SHOW) * 784);
         gm_npy_free(samples[k]);
     }
     demo_check(&d, gm_save_image_grid(demo_path(&d, "sets.png"), grid, nrows * SHOW, 1, 28, 28, SHOW, 0, 1), "saving");
 
     /* ---- the table ---- */
-    printf("\n%-36s %10s %8s\n", "set of images (FID against the test set)", "FID", "IS");
-    for (i = 0; i < nrows; i++) printf("  %-34s %10.3f %8.3f\n", rows[i].name, rows[i].fid, rows[i].is);
+    printf("\n%-42s %9s %7s\n", "set of images (FID against the test set)", "FID", "IS");
+    for (i = 0; i < nrows; i++) printf("  %-40s %9.3f %7.3f\n", rows[i].name, rows[i].fid, rows[i].is);
     for (i = 4; i < nrows; i++) ok &= rows[i].fid > rows[0].fid && rows[i].fid < rows[1].fid;
     ok &= rows[1].fid < rows[2].fid && rows[1].fid < rows[3].fid;
     printf("\nfloor < %s < blurred < one class, noise: %s\n", nrows > 4 ? "every model" : "(no samples given)",

@@ -91,7 +91,7 @@ static inline double classifier_train(classifier *m, gm_dataset *train, const gm
     double acc = 0.0;
     for (e = 0; e < epochs; e++) {
         gm_progress bar = gm_progress_start("classifier", steps);
-        double sum = 0.0, t0 = gm_seconds();
+        double sum = 0.0;
         int i;
         gm_dataset_shuffle(train, &rng);
         for (i = 0; i < steps; i++) {
@@ -109,8 +109,7 @@ static inline double classifier_train(classifier *m, gm_dataset *train, const gm
         gm_progress_finish(&bar);
         acc = classifier_accuracy(m, test, NULL);
         if (verbose)
-            printf("epoch %d   train loss %.4f   test accuracy %.4f   %.1f s\n", e + 1, sum / train->n, acc,
-                   gm_seconds() - t0);
+            printf("epoch %d   train loss %.4f   test accuracy %.4f\n", e + 1, sum / train->n, acc);
     }
     gm_optim_free(opt);
     return acc;
