@@ -107,6 +107,10 @@ refuse "unknown flag --epoch" vae --epoch 3
 refuse "given twice: --epochs" vae --epochs 1 --epochs 2
 refuse "unexpected argument 5" vae 5
 
+echo "== fid's files"
+refuse "--samples: $dir/a-file" fid --samples "$dir/a-file"
+refuse "--classifier $dir/no.ckpt" fid --classifier "$dir/no.ckpt"
+
 echo "== every numeric flag of every demo, with values that fit no range"
 for src in demos/[0-9][0-9]_*.c; do
     demo=$(basename "$src" .c | cut -c4-)
