@@ -94,6 +94,15 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.5.0  GANs and scores for samples. Optimizers step only the parameters the latest
+ *          gm_backward gave a gradient (gm_has_grad): one a step's loss does not reach,
+ *          or reaches only behind gm_detach, keeps its value and Adam state (before, it
+ *          was moved again by the gradient an earlier step left); Adam's bias correction
+ *          counts each parameter's own updates. gm_gan_d_loss, gm_gan_g_loss (minimax,
+ *          non-saturating, least squares, Wasserstein), gm_clip_weights;
+ *          gm_cross_entropy; gm_eigh, gm_sqrtm_psd, gm_fid, gm_inception_score;
+ *          gm_mode_coverage, gm_toy_modes; gm_plot_save_row. gm_item is a macro now and
+ *          refuses a tensor from an earlier step.
  *   0.4.0  hostile input: the image-folder loader checks every file before stb_image
  *          decodes it (sides 1..4096, all the bytes its header promises; PNG, JPEG, BMP,
  *          TGA, PGM/PPM only); output files go through a temporary of their own,
