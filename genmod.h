@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.4.0
+/* genmod.h - deep generative models taught in one C header.   v0.5.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -136,7 +136,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.4.0"
+#define GENMOD_VERSION "0.5.0"
 
 #include <stddef.h>
 #include <stdint.h>
