@@ -674,6 +674,9 @@ GMDEF void gm_plot_equal_aspect(gm_plot *p, int on);
 GMDEF void gm_plot_ydown(gm_plot *p, int on);
 /* Draw and write the PNG; width, height 0 mean 640 x 480. */
 GMDEF int  gm_plot_save(gm_plot *p, const char *path, int width, int height);
+/* n plots side by side in one PNG (frames of a training run), each drawn as gm_plot_save
+ * draws it at width x height: the PNG is n width wide. */
+GMDEF int  gm_plot_save_row(gm_plot *const *p, int n, const char *path, int width, int height);
 GMDEF void gm_plot_free(gm_plot *p);
 
 /* A heatmap alone (the same drawing as gm_plot_heatmap), 640 x 480, title may be NULL. */
@@ -6380,20 +6383,17 @@ static void gm__draw_colorbar(gm__canvas *cv, const gm__layout *L)
     gm__text(cv, bx + 22, bb - 7 * L->ts, L->vlo, L->ts, GM__INK, 0);
 }
 
-GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
+/* Draw p into px, width x height RGB (sizes checked by the caller); 0 with the reason if p
+ * cannot be drawn. */
+static int gm__plot_draw(gm_plot *p, unsigned char *px, int width, int height, const char *path)
 {
     gm__axis ax, ay;
     gm__layout L;
     gm__canvas cv;
-    int i, ok;
+    int i;
 
     if (!p) return gm__error("%s: no plot to save (did gm_plot_new fail?)", path);
     if (p->error[0]) return gm__error("%s: %s", path, p->error);
-    if (width == 0) width = 640;
-    if (height == 0) height = 480;
-    if (width < 200 || height < 150 || width > 8192 || height > 8192)
-        return gm__error("%s: plot size %d x %d is not in 200x150 .. 8192x8192", path, width, height);
-
     memset(&ax, 0, sizeof ax);
     memset(&ay, 0, sizeof ay);
     memset(&L, 0, sizeof L);
@@ -6410,8 +6410,7 @@ GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
 
     cv.w = width;
     cv.h = height;
-    if (!(cv.px = (unsigned char *)GM_MALLOC((size_t)width * (size_t)height * 3)))
-        return gm__error("%s: out of memory for a %d x %d plot", path, width, height);
+    cv.px = px;
     memset(cv.px, 255, (size_t)width * (size_t)height * 3);   /* white */
 
     /* inside the plot area, bottom to top: grid lines (hidden by a heatmap anyway), the
@@ -6433,9 +6432,39 @@ GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
     gm__clip(&cv, 0, 0, width, height);
     gm__draw_axes(p, &cv, &ax, &ay, &L);
     if (p->heat) gm__draw_colorbar(&cv, &L);
+    return 1;
+}
 
-    ok = gm__write_png(path, cv.px, width, height, 3);
-    GM_FREE(cv.px);
+GMDEF int gm_plot_save(gm_plot *p, const char *path, int width, int height)
+{
+    return gm_plot_save_row(&p, 1, path, width, height);
+}
+
+GMDEF int gm_plot_save_row(gm_plot *const *p, int n, const char *path, int width, int height)
+{
+    unsigned char *one, *row;
+    int k, y, ok = 1;
+    if (width == 0) width = 640;
+    if (height == 0) height = 480;
+    if (width < 200 || height < 150 || width > 8192 || height > 8192)
+        return gm__error("%s: plot size %d x %d is not in 200x150 .. 8192x8192", path, width, height);
+    if (n < 1 || n > 8192 / width)
+        return gm__error("%s: a row of %d plots %d wide is not 1 .. 8192 pixels wide", path, n, width);
+    one = (unsigned char *)GM_MALLOC((size_t)width * (size_t)height * 3);
+    row = n == 1 ? one : (unsigned char *)GM_MALLOC((size_t)n * (size_t)width * (size_t)height * 3);
+    if (!one || !row) {
+        if (one) GM_FREE(one);
+        if (row && n > 1) GM_FREE(row);
+        return gm__error("%s: out of memory for %d plots of %d x %d", path, n, width, height);
+    }
+    for (k = 0; k < n && ok; k++) {
+        ok = gm__plot_draw(p[k], one, width, height, path);
+        for (y = 0; y < height && ok && n > 1; y++)        /* plot k's row y into the strip */
+            memcpy(row + ((size_t)y * n + k) * width * 3, one + (size_t)y * width * 3, (size_t)width * 3);
+    }
+    if (ok) ok = gm__write_png(path, row, n * width, height, 3);
+    GM_FREE(one);
+    if (n > 1) GM_FREE(row);
     return ok;
 }
 

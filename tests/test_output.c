@@ -582,6 +582,41 @@ static void test_plot_degenerate(void)
     EXPECT(!gm_plot_save(NULL, path, 0, 0));
 }
 
+/* A row of plots is each plot as gm_plot_save draws it, side by side; a bad one fails the row. */
+static void test_plot_row(void)
+{
+    float y[3][50];
+    char path[512], one[512];
+    long ink;
+    int i, k, w = 0, h = 0, comp = 0, same = 1;
+    unsigned char *row, *px;
+    gm_plot *p[3];
+    for (k = 0; k < 3; k++) {
+        p[k] = gm_plot_new("frame", "x", NULL);
+        for (i = 0; i < 50; i++) y[k][i] = (float)sin(0.1 * i * (k + 1));
+        gm_plot_line(p[k], "sine", NULL, y[k], 50);
+    }
+    out_path(path, sizeof path, "plot_row.png");
+    EXPECT(gm_plot_save_row(p, 3, path, 300, 200));
+    row = stbi_load(path, &w, &h, &comp, 3);
+    EXPECT(row && w == 900 && h == 200);
+    for (k = 0; k < 3 && row && w == 900 && h == 200; k++) {
+        out_path(one, sizeof one, "plot_row_one.png");
+        EXPECT(gm_plot_save(p[k], one, 300, 200));
+        if (!(px = load_plot(one, 300, 200, &ink))) break;
+        for (i = 0; i < 300 * 200; i++)         /* pixel (x, y) of plot k is (300 k + x, y) */
+            same &= memcmp(px + 3 * i, row + 3 * ((i / 300) * 900 + 300 * k + i % 300), 3) == 0;
+        stbi_image_free(px);
+    }
+    EXPECT(same);
+    if (row) stbi_image_free(row);
+    gm_plot_line(p[1], "negative n", NULL, y[1], -1);
+    EXPECT(!gm_plot_save_row(p, 3, path, 300, 200));
+    EXPECT(strstr(gm_last_error(), "gm_plot_line") != NULL);
+    EXPECT(!gm_plot_save_row(p, 30, path, 300, 200));
+    for (k = 0; k < 3; k++) gm_plot_free(p[k]);
+}
+
 /* ---- progress bar ---- */
 
 /* With stderr sent to a file (not a terminal), 1000 updates make one line per tenth and a
@@ -639,5 +674,6 @@ void tests_output(void)
     TEST(test_plot_class_names);
     TEST(test_heatmap);
     TEST(test_plot_degenerate);
+    TEST(test_plot_row);
     TEST(test_progress_plain);
 }
