@@ -5,9 +5,10 @@
  * each of GM_RING8 and GM_GRID25: the vanilla one (D judges one sample) and the packed one
  * (PacGAN, Lin et al. 2018: D judges m samples at once, all real or all generated, so a
  * generator that repeats itself is easier to tell from data). The networks follow PacGAN's
- * 2-D experiments, narrowed to fit a short run: G maps z ~ N(0, I_2) through four dense
- * layers with batch norm and ReLU to a point; D has three dense LeakyReLU layers (PacGAN:
- * maxout); non-saturating loss, one D step per G step, batches of 100 (packs), Adam.
+ * 2-D experiments, narrowed and sped up to fit a short run: G maps z ~ N(0, I_2) through four
+ * dense ReLU layers to a point (PacGAN: 400 units, batch norm); D has three dense LeakyReLU
+ * layers (PacGAN: maxout); non-saturating loss, one D step per G step, batches of 100
+ * (packs), Adam at 2e-3 (PacGAN: 1e-4 for 400 epochs), decayed over the second half.
  * Each run is scored by gm_mode_coverage (the protocol of VEEGAN and PacGAN) on --samples
  * generated points: modes captured, the share of high-quality samples, KL(h || uniform).
  * Lecture: lectures/10-mode-collapse.md
@@ -23,22 +24,22 @@
 #include "demo.h"
 
 static const char *usage =
-    "  --steps N      training steps per GAN on the ring (default 4000; the grid gets 2N)\n"
+    "  --steps N      training steps per GAN on the ring (default 6000; the grid gets 2N)\n"
     "  --pack M       samples per discriminator input of the packed GAN (default 2)\n"
     "  --seeds N      train every GAN with N seeds, print mean and spread (default 1)\n"
     "  --samples N    generated points scored and saved per GAN (default 2500)\n"
-    "  --lr R         Adam step size of G and D, decayed linearly to 0 over the second half (default 0.001)\n";
+    "  --lr R         Adam step size of G and D, decayed linearly to 0 over the second half (default 0.002)\n";
 
 enum { H = 128, FRAMES = 5, B = 100 };           /* hidden units, pictures per strip, packs per batch */
 
 /* ---- the two networks -----------------------------------------------------------------------
- * G: z (n,2) -> 4 x [dense H, batch norm, ReLU] -> dense 2           (PacGAN: H = 400)
+ * G: z (n,2) -> 4 x [dense H, ReLU] -> dense 2        (PacGAN: H = 400, batch norm before ReLU)
  * D: x (n,2) -> packed (n/m, 2m) -> 3 x [dense H, LeakyReLU 0.2] -> dense 1   one logit per pack
- * Every weight starts N(0, 0.02^2), every bias 0 (PacGAN's initialization). */
+ * PyTorch's initialization (gm_dense_new). In short runs batch norm and PacGAN's N(0, 0.02^2)
+ * weights made G slower to leave its first shape (the lecture gives the numbers). */
 typedef struct gan {
     gm_params PG, PD;
     gm_dense g[5], d[4];
-    gm_batchnorm bn[4];
     int m;                                        /* the packing degree, 1: vanilla */
 } gan;
 
@@ -52,27 +53,21 @@ static gan gan_new(int m, gm_rng *rng)
         char name[32];
         snprintf(name, sizeof name, "G%d", i);
         n.g[i] = gm_dense_new(&n.PG, name, i ? H : 2, i < 4 ? H : 2, rng);
-        if (i < 4) { snprintf(name, sizeof name, "G%d_bn", i); n.bn[i] = gm_batchnorm_new(&n.PG, name, H); }
     }
     for (i = 0; i < 4; i++) {
         char name[32];
         snprintf(name, sizeof name, "D%d", i);
         n.d[i] = gm_dense_new(&n.PD, name, i ? H : 2 * m, i < 3 ? H : 1, rng);
     }
-    for (i = 0; i < 9; i++) {
-        gm_dense *l = i < 5 ? &n.g[i] : &n.d[i - 5];
-        gm_init_normal(l->w, 0.0f, 0.02f, rng);
-        gm_init_normal(l->b, 0.0f, 0.0f, rng);
-    }
     return n;
 }
 
-/* x = G(z) for n fresh z ~ N(0, I): (n, 2); GM_TRAIN uses batch statistics, GM_EVAL running ones */
-static gm_tensor *generate(gm_tape *T, const gan *n, int count, int mode, gm_rng *rng)
+/* x = G(z) for count fresh z ~ N(0, I): (count, 2) */
+static gm_tensor *generate(gm_tape *T, const gan *n, int count, gm_rng *rng)
 {
     gm_tensor *h = gm_randn(T, gm_shape2(count, 2), rng);
     int i;
-    for (i = 0; i < 4; i++) h = gm_relu(T, gm_batchnorm(T, &n->bn[i], gm_dense(T, &n->g[i], h), mode));
+    for (i = 0; i < 4; i++) h = gm_relu(T, gm_dense(T, &n->g[i], h));
     return gm_dense(T, &n->g[4], h);
 }
 
@@ -100,19 +95,19 @@ static void train(gan *n, gm_dataset *data, long steps, float lr, float *frames,
         /* D: minimize -log D(x) - log(1 - D(G(z))), G frozen behind gm_detach */
         gm_tape_reset(T);
         real = gm_batch(T, data, step, B * n->m);
-        fake = gm_detach(T, generate(T, n, B * n->m, GM_TRAIN, rng));
+        fake = gm_detach(T, generate(T, n, B * n->m, rng));
         loss_d = gm_gan_d_loss(T, discriminate(T, n, real), discriminate(T, n, fake), GM_GAN_NONSATURATING);
         gm_backward(T, loss_d);
         gm_optim_step(optD);
         /* G: minimize -log D(G(z)); D's gradients are computed but not applied */
         gm_tape_reset(T);
-        loss_g = gm_gan_g_loss(T, discriminate(T, n, generate(T, n, B * n->m, GM_TRAIN, rng)), GM_GAN_NONSATURATING);
+        loss_g = gm_gan_g_loss(T, discriminate(T, n, generate(T, n, B * n->m, rng)), GM_GAN_NONSATURATING);
         gm_backward(T, loss_g);
         gm_optim_step(optG);
         gm_progress_update(&bar, step + 1, "loss D %.3f G %.3f", gm_item(loss_d), gm_item(loss_g));
         if (frames && (step + 1) * FRAMES >= (long)(f + 1) * steps) {        /* a picture every steps/5 */
             gm_tape_reset(T);
-            memcpy(frames + (size_t)f++ * N * 2, generate(T, n, N, GM_EVAL, rng)->val, (size_t)N * 2 * sizeof(float));
+            memcpy(frames + (size_t)f++ * N * 2, generate(T, n, N, rng)->val, (size_t)N * 2 * sizeof(float));
         }
     }
     gm_progress_finish(&bar);
@@ -157,10 +152,10 @@ static void mean_spread(const double *v, int n, double *mean, double *sd)
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "mode_collapse", usage);
-    long steps = demo_int(&d, "--steps", d.quick ? 100 : 4000, 1, 10000000);
+    long steps = demo_int(&d, "--steps", d.quick ? 100 : 6000, 1, 10000000);
     int m = demo_int(&d, "--pack", 2, 2, 16), S = demo_int(&d, "--seeds", 1, 1, 100);
     int N = demo_int(&d, "--samples", 2500, 100, 1000000);
-    float lr = demo_float(&d, "--lr", 1e-3f, 1e-6, 0.1);
+    float lr = demo_float(&d, "--lr", 2e-3f, 1e-6, 0.1);
     static const char *set_name[2] = {"ring", "grid"}, *key[2] = {"", "_grid"};
     const gm_toy toy[2] = {GM_RING8, GM_GRID25};
     gm_tape *T = gm_tape_new(0);
@@ -169,8 +164,8 @@ int main(int argc, char **argv)
     double modes[2][2][100], hq[2][2][100], kl[2][2][100];      /* [set][vanilla, packed][seed] */
     int shape[2] = {4 * N, 2}, t, k, s, K;
 
-    printf("data: %s (the 2-D mixtures are built in; --data is not used)\n", d.data ? d.data : "ring of 8 and grid of 25");
-    printf("G: z(2) -> 4 x [dense %d, BN, ReLU] -> 2;  D: 3 x [dense %d, LeakyReLU 0.2] -> 1;  batches of %d packs\n",
+    printf("data: the built-in ring of 8 and grid of 25 Gaussians (gm_synthetic_2d; --data is not used)\n");
+    printf("G: z(2) -> 4 x [dense %d, ReLU] -> 2;  D: 3 x [dense %d, LeakyReLU 0.2] -> 1;  batches of %d packs\n",
            H, H, B);
     printf("Adam %g (0.5, 0.999), linear decay to 0 over the second half; %ld steps on the ring, %ld on the grid;"
            " packed: m = %d\n\n", lr, steps, 2 * steps, m);
@@ -189,7 +184,7 @@ int main(int argc, char **argv)
                 train(&n, &data, n_steps, lr, s == 0 ? frames + (size_t)k * FRAMES * N * 2 : NULL, N, T, &rng, name);
                 gm_tape_reset(T);
                 {
-                    gm_tensor *x = generate(T, &n, N, GM_EVAL, &rng);
+                    gm_tensor *x = generate(T, &n, N, &rng);
                     r = gm_mode_coverage(x->val, N, centers, K, sigma, NULL);
                     if (s == 0) memcpy(samples + (size_t)(2 * t + k) * N * 2, x->val, (size_t)N * 2 * sizeof(float));
                 }
