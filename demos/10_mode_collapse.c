@@ -90,6 +90,7 @@ static void train(gan *n, gm_dataset *data, long steps, float lr, float *frames,
     int f = 0;
     for (step = 0; step < steps; step++) {
         gm_tensor *real, *fake, *loss_d, *loss_g;
+        float ld, lg;
         if (step >= steps / 2) optG->lr = optD->lr = lr * 2.0f * (float)(steps - step) / (float)steps;
         if (step % per_epoch == 0) gm_dataset_shuffle(data, rng);
         /* D: minimize -log D(x) - log(1 - D(G(z))), G frozen behind gm_detach */
@@ -97,14 +98,14 @@ static void train(gan *n, gm_dataset *data, long steps, float lr, float *frames,
         real = gm_batch(T, data, step, B * n->m);
         fake = gm_detach(T, generate(T, n, B * n->m, rng));
         loss_d = gm_gan_d_loss(T, discriminate(T, n, real), discriminate(T, n, fake), GM_GAN_NONSATURATING);
-        gm_backward(T, loss_d);
+        ld = gm_backward(T, loss_d);
         gm_optim_step(optD);
         /* G: minimize -log D(G(z)); D's gradients are computed but not applied */
         gm_tape_reset(T);
         loss_g = gm_gan_g_loss(T, discriminate(T, n, generate(T, n, B * n->m, rng)), GM_GAN_NONSATURATING);
-        gm_backward(T, loss_g);
+        lg = gm_backward(T, loss_g);
         gm_optim_step(optG);
-        gm_progress_update(&bar, step + 1, "loss D %.3f G %.3f", gm_item(loss_d), gm_item(loss_g));
+        gm_progress_update(&bar, step + 1, "loss D %.3f G %.3f", ld, lg);
         if (frames && (step + 1) * FRAMES >= (long)(f + 1) * steps) {        /* a picture every steps/5 */
             gm_tape_reset(T);
             memcpy(frames + (size_t)f++ * N * 2, generate(T, n, N, rng)->val, (size_t)N * 2 * sizeof(float));
@@ -115,7 +116,7 @@ static void train(gan *n, gm_dataset *data, long steps, float lr, float *frames,
 }
 
 /* ---- pictures: per GAN a strip of FRAMES scatter plots ----------------------------------------- */
-static void save_strips(demo *d, const char *file, const float *frames, int N, long steps, const char *set, int m)
+static void save_strips(demo *d, const char *set, const float *frames, int N, long steps, int m)
 {
     gm_plot *p[2 * FRAMES];
     float *x = (float *)malloc((size_t)N * sizeof(float)), *y = (float *)malloc((size_t)N * sizeof(float));
@@ -133,7 +134,7 @@ static void save_strips(demo *d, const char *file, const float *frames, int N, l
         }
     for (r = 0; r < 2; r++) {
         char name[64];
-        snprintf(name, sizeof name, "%s_%s.png", file, r ? "packed" : "vanilla");
+        snprintf(name, sizeof name, "%s_%s.png", set, r ? "packed" : "vanilla");
         demo_check(d, gm_plot_save_row(p + r * FRAMES, FRAMES, demo_path(d, name), 320, 320), "saving a strip");
     }
     for (i = 0; i < 2 * FRAMES; i++) gm_plot_free(p[i]);
@@ -193,7 +194,7 @@ int main(int argc, char **argv)
                        k ? "packed" : "vanilla", r.captured, K, 100 * r.hq, r.kl);
                 gm_params_free(&n.PG); gm_params_free(&n.PD);
             }
-            if (s == 0) save_strips(&d, set_name[t], frames, N, n_steps, set_name[t], m);
+            if (s == 0) save_strips(&d, set_name[t], frames, N, n_steps, m);
             gm_dataset_free(&data);
         }
     printf("\nover %d seed(s): mean (standard deviation); a mode counts with >= %d of %d samples within 3 sigma\n",
