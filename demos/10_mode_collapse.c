@@ -14,7 +14,8 @@
  * Lecture: lectures/10-mode-collapse.md
  * Run:     make build/mode_collapse && ./build/mode_collapse          (about 2 minutes)
  *          ./build/mode_collapse --seeds 5      the table over 5 seeds, mean and spread
- * Output:  out/mode_collapse/ring.png, grid.png   per GAN a strip: samples over training
+ * Output:  out/mode_collapse/{ring,grid}_{vanilla,packed}.png   per GAN a strip of 5 scatter
+ *                                          plots: its samples over training (first seed)
  *          out/mode_collapse/samples.npy   (4 N, 2) float32: N points each of ring vanilla,
  *                                          ring packed, grid vanilla, grid packed (first seed)
  *          result lines modes_, hq_, kl_ {vanilla, fixed} and the same with _grid
@@ -36,7 +37,7 @@ enum { H = 128, FRAMES = 5, B = 100 };           /* hidden units, pictures per s
  * G: z (n,2) -> 4 x [dense H, ReLU] -> dense 2        (PacGAN: H = 400, batch norm before ReLU)
  * D: x (n,2) -> packed (n/m, 2m) -> 3 x [dense H, LeakyReLU 0.2] -> dense 1   one logit per pack
  * PyTorch's initialization (gm_dense_new). In short runs batch norm and PacGAN's N(0, 0.02^2)
- * weights made G slower to leave its first shape (the lecture gives the numbers). */
+ * weights made G slower to leave its first shape, lines between the modes (see the lecture). */
 typedef struct gan {
     gm_params PG, PD;
     gm_dense g[5], d[4];
