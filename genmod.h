@@ -89,8 +89,9 @@
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
  *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
- *     >>checkpoints >>metrics >>fid    saving parameters; active units, AUROC; the symmetric
- *                                      eigendecomposition, matrix square root, FID and IS
+ *     >>checkpoints >>metrics >>fid >>mode-coverage   saving parameters; active units,
+ *                                      AUROC; the symmetric eigendecomposition, matrix square
+ *                                      root, FID and IS; modes of a 2-D mixture a generator covers
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
@@ -786,6 +787,28 @@ GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D);
  * over the K classes. Rows must be probabilities (>= 0, summing to 1 within 1e-3): else NAN
  * with gm_last_error(). */
 GMDEF double gm_inception_score(const float *p, int n, int K);
+
+/* Mode coverage of samples from a 2-D mixture of K Gaussians of equal std sigma, the
+ * protocol of VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et al. 2018):
+ *   - a sample x is high quality when |x - c| < 3 sigma for its nearest center c;
+ *   - n_k counts the high-quality samples whose nearest center is mode k;
+ *   - mode k is captured when n_k >= GM_MODE_MIN_SAMPLES (20). (The papers count a mode
+ *     with one high-quality sample; 20 keeps a few stray samples from counting. With
+ *     2500 samples a generator that matches the data puts about 2500/K on each mode.)
+ * Returned: the modes captured, hq = the share of all n samples that are high quality,
+ * and kl = KL(h || u) = sum_k h_k log(K h_k) = log K - H(h) in nats, the KL divergence of
+ * the histogram h_k = n_k / sum_j n_j of the high-quality samples from the uniform
+ * u_k = 1/K (PacGAN's "reverse KL"): 0 when every mode gets the same share, log K when
+ * one mode gets all; NAN when no sample is high quality.
+ * x is (n, 2), centers (K, 2); counts (K values) receives n_k if not NULL. Real data
+ * score hq = 1 - e^(-9/2) = 0.989 on average: the share of a 2-D Gaussian within 3 sigma. */
+#define GM_MODE_MIN_SAMPLES 20
+typedef struct gm_modes { int captured; double hq, kl; } gm_modes;
+GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int K, float sigma, int *counts);
+/* The modes of gm_synthetic_2d's mixtures: writes the K centers to centers (K, 2) (may
+ * be NULL) and their std to *sigma (may be NULL); returns K, 8 for GM_RING8 and 25 for
+ * GM_GRID25 (mode k as its label k), 0 for the sets that are not mixtures. */
+GMDEF int gm_toy_modes(gm_toy kind, float *centers, float *sigma);
 
 #ifdef __cplusplus
 }
@@ -7022,6 +7045,47 @@ GMDEF double gm_inception_score(const float *p, int n, int K)
         }
     GM_FREE(pbar);
     return exp(kl / n);
+
+// >>mode-coverage
+GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int K, float sigma, int *counts)
+{
+    gm_modes r = {0, 0.0, 0.0};
+    double r2 = 9.0 * (double)sigma * sigma, total = 0.0;      /* (3 sigma)^2 */
+    int *nk = counts, i, k;
+    if (!x || n < 1 || !centers || K < 1 || !(sigma > 0))
+        gm__fatal(__FILE__, __LINE__, "gm_mode_coverage", "need x, n >= 1, centers, K >= 1 and sigma > 0, got n %d K %d sigma %g", n, K, (double)sigma);
+    if (!nk && !(nk = (int *)gm__calloc((size_t)K, sizeof(int)))) { r.hq = r.kl = NAN; return r; }
+    for (k = 0; k < K; k++) nk[k] = 0;
+    for (i = 0; i < n; i++) {                   /* the nearest center, and is it within 3 sigma */
+        double best = INFINITY;
+        int near = 0;
+        for (k = 0; k < K; k++) {
+            double dx = (double)x[2 * i] - centers[2 * k], dy = (double)x[2 * i + 1] - centers[2 * k + 1];
+            if (dx * dx + dy * dy < best) { best = dx * dx + dy * dy; near = k; }
+        }
+        if (best < r2) { nk[near]++; total++; }
+    }
+    for (k = 0; k < K; k++) {
+        double h = nk[k] / total;               /* the histogram of high-quality samples */
+        r.captured += nk[k] >= GM_MODE_MIN_SAMPLES;
+        if (nk[k] > 0) r.kl += h * log(K * h);  /* h log(h / (1/K)); 0 log 0 = 0 */
+    }
+    r.hq = total / n;
+    if (total == 0) r.kl = NAN;
+    if (nk != counts) GM_FREE(nk);
+    return r;
+}
+
+GMDEF int gm_toy_modes(gm_toy kind, float *centers, float *sigma)
+{
+    const double pi = 3.14159265358979323846;
+    int K = kind == GM_RING8 ? 8 : kind == GM_GRID25 ? 25 : 0, k;
+    for (k = 0; k < K && centers; k++) {        /* as gm_synthetic_2d draws them (>>data-toy2d) */
+        centers[2 * k] = kind == GM_RING8 ? (float)(2.0 * cos(2.0 * pi * k / 8)) : (float)(-4 + 2 * (k % 5));
+        centers[2 * k + 1] = kind == GM_RING8 ? (float)(2.0 * sin(2.0 * pi * k / 8)) : (float)(-4 + 2 * (k / 5));
+    }
+    if (sigma) *sigma = kind == GM_RING8 ? 0.02f : kind == GM_GRID25 ? 0.05f : 0.0f;
+    return K;
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

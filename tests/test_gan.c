@@ -1,5 +1,6 @@
 /* tests/test_gan.c - section 8's GAN objectives: a finite-difference gradient check of each
- * loss of each kind, values worked by hand, logits of +-50, weight clipping. */
+ * loss of each kind, values worked by hand, logits of +-50, weight clipping. Section 12's
+ * mode coverage of 2-D mixtures on constructed samples. */
 #include "../genmod.h"
 #include "test.h"
 #include <string.h>
@@ -100,6 +101,88 @@ static void gan_losses_refuse_wrong_shapes(void)
     gm_tape_free(m.T);
 }
 
+/* Samples placed by hand at distance r (in sigmas) from a center, in direction a. */
+static void place(float *x, const float *c, double r, double a, float sigma)
+{
+    x[0] = (float)(c[0] + r * sigma * cos(a));
+    x[1] = (float)(c[1] + r * sigma * sin(a));
+}
+
+/* The ring's 8 modes: 40 samples on each of modes 0..2 at 1 sigma, 20 on mode 3, 19 on
+ * mode 4 at 2.9 sigma, 30 on mode 5 at 3.1 sigma (not high quality), 11 between modes.
+ * Exact counts, the 20-sample rule, and the 3 sigma boundary. */
+static void mode_coverage_counts(void)
+{
+    float c[50], sigma, x[2 * 300];
+    int counts[8], n = 0, i, k;
+    gm_modes m;
+    EXPECT(gm_toy_modes(GM_RING8, c, &sigma) == 8 && sigma == 0.02f);
+    for (k = 0; k < 3; k++)
+        for (i = 0; i < 40; i++) place(x + 2 * n++, c + 2 * k, 1.0, 0.1 * i, sigma);
+    for (i = 0; i < 20; i++) place(x + 2 * n++, c + 6, 2.9, 0.3 * i, sigma);       /* 20: captured */
+    for (i = 0; i < 19; i++) place(x + 2 * n++, c + 8, 2.9, 0.3 * i, sigma);       /* 19: not     */
+    for (i = 0; i < 30; i++) place(x + 2 * n++, c + 10, 3.1, 0.2 * i, sigma);      /* outside 3 sigma */
+    for (i = 0; i < 11; i++) { x[2 * n] = 0.1f * i; x[2 * n + 1] = -0.05f * i; n++; } /* near the middle */
+    m = gm_mode_coverage(x, n, c, 8, sigma, counts);
+    EXPECT(n == 200);
+    EXPECT(counts[0] == 40 && counts[1] == 40 && counts[2] == 40 && counts[3] == 20 && counts[4] == 19);
+    EXPECT(counts[5] == 0 && counts[6] == 0 && counts[7] == 0);
+    EXPECT(m.captured == 4);
+    EXPECT_NEAR(m.hq, 159.0 / 200, 1e-12);
+    /* h = (40, 40, 40, 20, 19)/159: KL = sum h log(8 h) */
+    EXPECT_NEAR(m.kl, 3 * (40.0 / 159) * log(8 * 40.0 / 159) + (20.0 / 159) * log(8 * 20.0 / 159)
+                      + (19.0 / 159) * log(8 * 19.0 / 159), 1e-9);
+    EXPECT(gm_mode_coverage(x, n, c, 8, sigma, NULL).captured == 4);        /* counts optional */
+}
+
+/* KL(h || uniform) is 0 when every mode has the same count and log K when one has them
+ * all; no high-quality sample gives NAN. The grid's centers are where gm_synthetic_2d
+ * draws its modes: real data land on their own labels' modes, every mode is captured, and
+ * hq is near 1 - e^(-9/2), the mass of a 2-D Gaussian within 3 sigma. */
+static void mode_coverage_kl_and_real_data(void)
+{
+    float c[50], sigma, x[2 * 250];
+    int counts[25], i, k, n = 0, agree = 0;
+    gm_modes m;
+    gm_dataset ds;
+    EXPECT(gm_toy_modes(GM_GRID25, c, &sigma) == 25 && sigma == 0.05f);
+    EXPECT(gm_toy_modes(GM_TWO_MOONS, NULL, NULL) == 0);
+    for (k = 0; k < 25; k++)
+        for (i = 0; i < 10; i++) place(x + 2 * n++, c + 2 * k, 0.5, i, sigma);
+    m = gm_mode_coverage(x, n, c, 25, sigma, NULL);
+    EXPECT(m.captured == 0 && m.hq == 1.0);     /* 10 each: all high quality, none captured */
+    EXPECT_NEAR(m.kl, 0.0, 1e-12);
+    for (i = 0; i < n; i++) place(x + 2 * i, c + 2 * 7, 2.0, i, sigma);
+    m = gm_mode_coverage(x, n, c, 25, sigma, NULL);
+    EXPECT(m.captured == 1 && m.hq == 1.0);
+    EXPECT_NEAR(m.kl, log(25.0), 1e-12);
+    for (i = 0; i < n; i++) { x[2 * i] = 1; x[2 * i + 1] = 1; }      /* between four modes */
+    m = gm_mode_coverage(x, n, c, 25, sigma, NULL);
+    EXPECT(m.captured == 0 && m.hq == 0.0 && isnan(m.kl));
+    gm_synthetic_2d(&ds, GM_GRID25, 10000, 3);
+    m = gm_mode_coverage(ds.x, ds.n, c, 25, sigma, counts);
+    for (i = 0; i < ds.n; i++) {                /* each point's nearest center is its label's */
+        double best = 1e30;
+        int near = -1;
+        for (k = 0; k < 25; k++) {
+            double dx = ds.x[2 * i] - c[2 * k], dy = ds.x[2 * i + 1] - c[2 * k + 1];
+            if (dx * dx + dy * dy < best) { best = dx * dx + dy * dy; near = k; }
+        }
+        agree += near == ds.y[i];
+    }
+    EXPECT(agree == ds.n);
+    EXPECT(m.captured == 25);
+    EXPECT_NEAR(m.hq, 1 - exp(-4.5), 0.005);
+    EXPECT(m.kl < 0.01);
+    gm_dataset_free(&ds);
+    gm_toy_modes(GM_RING8, c, &sigma);
+    gm_synthetic_2d(&ds, GM_RING8, 10000, 4);
+    m = gm_mode_coverage(ds.x, ds.n, c, 8, sigma, NULL);
+    EXPECT(m.captured == 8);
+    EXPECT_NEAR(m.hq, 1 - exp(-4.5), 0.005);
+    gm_dataset_free(&ds);
+}
+
 void tests_gan(void)
 {
     printf("GAN objectives\n");
@@ -107,4 +190,7 @@ void tests_gan(void)
     TEST(gan_losses_known_values);
     TEST(clip_weights_clamps_parameters_only);
     TEST(gan_losses_refuse_wrong_shapes);
+    printf("mode coverage of 2-D mixtures\n");
+    TEST(mode_coverage_counts);
+    TEST(mode_coverage_kl_and_real_data);
 }
