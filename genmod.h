@@ -7045,6 +7045,7 @@ GMDEF double gm_inception_score(const float *p, int n, int K)
         }
     GM_FREE(pbar);
     return exp(kl / n);
+}
 
 // >>mode-coverage
 GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int K, float sigma, int *counts)
