@@ -88,7 +88,8 @@
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
  *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
- *     >>checkpoints >>metrics          saving parameters; active units, AUROC
+ *     >>checkpoints >>metrics >>fid    saving parameters; active units, AUROC; the symmetric
+ *                                      eigendecomposition, matrix square root, FID and IS
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
@@ -334,9 +335,13 @@ GMDEF gm_tensor *gm_bernoulli_nll_at(gm_tape *T, gm_tensor *logits, gm_tensor *x
     /* -log p(x|l) = sum_d (softplus(l_d) - x_d l_d), for x in [0,1] (binary cross-entropy) */
 GMDEF gm_tensor *gm_gaussian_nll_at(gm_tape *T, gm_tensor *mean, gm_tensor *logvar, gm_tensor *x, GM__SITE);
     /* -log N(x; mean, e^logvar) = sum_d (log 2pi + logvar_d + (x_d - mean_d)^2 e^-logvar_d) / 2 */
+GMDEF gm_tensor *gm_cross_entropy_at(gm_tape *T, gm_tensor *logits, const int *labels, GM__SITE);
+    /* -log softmax(l_b)[c_b] = log sum_k e^l_bk - l_b,c_b for logits (B,K) and labels c_b in
+     * 0..K-1 (classification; computed through log-sum-exp, finite for any logits) */
 #define gm_mse(...)            gm_mse_at(__VA_ARGS__, GM__HERE)
 #define gm_bernoulli_nll(...)  gm_bernoulli_nll_at(__VA_ARGS__, GM__HERE)
 #define gm_gaussian_nll(...)   gm_gaussian_nll_at(__VA_ARGS__, GM__HERE)
+#define gm_cross_entropy(...)  gm_cross_entropy_at(__VA_ARGS__, GM__HERE)
 
 /* ======================================================================================
  * 5. layers
@@ -738,6 +743,30 @@ GMDEF int   gm_active_units(const float *mu, int n, int Z, float threshold, floa
  * a random outlier outscores a random inlier, ties counting 1/2 (the Mann-Whitney U / n m).
  * 0.5 is chance, 1 perfect. Returns NAN if a list is empty or out of memory. */
 GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n_out);
+
+/* Scores for samples from features and class probabilities that a trained classifier gives
+ * them (genmod's: demos/classifier.h; lecture 10). Matrices are row-major double, n x n.
+ *
+ * The symmetric eigendecomposition A = V diag(w) V^T by cyclic Jacobi rotations: w (n)
+ * ascending, V's columns the orthonormal eigenvectors (V may be NULL). A is not changed.
+ * Returns 1, or 0 with gm_last_error() (out of memory; A not symmetric). */
+GMDEF int    gm_eigh(const double *A, int n, double *w, double *V);
+/* The square root of a symmetric positive semi-definite A: R = V diag(sqrt w) V^T, the one
+ * symmetric PSD R with R R = A. Eigenvalues within rounding of 0 (|w| <= 1e-10 max |w|)
+ * count as 0; a clearly negative one is an error (returns 0, A is not PSD). */
+GMDEF int    gm_sqrtm_psd(const double *A, int n, double *R);
+/* The Frechet Inception Distance (Heusel et al. 2017) between two sets of D features,
+ * f1 (n1, D) and f2 (n2, D), each summarized by its mean mu and covariance S (over n - 1):
+ *     FID = |mu1 - mu2|^2 + Tr(S1 + S2 - 2 (S1^1/2 S2 S1^1/2)^1/2),
+ * the squared Frechet (2-Wasserstein) distance between N(mu1, S1) and N(mu2, S2). 0 for a
+ * set against itself. Returns NAN with gm_last_error() if n1 or n2 < 2 or on failure. */
+GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D);
+/* The Inception Score (Salimans et al. 2016) from class probabilities p (n, K), row i the
+ * classifier's p(y|x_i):  IS = exp( (1/n) sum_i KL(p(y|x_i) || p(y)) ),  p(y) = (1/n) sum_i
+ * p(y|x_i). 1 when every row is the same; K at most, reached by confident rows spread evenly
+ * over the K classes. Rows must be probabilities (>= 0, summing to 1 within 1e-3): else NAN
+ * with gm_last_error(). */
+GMDEF double gm_inception_score(const float *p, int n, int K);
 
 #ifdef __cplusplus
 }
@@ -2638,6 +2667,48 @@ GMDEF gm_tensor *gm_gaussian_nll_at(gm_tape *T, gm_tensor *mean, gm_tensor *logv
             acc += 1.8378770664093453 + logvar->val[i] + e * e * exp(-(double)logvar->val[i]);  /* log 2pi */
         }
         y->val[b] = (float)(0.5 * acc);
+    }
+    return y;
+}
+
+/* Softmax cross-entropy, p_bk = e^l_bk / sum_j e^l_bj the softmax of example b's logits:
+ *     y_b = -log p_b,c_b = lse_b - l_b,c_b,   lse_b = m + log sum_k e^(l_bk - m),  m = max_k l_bk
+ *     dl_bk = dy_b (p_bk - [k = c_b])
+ * The forward keeps p_bk - [k = c_b] (the gradient for dy_b = 1), so the backward needs
+ * neither the labels nor another exp. */
+static void gm__cross_entropy_bwd(gm_tensor *y)
+{
+    gm_tensor *l = y->in[0];
+    int K = l->size / y->size, b, k;
+    for (b = 0; b < y->size; b++)
+        for (k = 0; k < K; k++) l->grad[(size_t)b * K + k] += y->grad[b] * y->saved[(size_t)b * K + k];
+}
+
+GMDEF gm_tensor *gm_cross_entropy_at(gm_tape *T, gm_tensor *logits, const int *labels, GM__SITE)
+{
+    gm_tensor *y;
+    char sb[64];
+    int B = logits->shape.d[0], K, b, k;
+    if (logits->shape.ndim != 2)
+        gm__fatal(file, line, "gm_cross_entropy", "needs logits (B,K), got %s", gm__shape_str(logits->shape, sb));
+    if (!labels) gm__fatal(file, line, "gm_cross_entropy", "labels is NULL");
+    K = logits->shape.d[1];
+    for (b = 0; b < B; b++)
+        if (labels[b] < 0 || labels[b] >= K)
+            gm__fatal(file, line, "gm_cross_entropy", "label %d of example %d is not a class of logits %s",
+                      labels[b], b, gm__shape_str(logits->shape, sb));
+    y = gm__node(T, gm_shape1(B), "gm_cross_entropy", gm__cross_entropy_bwd, logits, NULL, NULL, file, line);
+    y->saved = gm__floats(T, logits->size, "gm_cross_entropy", file, line);
+    for (b = 0; b < B; b++) {
+        const float *l = logits->val + (size_t)b * K;
+        float *g = y->saved + (size_t)b * K;
+        float m = l[0];
+        double sum = 0.0, lse;
+        for (k = 1; k < K; k++) if (l[k] > m) m = l[k];
+        for (k = 0; k < K; k++) sum += exp((double)l[k] - m);      /* every term <= 1, one of them 1 */
+        lse = m + log(sum);
+        for (k = 0; k < K; k++) g[k] = (float)exp(l[k] - lse) - (k == labels[b]);   /* p_bk - [k = c_b] */
+        y->val[b] = (float)(lse - l[labels[b]]);
     }
     return y;
 }
@@ -6710,6 +6781,197 @@ GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n
     }
     GM_FREE(all);
     return (rank_sum - (double)n_out * (n_out + 1) / 2.0) / ((double)n_in * n_out);
+}
+
+// >>fid
+/* Cyclic Jacobi: sweep over every pair p < q and rotate rows and columns p, q of A by the
+ * angle that zeroes a_pq; V collects the rotations. A rotation J (J_pp = J_qq = c, J_pq = s,
+ * J_qp = -s) turns A into J^T A J, whose (p,q) entry c s (a_pp - a_qq) + (c^2 - s^2) a_pq
+ * vanishes for t = s/c the smaller root of t^2 + 2 theta t - 1 = 0, theta = (a_qq - a_pp)
+ * / (2 a_pq). Each rotation keeps the sum of squares of A and moves a_pq^2 of it onto the
+ * diagonal, so the off-diagonal part shrinks, quadratically once it is small; stop after a
+ * sweep that found nothing above 1e-15 |A| / n to rotate. */
+GMDEF int gm_eigh(const double *A, int n, double *w, double *V)
+{
+    double *a, *v, norm = 0.0, tiny;
+    int i, j, k, p, q, sweep, rotated = 1;
+    if (n < 1) return gm__error("gm_eigh: n = %d, not 1 or more", n);
+    a = (double *)gm__calloc((size_t)n * n, sizeof(double));
+    v = (double *)gm__calloc((size_t)n * n, sizeof(double));
+    if (!a || !v) { GM_FREE(a); GM_FREE(v); return 0; }
+    for (i = 0; i < n * n; i++) { a[i] = A[i]; norm += A[i] * A[i]; }
+    if (!isfinite(norm)) { GM_FREE(a); GM_FREE(v); return gm__error("gm_eigh: A holds NaN or infinity"); }
+    for (i = 0; i < n; i++) {
+        v[i * n + i] = 1.0;
+        for (j = 0; j < i; j++)
+            if (fabs(a[i * n + j] - a[j * n + i]) > 1e-12 * sqrt(norm)) {
+                GM_FREE(a); GM_FREE(v);
+                return gm__error("gm_eigh: A is not symmetric (A[%d][%d] = %g, A[%d][%d] = %g)",
+                                 i, j, A[i * n + j], j, i, A[j * n + i]);
+            }
+    }
+    tiny = 1e-15 * sqrt(norm) / n;
+    for (sweep = 0; sweep < 100 && rotated; sweep++) {
+        rotated = 0;
+        for (p = 0; p < n; p++)
+            for (q = p + 1; q < n; q++) {
+                double apq = a[p * n + q], theta, t, c, s;
+                if (fabs(apq) <= tiny) continue;
+                rotated = 1;
+                theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
+                c = 1.0 / sqrt(t * t + 1.0);
+                s = t * c;
+                for (k = 0; k < n; k++) {          /* A J: columns p and q */
+                    double akp = a[k * n + p], akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for (k = 0; k < n; k++) {          /* J^T (A J): rows p and q */
+                    double apk = a[p * n + k], aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                a[p * n + q] = a[q * n + p] = 0.0;  /* zero by construction, up to rounding */
+                for (k = 0; k < n; k++) {          /* V J */
+                    double vkp = v[k * n + p], vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+    }
+    /* the diagonal holds the eigenvalues: sort them ascending, each with its column of V */
+    for (i = 0; i < n; i++) w[i] = a[i * n + i];
+    for (i = 0; i < n; i++) {
+        int m = i;
+        for (j = i + 1; j < n; j++) if (w[j] < w[m]) m = j;
+        if (m != i) {
+            double tw = w[i]; w[i] = w[m]; w[m] = tw;
+            for (k = 0; k < n; k++) { double tv = v[k * n + i]; v[k * n + i] = v[k * n + m]; v[k * n + m] = tv; }
+        }
+    }
+    if (V) memcpy(V, v, (size_t)n * n * sizeof(double));
+    GM_FREE(a); GM_FREE(v);
+    return 1;
+}
+
+/* The eigenvalues of a PSD matrix with those within rounding of 0 set to 0; 0 if one is
+ * clearly negative. */
+static int gm__psd_eigenvalues(double *w, int n, const char *what)
+{
+    double big = 0.0;
+    int i;
+    for (i = 0; i < n; i++) if (fabs(w[i]) > big) big = fabs(w[i]);
+    for (i = 0; i < n; i++) {
+        if (w[i] < -1e-10 * big) return gm__error("%s: the matrix is not positive semi-definite (eigenvalue %g)", what, w[i]);
+        if (w[i] < 0) w[i] = 0;
+    }
+    return 1;
+}
+
+GMDEF int gm_sqrtm_psd(const double *A, int n, double *R)
+{
+    double *w = (double *)gm__calloc((size_t)n, sizeof(double)), *V = (double *)gm__calloc((size_t)n * n, sizeof(double));
+    int i, j, k, ok = w && V && gm_eigh(A, n, w, V) && gm__psd_eigenvalues(w, n, "gm_sqrtm_psd");
+    if (ok) {
+        for (k = 0; k < n; k++) w[k] = sqrt(w[k]);
+        for (i = 0; i < n; i++)                /* R_ij = R_ji = sum_k V_ik sqrt(w_k) V_jk */
+            for (j = 0; j <= i; j++) {
+                double r = 0.0;
+                for (k = 0; k < n; k++) r += V[i * n + k] * w[k] * V[j * n + k];
+                R[i * n + j] = R[j * n + i] = r;
+            }
+    }
+    GM_FREE(w); GM_FREE(V);
+    return ok;
+}
+
+/* mean (D) and covariance (D x D, over n - 1) of n rows of f, in double */
+static void gm__mean_cov(const float *f, int n, int D, double *mu, double *S)
+{
+    int i, j, k;
+    for (j = 0; j < D; j++) mu[j] = 0.0;
+    for (i = 0; i < n; i++) for (j = 0; j < D; j++) mu[j] += f[(size_t)i * D + j];
+    for (j = 0; j < D; j++) mu[j] /= n;
+    for (j = 0; j < D * D; j++) S[j] = 0.0;
+    for (i = 0; i < n; i++) {
+        const float *x = f + (size_t)i * D;
+        for (j = 0; j < D; j++) {
+            double dj = x[j] - mu[j];
+            for (k = 0; k <= j; k++) S[j * D + k] += dj * (x[k] - mu[k]);
+        }
+    }
+    for (j = 0; j < D; j++) for (k = 0; k <= j; k++) S[k * D + j] = S[j * D + k] /= n - 1;
+}
+
+/* Tr (S1^1/2 S2 S1^1/2)^1/2 is the sum of the square roots of the eigenvalues of
+ * M = S1^1/2 S2 S1^1/2 (PSD), which are those of S1 S2: the trace of (S1 S2)^1/2. */
+GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D)
+{
+    size_t DD = (size_t)D * D;
+    double *mem, *mu1, *mu2, *S1, *S2, *R, *M, *w;
+    double fid = NAN, dmu = 0.0, tr = 0.0, root = 0.0;
+    int i, j, k;
+    if (n1 < 2 || n2 < 2 || D < 1) {
+        gm__error("gm_fid: needs 2 or more rows of 1 or more features in each set (got %d and %d rows of %d)", n1, n2, D);
+        return NAN;
+    }
+    if (!(mem = (double *)gm__calloc(4 * DD + 3 * (size_t)D, sizeof(double)))) return NAN;
+    S1 = mem; S2 = S1 + DD; R = S2 + DD; M = R + DD; mu1 = M + DD; mu2 = mu1 + D; w = mu2 + D;
+    gm__mean_cov(f1, n1, D, mu1, S1);
+    gm__mean_cov(f2, n2, D, mu2, S2);
+    for (j = 0; j < D; j++) {
+        dmu += (mu1[j] - mu2[j]) * (mu1[j] - mu2[j]);            /* |mu1 - mu2|^2  */
+        tr += S1[j * D + j] + S2[j * D + j];                     /* Tr S1 + Tr S2  */
+    }
+    if (gm_sqrtm_psd(S1, D, R)) {                                /* R = S1^1/2     */
+        for (i = 0; i < D; i++)                                  /* S1 <- S2 R (S1 is no longer needed) */
+            for (j = 0; j < D; j++) {
+                double r = 0.0;
+                for (k = 0; k < D; k++) r += S2[i * D + k] * R[k * D + j];
+                S1[i * D + j] = r;
+            }
+        for (i = 0; i < D; i++)                                  /* M = R S2 R     */
+            for (j = 0; j < D; j++) {
+                double r = 0.0;
+                for (k = 0; k < D; k++) r += R[i * D + k] * S1[k * D + j];
+                M[i * D + j] = r;
+            }
+        for (i = 0; i < D; i++)                                  /* symmetric up to rounding: make it exactly */
+            for (j = 0; j < i; j++) M[i * D + j] = M[j * D + i] = 0.5 * (M[i * D + j] + M[j * D + i]);
+        if (gm_eigh(M, D, w, NULL) && gm__psd_eigenvalues(w, D, "gm_fid")) {
+            for (j = 0; j < D; j++) root += sqrt(w[j]);          /* Tr M^1/2       */
+            fid = dmu + tr - 2.0 * root;
+        }
+    }
+    GM_FREE(mem);
+    return fid;
+}
+
+/* KL(p_i || pbar) = sum_k p_ik (log p_ik - log pbar_k), a term with p_ik = 0 counting 0 */
+GMDEF double gm_inception_score(const float *p, int n, int K)
+{
+    double *pbar, kl = 0.0;
+    int i, k;
+    if (n < 1 || K < 1) { gm__error("gm_inception_score: needs 1 or more rows of 1 or more classes (got %d x %d)", n, K); return NAN; }
+    for (i = 0; i < n; i++) {
+        double sum = 0.0;
+        for (k = 0; k < K; k++) {
+            float v = p[(size_t)i * K + k];
+            if (!(v >= 0.0f && v <= 1.0f)) { gm__error("gm_inception_score: p[%d][%d] = %g is not a probability", i, k, v); return NAN; }
+            sum += v;
+        }
+        if (fabs(sum - 1.0) > 1e-3) { gm__error("gm_inception_score: row %d sums to %g, not 1", i, sum); return NAN; }
+    }
+    if (!(pbar = (double *)gm__calloc((size_t)K, sizeof(double)))) return NAN;
+    for (i = 0; i < n; i++) for (k = 0; k < K; k++) pbar[k] += p[(size_t)i * K + k] / (double)n;   /* p(y) */
+    for (i = 0; i < n; i++)
+        for (k = 0; k < K; k++) {
+            double v = p[(size_t)i * K + k];
+            if (v > 0.0) kl += v * (log(v) - log(pbar[k]));
+        }
+    GM_FREE(pbar);
+    return exp(kl / n);
 }
 
 #if defined(__GNUC__) && !defined(__clang__)

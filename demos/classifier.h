@@ -1,0 +1,178 @@
+/* demos/classifier.h - genmod's own Fashion-MNIST classifier, whose features and class
+ * probabilities define genmod's FID and Inception Score (lecture 10).
+ *
+ *   conv 1->32 k3 p1, ReLU, avgpool 2x2        (B,32,14,14)
+ *   conv 32->64 k3 p1, ReLU, avgpool 2x2       (B,64,7,7)
+ *   dense 3136->128, ReLU                      the features, (B, CLASSIFIER_FEATURES)
+ *   dense 128->10                              logits; p(y|x) = softmax(logits)
+ * trained by softmax cross-entropy (gm_cross_entropy), Adam 1e-3, batches of 128.
+ * --quick uses a narrower one (8 and 16 channels), trained for seconds, never saved.
+ *
+ * classifier_get loads the checkpoint (--classifier PATH, default
+ * out/classifier/classifier.ckpt, or out/classifier/classifier_builtin.ckpt on the built-in
+ * shapes); when the file is missing it trains the classifier first, saying so, and saves it
+ * there (the classifier demo, 10_classifier.c, makes the same file). A demo that calls it
+ * puts CLASSIFIER_USAGE in its usage text. classifier_embed turns images into features and
+ * probabilities. Include after demo.h. */
+#ifndef GENMOD_DEMO_CLASSIFIER_H
+#define GENMOD_DEMO_CLASSIFIER_H
+
+#define CLASSIFIER_FEATURES 128
+#define CLASSIFIER_CLASSES 10
+#define CLASSIFIER_EPOCHS 4
+#define CLASSIFIER_USAGE \
+    "  --classifier PATH  the classifier for FID and IS (default out/classifier/classifier.ckpt,\n" \
+    "                 classifier_builtin.ckpt on the built-in shapes; trained first if missing)\n"
+
+typedef struct classifier {
+    gm_params P;
+    gm_conv2d c1, c2;
+    gm_dense d1, d2;
+    gm_tape *T;                 /* for classifier_embed */
+} classifier;
+
+/* The network, c channels in the first conv (32; 8 for the quick one), 2c in the second. */
+static inline void classifier_new(classifier *m, int c, uint64_t seed)
+{
+    gm_rng rng = gm_rng_new(seed);
+    memset(m, 0, sizeof *m);
+    m->c1 = gm_conv2d_new(&m->P, "cls_conv1", 1, c, 3, 1, 1, &rng);
+    m->c2 = gm_conv2d_new(&m->P, "cls_conv2", c, 2 * c, 3, 1, 1, &rng);
+    m->d1 = gm_dense_new(&m->P, "cls_features", 2 * c * 7 * 7, CLASSIFIER_FEATURES, &rng);
+    m->d2 = gm_dense_new(&m->P, "cls_logits", CLASSIFIER_FEATURES, CLASSIFIER_CLASSES, &rng);
+    m->T = gm_tape_new(0);
+}
+
+/* x (B,1,28,28) -> logits (B,10); *features (B,128) if features is not NULL */
+static inline gm_tensor *classifier_forward(gm_tape *T, const classifier *m, gm_tensor *x, gm_tensor **features)
+{
+    gm_tensor *h = gm_avgpool2x2(T, gm_relu(T, gm_conv2d(T, &m->c1, x)));
+    h = gm_avgpool2x2(T, gm_relu(T, gm_conv2d(T, &m->c2, h)));
+    h = gm_relu(T, gm_dense(T, &m->d1, gm_flatten(T, h)));
+    if (features) *features = h;
+    return gm_dense(T, &m->d2, h);
+}
+
+/* The share of ds's images whose most probable class is their label. */
+static inline double classifier_accuracy(classifier *m, const gm_dataset *ds)
+{
+    int i, b, k, right = 0, nb = gm_batches(ds, 500);
+    for (i = 0; i < nb; i++) {
+        gm_tensor *logits;
+        const int *y;
+        gm_tape_reset(m->T);
+        logits = classifier_forward(m->T, m, gm_batch(m->T, ds, i, 500), NULL);
+        y = gm_batch_labels(m->T, ds, i, 500);
+        for (b = 0; b < logits->shape.d[0]; b++) {
+            const float *l = logits->val + b * CLASSIFIER_CLASSES;
+            int best = 0;
+            for (k = 1; k < CLASSIFIER_CLASSES; k++) if (l[k] > l[best]) best = k;
+            right += best == y[b];
+        }
+    }
+    return (double)right / ds->n;
+}
+
+/* Train by cross-entropy for `epochs`, shuffling each epoch; returns the test accuracy.
+ * verbose: a line per epoch with the mean training loss and the test accuracy. */
+static inline double classifier_train(classifier *m, gm_dataset *train, const gm_dataset *test, int epochs,
+                                      uint64_t seed, int verbose)
+{
+    gm_optim *opt = gm_adam_new(&m->P, 1e-3f, 0.9f, 0.999f);
+    gm_rng rng = gm_rng_new(seed);
+    int e, B = 128, steps = gm_batches(train, B);
+    double acc = 0.0;
+    for (e = 0; e < epochs; e++) {
+        gm_progress bar = gm_progress_start("classifier", steps);
+        double sum = 0.0, t0 = gm_seconds();
+        int i;
+        gm_dataset_shuffle(train, &rng);
+        for (i = 0; i < steps; i++) {
+            gm_tape *T = m->T;
+            gm_tensor *x, *logits, *loss;
+            gm_tape_reset(T);
+            x = gm_batch(T, train, i, B);
+            logits = classifier_forward(T, m, x, NULL);
+            loss = gm_mean(T, gm_cross_entropy(T, logits, gm_batch_labels(T, train, i, B)));  /* -log p(y|x) */
+            sum += gm_backward(T, loss) * x->shape.d[0];
+            gm_optim_step(opt);
+            gm_progress_update(&bar, i + 1, "loss %.3f", gm_item(loss));
+        }
+        gm_progress_finish(&bar);
+        acc = classifier_accuracy(m, test);
+        if (verbose)
+            printf("epoch %d   train loss %.4f   test accuracy %.4f   %.1f s\n", e + 1, sum / train->n, acc,
+                   gm_seconds() - t0);
+    }
+    gm_optim_free(opt);
+    return acc;
+}
+
+/* 1 when ds is genmod's built-in shapes rather than Fashion-MNIST (or --data files). */
+static inline int classifier_is_builtin(const gm_dataset *ds) { return strncmp(ds->name, "synthetic shapes", 16) == 0; }
+
+/* Load --classifier PATH (default out/classifier/classifier.ckpt, or
+ * out/classifier/classifier_builtin.ckpt on the built-in shapes); when missing, train it
+ * first (saying so) and save it there. --quick without --classifier trains a small one on
+ * 3000 images in memory, never touching the file. Stops the demo on an unreadable file. */
+static inline void classifier_get(demo *d, classifier *m, int builtin)
+{
+    const char *path = demo_str(d, "--classifier", builtin ? "out/classifier/classifier_builtin.ckpt"
+                                                           : "out/classifier/classifier.ckpt");
+    int quick = d->quick && !demo_arg(d, "--classifier");
+    gm_dataset train, test;
+    struct stat st;
+    classifier_new(m, quick ? 8 : 32, 1);
+    demo_check(d, m->T != NULL, "making the classifier's tape");
+    if (!quick && stat(path, &st) == 0) {
+        demo_check(d, gm_load_params(&m->P, path), "loading the classifier");
+        printf("classifier: %s\n", path);
+        return;
+    }
+    if (builtin) {                      /* the same sets as demo_images with the default seed */
+        gm_synthetic_shapes(&train, 20000, 1);
+        gm_synthetic_shapes(&test, 4000, 1 + 1000);
+    } else {
+        demo_check(d, gm_load_fashion_mnist(&train, &test, d->data), "loading the classifier's training data");
+    }
+    if (quick) { train.n = train.n < 3000 ? train.n : 3000; test.n = test.n < 600 ? test.n : 600; }
+    printf("classifier: %s%s, training it (%d epochs on %s)\n", quick ? "--quick: a small one, in memory" : path,
+           quick ? "" : " not found", quick ? 1 : CLASSIFIER_EPOCHS, train.name);
+    printf("classifier: test accuracy %.4f\n", classifier_train(m, &train, &test, quick ? 1 : CLASSIFIER_EPOCHS, 1, 0));
+    if (!quick) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", path);
+        if (strrchr(dir, '/')) { *strrchr(dir, '/') = 0; demo_mkdirs(dir); }
+        demo_check(d, gm_save_params(&m->P, path), "saving the classifier");
+        printf("classifier: saved %s\n", path);
+    }
+    gm_dataset_free(&train);
+    gm_dataset_free(&test);
+}
+
+/* n images x (n,1,28,28) in [0,1] -> features (n, CLASSIFIER_FEATURES) and p(y|x) = softmax
+ * of the logits (n, 10); either output may be NULL. */
+static inline void classifier_embed(classifier *m, const float *x, int n, float *features, float *probs)
+{
+    int i, b, k;
+    for (i = 0; i < n; i += 500) {
+        int nb = n - i < 500 ? n - i : 500;
+        gm_tensor *f, *logits, *lse;
+        gm_tape_reset(m->T);
+        logits = classifier_forward(m->T, m, gm_from(m->T, gm_shape4(nb, 1, 28, 28), x + (size_t)i * 784), &f);
+        if (features) memcpy(features + (size_t)i * CLASSIFIER_FEATURES, f->val, sizeof(float) * f->size);
+        if (!probs) continue;
+        lse = gm_logsumexp(m->T, logits);                   /* p_k = e^(l_k - log sum_j e^l_j) */
+        for (b = 0; b < nb; b++)
+            for (k = 0; k < CLASSIFIER_CLASSES; k++)
+                probs[(size_t)(i + b) * CLASSIFIER_CLASSES + k] = expf(logits->val[b * CLASSIFIER_CLASSES + k] - lse->val[b]);
+    }
+}
+
+static inline void classifier_free(classifier *m)
+{
+    gm_params_free(&m->P);
+    gm_tape_free(m->T);
+}
+
+#endif
