@@ -26,11 +26,13 @@
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
 #include "demo.h"
+#include "classifier.h"
 
 static const char *usage =
     "  --epochs N     passes of D over the training set (default 3; 1 with --quick)\n"
     "  --k K          discriminator steps per generator step (default 1)\n"
-    "  --samples N    samples written to samples.npy and scored (default 10000; 500 with --quick)\n";
+    "  --samples N    samples written to samples.npy and scored (default 10000; 500 with --quick)\n"
+    CLASSIFIER_USAGE;
 
 enum { Z = 64, B = 64 };
 
@@ -137,6 +139,35 @@ static void save_losses(demo *d, const float *ld, const float *lg, int n)
     free(s);
 }
 
+/* genmod's FID and Inception Score (lecture 10): the classifier's features of n samples
+ * against those of the test images, and its class probabilities of the samples; also how
+ * the samples spread over the classes the classifier sees in them. */
+static void score(demo *d, const float *samples, int n, const gm_dataset *test, int builtin, double *fid, double *is)
+{
+    enum { F = CLASSIFIER_FEATURES, K = CLASSIFIER_CLASSES };
+    float *f_test = (float *)malloc(sizeof(float) * test->n * F), *f = (float *)malloc(sizeof(float) * n * F);
+    float *p = (float *)malloc(sizeof(float) * n * K);
+    int count[K] = {0}, i, k;
+    classifier c;
+    classifier_get(d, &c, builtin);
+    classifier_embed(&c, test->x, test->n, f_test, NULL);
+    classifier_embed(&c, samples, n, f, p);
+    *fid = gm_fid(f_test, test->n, f, n, F);
+    *is = gm_inception_score(p, n, K);
+    for (i = 0; i < n; i++) {
+        int best = 0;
+        for (k = 1; k < K; k++) if (p[i * K + k] > p[i * K + best]) best = k;
+        count[best]++;
+    }
+    printf("\nthe %d samples by the classifier's most probable class:\n", n);
+    for (k = 0; k < K; k++)
+        if (test->class_names) printf("  %-12s %5d\n", test->class_names[k], count[k]);
+        else printf("  class %d      %5d\n", k, count[k]);
+    printf("FID against the %d test images %.2f, Inception Score %.2f (genmod's classifier)\n", test->n, *fid, *is);
+    classifier_free(&c);
+    free(f_test); free(f); free(p);
+}
+
 /* ---------------------------------------------------------------- main */
 int main(int argc, char **argv)
 {
@@ -151,7 +182,7 @@ int main(int argc, char **argv)
     float fixed_z[64 * Z], grid[64 * 784], *ld, *lg, *samples;
     int nb, steps_per_epoch, e, i, shape[4];
     long step = 0;
-    double sum_ld = 0, sum_lg = 0, sum_real = 0, sum_fake = 0;
+    double fid, is, sum_ld = 0, sum_lg = 0, sum_real = 0, sum_fake = 0;
 
     /* data: images in [-1, 1], the range of tanh */
     demo_check(&d, T != NULL, "making the tape");
@@ -163,8 +194,8 @@ int main(int argc, char **argv)
     m = dcgan_new(&rng);
     opt_g = gm_adam_new(&m.PG, 2e-4f, 0.5f, 0.999f);
     opt_d = gm_adam_new(&m.PD, 2e-4f, 0.5f, 0.999f);
-    printf("DCGAN: G %ld parameters, D %ld; %d epochs of %d D steps (batch %d), %d D step%s per G step\n",
-           gm_params_count(&m.PG), gm_params_count(&m.PD), epochs, nb, B, k, k > 1 ? "s" : "");
+    printf("DCGAN: G %ld parameters, D %ld; %d epoch%s of %d D steps (batch %d), %d D step%s per G step\n",
+           gm_params_count(&m.PG), gm_params_count(&m.PD), epochs, epochs > 1 ? "s" : "", nb, B, k, k > 1 ? "s" : "");
     for (i = 0; i < 64 * Z; i++) fixed_z[i] = gm_rng_normal(&rng);
     ld = (float *)malloc(sizeof(float) * epochs * steps_per_epoch);
     lg = (float *)malloc(sizeof(float) * epochs * steps_per_epoch);
@@ -220,11 +251,14 @@ int main(int argc, char **argv)
     }
     shape[0] = n_samples; shape[1] = 1; shape[2] = 28; shape[3] = 28;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");
+    score(&d, samples, n_samples, &test, classifier_is_builtin(&train), &fid, &is);
 
     demo_result("d_loss", sum_ld);
     demo_result("g_loss", sum_lg);
     demo_result("d_real", sum_real);
     demo_result("d_fake", sum_fake);
+    demo_result("fid", fid);
+    demo_result("is", is);
 
     free(samples); free(ld); free(lg);
     gm_optim_free(opt_g); gm_optim_free(opt_d);
