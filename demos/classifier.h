@@ -22,7 +22,7 @@
 #define CLASSIFIER_EPOCHS 4
 #define CLASSIFIER_USAGE \
     "  --classifier PATH  the classifier for FID and IS (default out/classifier/classifier.ckpt,\n" \
-    "                 classifier_builtin.ckpt on the built-in shapes; trained first if missing)\n"
+    "                 classifier_builtin.ckpt on the built-in shapes, trained first if missing)\n"
 
 typedef struct classifier {
     gm_params P;
@@ -53,8 +53,9 @@ static inline gm_tensor *classifier_forward(gm_tape *T, const classifier *m, gm_
     return gm_dense(T, &m->d2, h);
 }
 
-/* The share of ds's images whose most probable class is their label. */
-static inline double classifier_accuracy(classifier *m, const gm_dataset *ds)
+/* The share of ds's images whose most probable class is their label; pred (ds->n), if not
+ * NULL, receives each image's predicted class. */
+static inline double classifier_accuracy(classifier *m, const gm_dataset *ds, int *pred)
 {
     int i, b, k, right = 0, nb = gm_batches(ds, 500);
     for (i = 0; i < nb; i++) {
@@ -68,6 +69,7 @@ static inline double classifier_accuracy(classifier *m, const gm_dataset *ds)
             int best = 0;
             for (k = 1; k < CLASSIFIER_CLASSES; k++) if (l[k] > l[best]) best = k;
             right += best == y[b];
+            if (pred) pred[i * 500 + b] = best;
         }
     }
     return (double)right / ds->n;
@@ -99,7 +101,7 @@ static inline double classifier_train(classifier *m, gm_dataset *train, const gm
             gm_progress_update(&bar, i + 1, "loss %.3f", gm_item(loss));
         }
         gm_progress_finish(&bar);
-        acc = classifier_accuracy(m, test);
+        acc = classifier_accuracy(m, test, NULL);
         if (verbose)
             printf("epoch %d   train loss %.4f   test accuracy %.4f   %.1f s\n", e + 1, sum / train->n, acc,
                    gm_seconds() - t0);
@@ -111,19 +113,25 @@ static inline double classifier_train(classifier *m, gm_dataset *train, const gm
 /* 1 when ds is genmod's built-in shapes rather than Fashion-MNIST (or --data files). */
 static inline int classifier_is_builtin(const gm_dataset *ds) { return strncmp(ds->name, "synthetic shapes", 16) == 0; }
 
-/* Load --classifier PATH (default out/classifier/classifier.ckpt, or
- * out/classifier/classifier_builtin.ckpt on the built-in shapes); when missing, train it
- * first (saying so) and save it there. --quick without --classifier trains a small one on
- * 3000 images in memory, never touching the file. Stops the demo on an unreadable file. */
+/* Load the classifier: --classifier PATH, which must exist, or by default
+ * out/classifier/classifier.ckpt (out/classifier/classifier_builtin.ckpt on the built-in
+ * shapes), which is trained first when missing (saying so) and saved there. --quick
+ * without --classifier trains a small one on 3000 images in memory, never touching the
+ * file. Stops the demo on a file it cannot load. */
 static inline void classifier_get(demo *d, classifier *m, int builtin)
 {
-    const char *path = demo_str(d, "--classifier", builtin ? "out/classifier/classifier_builtin.ckpt"
-                                                           : "out/classifier/classifier.ckpt");
-    int quick = d->quick && !demo_arg(d, "--classifier");
+    const char *given = demo_arg(d, "--classifier");
+    const char *path = given ? given : builtin ? "out/classifier/classifier_builtin.ckpt" : "out/classifier/classifier.ckpt";
+    int quick = d->quick && !given;
     gm_dataset train, test;
     struct stat st;
     classifier_new(m, quick ? 8 : 32, 1);
     demo_check(d, m->T != NULL, "making the classifier's tape");
+    if (given && stat(given, &st) != 0) {
+        fprintf(stderr, "%s: --classifier %s: %s (./build/classifier --out DIR makes DIR/classifier.ckpt)\n", d->name,
+                given, strerror(errno));
+        exit(2);
+    }
     if (!quick && stat(path, &st) == 0) {
         demo_check(d, gm_load_params(&m->P, path), "loading the classifier");
         printf("classifier: %s\n", path);
@@ -136,8 +144,8 @@ static inline void classifier_get(demo *d, classifier *m, int builtin)
         demo_check(d, gm_load_fashion_mnist(&train, &test, d->data), "loading the classifier's training data");
     }
     if (quick) { train.n = train.n < 3000 ? train.n : 3000; test.n = test.n < 600 ? test.n : 600; }
-    printf("classifier: %s%s, training it (%d epochs on %s)\n", quick ? "--quick: a small one, in memory" : path,
-           quick ? "" : " not found", quick ? 1 : CLASSIFIER_EPOCHS, train.name);
+    printf("classifier: %s%s, training it (%d epochs on %d images)\n", quick ? "--quick: a small one, in memory" : path,
+           quick ? "" : " not found", quick ? 1 : CLASSIFIER_EPOCHS, train.n);
     printf("classifier: test accuracy %.4f\n", classifier_train(m, &train, &test, quick ? 1 : CLASSIFIER_EPOCHS, 1, 0));
     if (!quick) {
         char dir[4096];

@@ -26,6 +26,7 @@ void tests_output(void);
 void tests_io(void);
 void tests_probability(void);
 void tests_gan(void);
+void tests_eval(void);
 
 /* A scratch directory for files the tests write (created by main). */
 extern const char *gm_test_dir;
