@@ -119,21 +119,17 @@ static void running_mean(const float *y, int n, int w, float *out)
 
 static void save_losses(demo *d, const float *ld, const float *lg, int n)
 {
-    float *s = (float *)malloc(sizeof(float) * (n > 2 ? n : 2)), x2[2] = {0, (float)(n - 1)}, y2[2];
-    int w = n / 50 > 1 ? n / 50 : 1;
-    char label[64];
-    gm_plot *pl = gm_plot_new("DCGAN losses (running means); at D = 1/2 everywhere: D 2 log 2, G log 2",
-                              "generator step", "loss (nats)");
-    snprintf(label, sizeof label, "D: -log D(x) - log(1 - D(G(z))), mean of %d", w);
+    float *s = (float *)malloc(sizeof(float) * n), x2[2] = {0, (float)(n - 1)}, y2[2];
+    int w = n < 50 ? n : 50;
+    gm_plot *pl = gm_plot_new("DCGAN: the losses, running means of 50 steps", "generator step", "nats");
     running_mean(ld, n, w, s);
-    gm_plot_line(pl, label, NULL, s, n);
-    snprintf(label, sizeof label, "G: -log D(G(z)), mean of %d", w);
+    gm_plot_line(pl, "D: -log D(x) - log(1 - D(G(z)))", NULL, s, n);
     running_mean(lg, n, w, s);
-    gm_plot_line(pl, label, NULL, s, n);
+    gm_plot_line(pl, "G: -log D(G(z))", NULL, s, n);
     y2[0] = y2[1] = 2.0f * logf(2.0f);
-    gm_plot_line(pl, "2 log 2", x2, y2, 2);
+    gm_plot_line(pl, "D's loss at D = 1/2: 2 log 2", x2, y2, 2);
     y2[0] = y2[1] = logf(2.0f);
-    gm_plot_line(pl, "log 2", x2, y2, 2);
+    gm_plot_line(pl, "G's loss at D = 1/2: log 2", x2, y2, 2);
     demo_check(d, gm_plot_save(pl, demo_path(d, "losses.png"), 0, 0), "saving");
     gm_plot_free(pl);
     free(s);
@@ -173,17 +169,22 @@ int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "dcgan", usage);
     int epochs = demo_epochs(&d, d.quick ? 1 : 3), k = demo_int(&d, "--k", 1, 1, 100);
-    int n_samples = demo_int(&d, "--samples", d.quick ? 500 : 10000, 1, 100000);
+    int n_samples = demo_int(&d, "--samples", d.quick ? 500 : 10000, 2, 100000);
+    const char *clf = demo_arg(&d, "--classifier");
     gm_rng rng = gm_rng_new(d.seed);
     gm_tape *T = gm_tape_new(0);
     gm_dataset train, test;
     gm_optim *opt_g, *opt_d;
     dcgan m;
-    float fixed_z[64 * Z], grid[64 * 784], *ld, *lg, *samples;
+    float fixed_z[64 * Z], grid[64 * 784], *ld, *lg, *samples, *z;
     int nb, steps_per_epoch, e, i, shape[4];
     long step = 0;
     double fid, is, sum_ld = 0, sum_lg = 0, sum_real = 0, sum_fake = 0;
 
+    if (clf && access(clf, R_OK) != 0) {         /* a wrong --classifier stops now, not after training */
+        fprintf(stderr, "dcgan: --classifier %s: %s\n", clf, strerror(errno));
+        exit(2);
+    }
     /* data: images in [-1, 1], the range of tanh */
     demo_check(&d, T != NULL, "making the tape");
     demo_images(&d, &train, &test, 2000);
@@ -208,24 +209,26 @@ int main(int argc, char **argv)
         sum_ld = sum_lg = sum_real = sum_fake = 0;
         gm_dataset_shuffle(&train, &rng);
         for (s = 0; s < steps_per_epoch; s++, step++) {
-            gm_tensor *x, *real, *fake, *loss_d = NULL, *loss_g;
+            gm_tensor *x, *gz, *real, *fake, *loss_d = NULL, *loss_g;
             int j;
-            for (j = 0; j < k && b < nb; j++, b++) {                   /* k steps of D, G held fixed */
+            for (j = 0; j < k && b < nb; j++, b++) {            /* k steps of D, G held fixed */
                 gm_tape_reset(T);
                 x = gm_batch(T, &train, b, B);
-                real = discriminate(T, &m, x);                                                        /* D(x)    */
-                fake = discriminate(T, &m, gm_detach(T, generate(T, &m, noise(T, x->shape.d[0], &rng), GM_TRAIN))); /* D(G(z)) */
+                gz = gm_detach(T, generate(T, &m, noise(T, x->shape.d[0], &rng), GM_TRAIN));   /* G(z), no gradient */
+                real = discriminate(T, &m, x);                                                 /* D(x)              */
+                fake = discriminate(T, &m, gz);                                                /* D(G(z))           */
                 loss_d = gm_gan_d_loss(T, real, fake, GM_GAN_NONSATURATING);    /* -log D(x) - log(1 - D(G(z))) */
                 gm_backward(T, loss_d);
                 gm_optim_step(opt_d);
                 sum_real += mean_prob(real); sum_fake += mean_prob(fake);
             }
             ld[step] = gm_item(loss_d);
-            gm_tape_reset(T);                                          /* one step of G, D held fixed */
-            fake = discriminate(T, &m, generate(T, &m, noise(T, B, &rng), GM_TRAIN));                 /* D(G(z)) */
-            loss_g = gm_gan_g_loss(T, fake, GM_GAN_NONSATURATING);                          /* -log D(G(z)) */
+            gm_tape_reset(T);                                   /* one step of G, D held fixed */
+            gz = generate(T, &m, noise(T, B, &rng), GM_TRAIN);                                 /* G(z)              */
+            fake = discriminate(T, &m, gz);                                                    /* D(G(z))           */
+            loss_g = gm_gan_g_loss(T, fake, GM_GAN_NONSATURATING);                          /* -log D(G(z))      */
             gm_backward(T, loss_g);
-            gm_optim_step(opt_g);                                      /* (D's gradients go unused) */
+            gm_optim_step(opt_g);                               /* (D's gradients go unused) */
             lg[step] = gm_item(loss_g);
             sum_ld += ld[step]; sum_lg += lg[step];
             gm_progress_update(&bar, s + 1, "D %.3f G %.3f", ld[step], lg[step]);
@@ -243,12 +246,9 @@ int main(int argc, char **argv)
 
     /* ---------------------------------------------------------------- samples and scores */
     samples = (float *)malloc(sizeof(float) * n_samples * 784);
-    {
-        float *z = (float *)malloc(sizeof(float) * n_samples * Z);
-        for (i = 0; i < n_samples * Z; i++) z[i] = gm_rng_normal(&rng);
-        decode_all(T, &m, z, n_samples, samples);
-        free(z);
-    }
+    z = (float *)malloc(sizeof(float) * n_samples * Z);
+    for (i = 0; i < n_samples * Z; i++) z[i] = gm_rng_normal(&rng);                  /* z ~ N(0, I) */
+    decode_all(T, &m, z, n_samples, samples);
     shape[0] = n_samples; shape[1] = 1; shape[2] = 28; shape[3] = 28;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");
     score(&d, samples, n_samples, &test, classifier_is_builtin(&train), &fid, &is);
@@ -260,7 +260,7 @@ int main(int argc, char **argv)
     demo_result("fid", fid);
     demo_result("is", is);
 
-    free(samples); free(ld); free(lg);
+    free(samples); free(z); free(ld); free(lg);
     gm_optim_free(opt_g); gm_optim_free(opt_d);
     gm_params_free(&m.PG); gm_params_free(&m.PD);
     gm_tape_free(T);
