@@ -16,7 +16,7 @@
  *   Adam 2e-4 (0.5, 0.999) for each, batch 64, images scaled to [-1, 1]
  * bench/ref/dcgan_train.py trains the same networks the same way in PyTorch.
  * Lecture: lectures/09-dcgan.md
- * Run:     make build/dcgan && ./build/dcgan              (3 epochs, about 5 min on 2 cores)
+ * Run:     make build/dcgan && ./build/dcgan              (3 epochs, under 10 min on 2 cores)
  * Output:  out/dcgan/epoch1.png ...   64 samples of the same fixed codes after each epoch
  *          out/dcgan/losses.png       D's and G's losses over training (running means)
  *          out/dcgan/samples.npy      10000 samples (10000,1,28,28) in [0,1]
