@@ -12,7 +12,7 @@
  * Each run is scored by gm_mode_coverage (the protocol of VEEGAN and PacGAN) on --samples
  * generated points: modes captured, the share of high-quality samples, KL(h || uniform).
  * Lecture: lectures/10-mode-collapse.md
- * Run:     make build/mode_collapse && ./build/mode_collapse          (about 2 minutes)
+ * Run:     make build/mode_collapse && ./build/mode_collapse          (about a minute)
  *          ./build/mode_collapse --seeds 5      the table over 5 seeds, mean and spread
  * Output:  out/mode_collapse/{ring,grid}_{vanilla,packed}.png   per GAN a strip of 5 scatter
  *                                          plots: its samples over training (first seed)
