@@ -5104,6 +5104,17 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
 }
 
 // >>data-toy2d
+/* The center of mode k of GM_RING8 (angle 2 pi k / 8 on the circle of radius 2) or
+ * GM_GRID25 (k = 5*row + col at (-4 + 2 col, -4 + 2 row)); returns the modes' std. */
+static double gm__toy_mode(gm_toy kind, int k, double *x, double *y)
+{
+    const double pi = 3.14159265358979323846;
+    if (kind == GM_RING8) { *x = 2.0 * cos(2.0 * pi * k / 8); *y = 2.0 * sin(2.0 * pi * k / 8); return 0.02; }
+    *x = -4.0 + 2.0 * (k % 5);
+    *y = -4.0 + 2.0 * (k / 5);
+    return 0.05;
+}
+
 GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
 {
     static const char *names[4] = { "ring of 8 Gaussians", "grid of 25 Gaussians", "swiss roll", "two moons" };
@@ -5120,15 +5131,13 @@ GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
     gm__balanced_labels(t.y, n, t.nclass, &rng);
     for (i = 0; i < n; i++) {
         int k = t.y[i];
-        double x, y, a;
+        double x, y, a, s;
         switch (kind) {
-        case GM_RING8:        /* mode k at angle 2 pi k / 8 on the circle of radius 2, std 0.02 */
-            x = 2.0 * cos(2.0 * pi * k / 8) + 0.02 * gm_rng_normal(&rng);
-            y = 2.0 * sin(2.0 * pi * k / 8) + 0.02 * gm_rng_normal(&rng);
-            break;
-        case GM_GRID25:       /* mode k = 5*row + col at (-4 + 2 col, -4 + 2 row), std 0.05 */
-            x = -4.0 + 2.0 * (k % 5) + 0.05 * gm_rng_normal(&rng);
-            y = -4.0 + 2.0 * (k / 5) + 0.05 * gm_rng_normal(&rng);
+        case GM_RING8:        /* mode k's center plus N(0, s^2) noise (gm__toy_mode) */
+        case GM_GRID25:
+            s = gm__toy_mode(kind, k, &x, &y);
+            x += s * gm_rng_normal(&rng);
+            y += s * gm_rng_normal(&rng);
             break;
         case GM_SWISS_ROLL:   /* scikit-learn's roll, 2-D: t ~ U[1.5pi, 4.5pi], (t cos t, t sin t) */
             a = 1.5 * pi * (1.0 + 2.0 * gm_rng_uniform(&rng));
@@ -6864,6 +6873,18 @@ GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n
  * / (2 a_pq). Each rotation keeps the sum of squares of A and moves a_pq^2 of it onto the
  * diagonal, so the off-diagonal part shrinks, quadratically once it is small; stop after a
  * sweep that found nothing above 1e-15 |A| / n to rotate. */
+/* (x_k, y_k) <- (c x_k - s y_k, s x_k + c y_k) for the n pairs x[k*step], y[k*step]: one
+ * plane rotation of two rows (step 1) or two columns (step n) of an n x n matrix */
+static void gm__rotate(double *x, double *y, int n, int step, double c, double s)
+{
+    int k;
+    for (k = 0; k < n; k++) {
+        double xk = x[k * step], yk = y[k * step];
+        x[k * step] = c * xk - s * yk;
+        y[k * step] = s * xk + c * yk;
+    }
+}
+
 GMDEF int gm_eigh(const double *A, int n, double *w, double *V)
 {
     double *a, *v, norm = 0.0, tiny;
@@ -6895,22 +6916,10 @@ GMDEF int gm_eigh(const double *A, int n, double *w, double *V)
                 t = (theta >= 0 ? 1.0 : -1.0) / (fabs(theta) + sqrt(theta * theta + 1.0));
                 c = 1.0 / sqrt(t * t + 1.0);
                 s = t * c;
-                for (k = 0; k < n; k++) {          /* A J: columns p and q */
-                    double akp = a[k * n + p], akq = a[k * n + q];
-                    a[k * n + p] = c * akp - s * akq;
-                    a[k * n + q] = s * akp + c * akq;
-                }
-                for (k = 0; k < n; k++) {          /* J^T (A J): rows p and q */
-                    double apk = a[p * n + k], aqk = a[q * n + k];
-                    a[p * n + k] = c * apk - s * aqk;
-                    a[q * n + k] = s * apk + c * aqk;
-                }
+                gm__rotate(a + p, a + q, n, n, c, s);           /* A J: columns p and q */
+                gm__rotate(a + p * n, a + q * n, n, 1, c, s);   /* J^T (A J): rows p and q */
                 a[p * n + q] = a[q * n + p] = 0.0;  /* zero by construction, up to rounding */
-                for (k = 0; k < n; k++) {          /* V J */
-                    double vkp = v[k * n + p], vkq = v[k * n + q];
-                    v[k * n + p] = c * vkp - s * vkq;
-                    v[k * n + q] = s * vkp + c * vkq;
-                }
+                gm__rotate(v + p, v + q, n, n, c, s);           /* V J */
             }
     }
     /* the diagonal holds the eigenvalues: sort them ascending, each with its column of V */
@@ -6977,6 +6986,18 @@ static void gm__mean_cov(const float *f, int n, int D, double *mu, double *S)
     for (j = 0; j < D; j++) for (k = 0; k <= j; k++) S[k * D + j] = S[j * D + k] /= n - 1;
 }
 
+/* C = A B for n x n row-major doubles (C apart from A and B) */
+static void gm__dmatmul(const double *A, const double *B, double *C, int n)
+{
+    int i, j, k;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < n; j++) {
+            double r = 0.0;
+            for (k = 0; k < n; k++) r += A[i * n + k] * B[k * n + j];
+            C[i * n + j] = r;
+        }
+}
+
 /* Tr (S1^1/2 S2 S1^1/2)^1/2 is the sum of the square roots of the eigenvalues of
  * M = S1^1/2 S2 S1^1/2 (PSD), which are those of S1 S2: the trace of (S1 S2)^1/2. */
 GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D)
@@ -6984,7 +7005,7 @@ GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D)
     size_t DD = (size_t)D * D;
     double *mem, *mu1, *mu2, *S1, *S2, *R, *M, *w;
     double fid = NAN, dmu = 0.0, tr = 0.0, root = 0.0;
-    int i, j, k;
+    int i, j;
     if (n1 < 2 || n2 < 2 || D < 1) {
         gm__error("gm_fid: needs 2 or more rows of 1 or more features in each set (got %d and %d rows of %d)", n1, n2, D);
         return NAN;
@@ -6998,18 +7019,8 @@ GMDEF double gm_fid(const float *f1, int n1, const float *f2, int n2, int D)
         tr += S1[j * D + j] + S2[j * D + j];                     /* Tr S1 + Tr S2  */
     }
     if (gm_sqrtm_psd(S1, D, R)) {                                /* R = S1^1/2     */
-        for (i = 0; i < D; i++)                                  /* S1 <- S2 R (S1 is no longer needed) */
-            for (j = 0; j < D; j++) {
-                double r = 0.0;
-                for (k = 0; k < D; k++) r += S2[i * D + k] * R[k * D + j];
-                S1[i * D + j] = r;
-            }
-        for (i = 0; i < D; i++)                                  /* M = R S2 R     */
-            for (j = 0; j < D; j++) {
-                double r = 0.0;
-                for (k = 0; k < D; k++) r += R[i * D + k] * S1[k * D + j];
-                M[i * D + j] = r;
-            }
+        gm__dmatmul(S2, R, S1, D);                               /* S1 <- S2 R (S1 is no longer needed) */
+        gm__dmatmul(R, S1, M, D);                                /* M = R S2 R     */
         for (i = 0; i < D; i++)                                  /* symmetric up to rounding: make it exactly */
             for (j = 0; j < i; j++) M[i * D + j] = M[j * D + i] = 0.5 * (M[i * D + j] + M[j * D + i]);
         if (gm_eigh(M, D, w, NULL) && gm__psd_eigenvalues(w, D, "gm_fid")) {
@@ -7079,13 +7090,13 @@ GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int
 
 GMDEF int gm_toy_modes(gm_toy kind, float *centers, float *sigma)
 {
-    const double pi = 3.14159265358979323846;
     int K = kind == GM_RING8 ? 8 : kind == GM_GRID25 ? 25 : 0, k;
-    for (k = 0; k < K && centers; k++) {        /* as gm_synthetic_2d draws them (>>data-toy2d) */
-        centers[2 * k] = kind == GM_RING8 ? (float)(2.0 * cos(2.0 * pi * k / 8)) : (float)(-4 + 2 * (k % 5));
-        centers[2 * k + 1] = kind == GM_RING8 ? (float)(2.0 * sin(2.0 * pi * k / 8)) : (float)(-4 + 2 * (k / 5));
+    double x, y, s = 0.0;
+    for (k = 0; k < K; k++) {                   /* the centers gm_synthetic_2d draws around */
+        s = gm__toy_mode(kind, k, &x, &y);
+        if (centers) { centers[2 * k] = (float)x; centers[2 * k + 1] = (float)y; }
     }
-    if (sigma) *sigma = kind == GM_RING8 ? 0.02f : kind == GM_GRID25 ? 0.05f : 0.0f;
+    if (sigma) *sigma = (float)s;
     return K;
 }
 
