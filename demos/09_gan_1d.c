@@ -107,7 +107,7 @@ int main(int argc, char **argv)
         loss_g = gm_backward(T, lg);
         gm_optim_step(opt_g);                       /* steps G only; D's gradients go unused */
         if (step >= steps - last)                   /* mean D(G(z)) over the last steps */
-            for (i = 0; i < B; i++) d_fake += 1.0 / (1.0 + exp(-fake_logit->val[i])) / ((double)last * B);
+            d_fake += mean_prob(fake_logit) / last;
     }
 
     /* ---- output ------------------------------------------------------------------------- */

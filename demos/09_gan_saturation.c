@@ -109,7 +109,7 @@ static void train(demo *d, gm_tape *T, gm_gan kind, int steps, int pretrain, int
         gm_optim_step(opt_g);                                     /* G only; D sits this one out */
         if (step < early) {
             out->grad_early += out->grad[step] / early;
-            for (i = 0; i < B; i++) out->d_fake_early += 1.0 / (1.0 + exp(-fake_logit->val[i])) / ((double)B * early);
+            out->d_fake_early += mean_prob(fake_logit) / early;
         }
         if ((step + 1) % EVERY == 0 || step + 1 == early) {
             double js;

@@ -45,6 +45,14 @@ static inline gm_tensor *mlp_forward(gm_tape *T, const mlp *m, gm_tensor *x)    
     h = gm_leaky_relu(T, gm_dense(T, &m->l2, h), 0.2f);
     return gm_dense(T, &m->l3, h);
 }
+/* D's probability s(l) = 1 / (1 + e^-l) that x is real, averaged over a batch of logits */
+static inline double mean_prob(const gm_tensor *logits)
+{
+    double sum = 0.0;
+    int i;
+    for (i = 0; i < logits->size; i++) sum += 1.0 / (1.0 + exp(-logits->val[i]));
+    return sum / logits->size;
+}
 /* G(z) for B draws z ~ N(0, 1): the generator's samples, (B,1) */
 static inline gm_tensor *generate(gm_tape *T, const mlp *G, int B, gm_rng *rng)
 {
