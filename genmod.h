@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.5.0
+/* genmod.h - deep generative models taught in one C header.   v0.5.1
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -91,10 +91,14 @@
  *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
  *     >>checkpoints >>metrics >>fid >>mode-coverage   saving parameters; active units,
  *                                      AUROC; the symmetric eigendecomposition, matrix square
- *                                      root, FID and IS; modes of a 2-D mixture a generator covers
+ *                                      root, FID and IS; modes of a 2-D mixture a generator
+ *                                      covers, and the same scores of any histogram
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.5.1  gm_mode_histogram: the mode scores (captured, share, KL from uniform) of a
+ *          histogram given as counts, such as the classes a classifier finds in samples;
+ *          gm_mode_coverage scores its counts with it.
  *   0.5.0  GANs and scores for samples. Optimizers step only the parameters the latest
  *          gm_backward gave a gradient (gm_has_grad): one a step's loss does not reach,
  *          or reaches only behind gm_detach, keeps its value and Adam state (before, it
@@ -137,7 +141,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.5.0"
+#define GENMOD_VERSION "0.5.1"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -805,6 +809,12 @@ GMDEF double gm_inception_score(const float *p, int n, int K);
 #define GM_MODE_MIN_SAMPLES 20
 typedef struct gm_modes { int captured; double hq, kl; } gm_modes;
 GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int K, float sigma, int *counts);
+/* The same scores from a histogram: counts[k] of n samples fell on mode k (the rest on
+ * none). captured = the k with counts[k] >= GM_MODE_MIN_SAMPLES, hq = sum_k counts[k] / n,
+ * kl = KL(h || u) of h_k = counts[k] / sum_j counts[j] (NAN when every count is 0).
+ * gm_mode_coverage scores its counts of high-quality samples with it; lecture 10 scores
+ * the classes a classifier sees in generated images. */
+GMDEF gm_modes gm_mode_histogram(const int *counts, int K, int n);
 /* The modes of gm_synthetic_2d's mixtures: writes the K centers to centers (K, 2) (may
  * be NULL) and their std to *sigma (may be NULL); returns K, 8 for GM_RING8 and 25 for
  * GM_GRID25 (mode k as its label k), 0 for the sets that are not mixtures. */
@@ -7062,7 +7072,7 @@ GMDEF double gm_inception_score(const float *p, int n, int K)
 GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int K, float sigma, int *counts)
 {
     gm_modes r = {0, 0.0, 0.0};
-    double r2 = 9.0 * (double)sigma * sigma, total = 0.0;      /* (3 sigma)^2 */
+    double r2 = 9.0 * (double)sigma * sigma;                   /* (3 sigma)^2 */
     int *nk = counts, i, k;
     if (!x || n < 1 || !centers || K < 1 || !(sigma > 0))
         gm__fatal(__FILE__, __LINE__, "gm_mode_coverage", "need x, n >= 1, centers, K >= 1 and sigma > 0, got n %d K %d sigma %g", n, K, (double)sigma);
@@ -7075,16 +7085,32 @@ GMDEF gm_modes gm_mode_coverage(const float *x, int n, const float *centers, int
             double dx = (double)x[2 * i] - centers[2 * k], dy = (double)x[2 * i + 1] - centers[2 * k + 1];
             if (dx * dx + dy * dy < best) { best = dx * dx + dy * dy; near = k; }
         }
-        if (best < r2) { nk[near]++; total++; }
+        if (best < r2) nk[near]++;
     }
+    r = gm_mode_histogram(nk, K, n);
+    if (nk != counts) GM_FREE(nk);
+    return r;
+}
+
+GMDEF gm_modes gm_mode_histogram(const int *counts, int K, int n)
+{
+    gm_modes r = {0, 0.0, 0.0};
+    double total = 0.0;
+    int k;
+    if (!counts || K < 1 || n < 1)
+        gm__fatal(__FILE__, __LINE__, "gm_mode_histogram", "need counts, K >= 1 and n >= 1, got K %d n %d", K, n);
     for (k = 0; k < K; k++) {
-        double h = nk[k] / total;               /* the histogram of high-quality samples */
-        r.captured += nk[k] >= GM_MODE_MIN_SAMPLES;
-        if (nk[k] > 0) r.kl += h * log(K * h);  /* h log(h / (1/K)); 0 log 0 = 0 */
+        if (counts[k] < 0) gm__fatal(__FILE__, __LINE__, "gm_mode_histogram", "counts[%d] = %d is negative", k, counts[k]);
+        total += counts[k];
+    }
+    if (total > n) gm__fatal(__FILE__, __LINE__, "gm_mode_histogram", "the counts sum to %.0f, more than n = %d", total, n);
+    for (k = 0; k < K; k++) {
+        double h = counts[k] / total;           /* the histogram */
+        r.captured += counts[k] >= GM_MODE_MIN_SAMPLES;
+        if (counts[k] > 0) r.kl += h * log(K * h);  /* h log(h / (1/K)); 0 log 0 = 0 */
     }
     r.hq = total / n;
     if (total == 0) r.kl = NAN;
-    if (nk != counts) GM_FREE(nk);
     return r;
 }
 

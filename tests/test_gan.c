@@ -133,6 +133,40 @@ static void mode_coverage_counts(void)
     EXPECT_NEAR(m.kl, 3 * (40.0 / 159) * log(8 * 40.0 / 159) + (20.0 / 159) * log(8 * 20.0 / 159)
                       + (19.0 / 159) * log(8 * 19.0 / 159), 1e-9);
     EXPECT(gm_mode_coverage(x, n, c, 8, sigma, NULL).captured == 4);        /* counts optional */
+    EXPECT(gm_mode_histogram(counts, 8, n).captured == m.captured);          /* the same scores */
+    EXPECT(gm_mode_histogram(counts, 8, n).hq == m.hq && gm_mode_histogram(counts, 8, n).kl == m.kl);
+}
+
+static void histogram_too_many(void *p)
+{
+    int one[10] = {0};
+    (void)p;
+    one[3] = 1000;
+    gm_mode_histogram(one, 10, 999);
+}
+
+/* gm_mode_histogram on counts given directly, the way lecture 10 scores classes: 10 classes,
+ * 1000 samples all counted (hq = 1); one class with every sample gives KL = log 10; the
+ * threshold is GM_MODE_MIN_SAMPLES samples; an empty histogram has no KL. */
+static void mode_histogram_of_classes(void)
+{
+    int even[10], one[10] = {0}, edge[10] = {0}, none[10] = {0}, k;
+    gm_modes m;
+    for (k = 0; k < 10; k++) even[k] = 100;
+    m = gm_mode_histogram(even, 10, 1000);
+    EXPECT(m.captured == 10 && m.hq == 1.0);
+    EXPECT_NEAR(m.kl, 0.0, 1e-12);
+    one[6] = 1000;
+    m = gm_mode_histogram(one, 10, 1000);
+    EXPECT(m.captured == 1 && m.hq == 1.0);
+    EXPECT_NEAR(m.kl, log(10.0), 1e-12);
+    edge[0] = GM_MODE_MIN_SAMPLES; edge[1] = GM_MODE_MIN_SAMPLES - 1; edge[2] = 961;
+    m = gm_mode_histogram(edge, 10, 2000);
+    EXPECT(m.captured == 2);
+    EXPECT_NEAR(m.hq, 1000.0 / 2000, 1e-12);
+    m = gm_mode_histogram(none, 10, 5);
+    EXPECT(m.captured == 0 && m.hq == 0.0 && isnan(m.kl));
+    EXPECT(gm_test_expect_fatal(histogram_too_many, NULL, "gm_mode_histogram: the counts sum to 1000, more than n = 999"));
 }
 
 /* KL(h || uniform) is 0 when every mode has the same count and log K when one has them
@@ -192,5 +226,6 @@ void tests_gan(void)
     TEST(gan_losses_refuse_wrong_shapes);
     printf("mode coverage of 2-D mixtures\n");
     TEST(mode_coverage_counts);
+    TEST(mode_histogram_of_classes);
     TEST(mode_coverage_kl_and_real_data);
 }
