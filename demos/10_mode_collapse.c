@@ -373,7 +373,7 @@ int main(int argc, char **argv)
             printf("\nseed 1: the %d samples of each image GAN by the classifier's most probable class\n", N);
             printf("  %-16s %8s %10s\n", "class", "healthy", "collapsed");
             for (k = 0; k < CLASSIFIER_CLASSES; k++) {
-                char label[16];
+                char label[24];
                 snprintf(label, sizeof label, "class %d", k);
                 printf("  %-16s %8d %10d\n", images.class_names ? images.class_names[k] : label, counts[0][k], counts[1][k]);
             }
