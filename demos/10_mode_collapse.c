@@ -9,10 +9,10 @@
  * 2-D experiments, narrowed and sped up to fit a short run: G maps z ~ N(0, I_2) through four
  * dense ReLU layers to a point (PacGAN: 400 units, batch norm); D has three dense LeakyReLU
  * layers (PacGAN: maxout); non-saturating loss, one D step per G step, batches of 100 packs,
- * Adam at 1e-3 (PacGAN: 1e-4 for 400 epochs), decayed over the second half; the grid, with
- * three times the modes, gets three times the steps. Each run is scored by gm_mode_coverage
- * (the protocol of VEEGAN and PacGAN) on --samples generated points: modes captured, the
- * share of high-quality samples, KL(h || u).
+ * Adam at 1e-3 with betas (0.5, 0.9) (PacGAN: 1e-4 for 400 epochs), decayed over the second
+ * half; the grid, with three times the modes, gets three times the steps. Each run is scored
+ * by gm_mode_coverage (the protocol of VEEGAN and PacGAN) on --samples generated points:
+ * modes captured, the share of high-quality samples, KL(h || u).
  * Then the same GAN code, wider, on Fashion-MNIST (or the built-in shapes), twice: healthy,
  * one G step per D step, and collapsed, five G steps per D step, so that D lags and G runs
  * to wherever D currently scores highest. genmod's classifier (lecture 10, demos/classifier.h)
@@ -100,13 +100,14 @@ static gm_tensor *discriminate(gm_tape *T, const gan *n, gm_tensor *x)
 }
 
 /* ---- training: one D step, then g G steps, the textbook loop ----------------------------------
- * batch: samples per step (packs times m). decay: lr falls linearly to 0 over the second half.
+ * batch: samples per step (packs times m). Adam with betas (0.5, beta2). decay: lr falls
+ * linearly to 0 over the second half.
  * frames, if not NULL, receives FRAMES times N samples, one set every steps/FRAMES. name: the
  * progress bar's, NULL for none. */
-static void train(gan *n, gm_dataset *data, long steps, int batch, int g, float lr, int decay, float *frames, int N,
-                  gm_tape *T, gm_rng *rng, const char *name)
+static void train(gan *n, gm_dataset *data, long steps, int batch, int g, float lr, float beta2, int decay, float *frames,
+                  int N, gm_tape *T, gm_rng *rng, const char *name)
 {
-    gm_optim *optG = gm_adam_new(&n->PG, lr, 0.5f, 0.999f), *optD = gm_adam_new(&n->PD, lr, 0.5f, 0.999f);
+    gm_optim *optG = gm_adam_new(&n->PG, lr, 0.5f, beta2), *optD = gm_adam_new(&n->PD, lr, 0.5f, beta2);
     gm_progress bar = gm_progress_start(name ? name : "", steps);
     long step, per_epoch = data->n / batch;          /* whole batches only, so packs fill up */
     int f = 0, j;
@@ -164,8 +165,8 @@ static void run(const job *j, float *out)
     gan n = j->images ? gan_new(64, 784, 256, 2, 2, 1, &rng) : gan_new(2, 2, 128, 5, 4, j->m, &rng);
     size_t last = j->frames ? (size_t)FRAMES * j->N * 2 : 0;
     if (!T) { fprintf(stderr, "mode_collapse: making a tape failed: %s\n", gm_last_error()); exit(1); }
-    train(&n, j->data, j->steps, j->images ? B_IMAGES : B * j->m, j->g, j->lr, !j->images, j->frames ? out : NULL,
-          j->N, T, &rng, j->bar ? j->name : NULL);
+    train(&n, j->data, j->steps, j->images ? B_IMAGES : B * j->m, j->g, j->lr, j->images ? 0.999f : 0.9f, !j->images,
+          j->frames ? out : NULL, j->N, T, &rng, j->bar ? j->name : NULL);
     gm_tape_reset(T);
     memcpy(out + last, generate(T, &n, j->N, &rng)->val, (job_floats(j) - last) * sizeof(float));
     gm_params_free(&n.PG); gm_params_free(&n.PD);
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
     printf("points: the built-in ring of 8 and grid of 25 Gaussians (gm_synthetic_2d)\n");
     printf("on the plane, G: z(2) -> 4 x [dense 128, ReLU] -> 2;  D: 3 x [dense 128, LeakyReLU 0.2] -> 1;  "
            "batches of %d packs\n", B);
-    printf("Adam %g (0.5, 0.999), linear decay to 0 over the second half; %ld steps on the ring, %ld on the grid;"
+    printf("Adam %g (0.5, 0.9), linear decay to 0 over the second half; %ld steps on the ring, %ld on the grid;"
            " packed: m = %d\n", lr, steps, 3 * steps, m);
     printf("on images, G: z(64) -> dense 256, ReLU -> 784, tanh;  D: dense 256, LeakyReLU 0.2 -> 1;  batches of %d;"
            " Adam 0.005 (0.5, 0.999);\n%d rounds of one D step and 1 G step (healthy) or 5 (collapsed)\n\n",
