@@ -5114,11 +5114,13 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
 }
 
 // >>data-toy2d
+static const double gm__pi = 3.14159265358979323846;
+
 /* The center of mode k of GM_RING8 (angle 2 pi k / 8 on the circle of radius 2) or
  * GM_GRID25 (k = 5*row + col at (-4 + 2 col, -4 + 2 row)); returns the modes' std. */
 static double gm__toy_mode(gm_toy kind, int k, double *x, double *y)
 {
-    const double pi = 3.14159265358979323846;
+    const double pi = gm__pi;
     if (kind == GM_RING8) { *x = 2.0 * cos(2.0 * pi * k / 8); *y = 2.0 * sin(2.0 * pi * k / 8); return 0.02; }
     *x = -4.0 + 2.0 * (k % 5);
     *y = -4.0 + 2.0 * (k / 5);
@@ -5129,7 +5131,7 @@ GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
 {
     static const char *names[4] = { "ring of 8 Gaussians", "grid of 25 Gaussians", "swiss roll", "two moons" };
     static const int nclass[4] = { 8, 25, 1, 2 };
-    const double pi = 3.14159265358979323846;
+    const double pi = gm__pi;
     gm_rng rng = gm_rng_new(seed);
     gm_dataset t;
     int i;
@@ -6876,13 +6878,6 @@ GMDEF double gm_auroc(const float *inlier, int n_in, const float *outlier, int n
 }
 
 // >>fid
-/* Cyclic Jacobi: sweep over every pair p < q and rotate rows and columns p, q of A by the
- * angle that zeroes a_pq; V collects the rotations. A rotation J (J_pp = J_qq = c, J_pq = s,
- * J_qp = -s) turns A into J^T A J, whose (p,q) entry c s (a_pp - a_qq) + (c^2 - s^2) a_pq
- * vanishes for t = s/c the smaller root of t^2 + 2 theta t - 1 = 0, theta = (a_qq - a_pp)
- * / (2 a_pq). Each rotation keeps the sum of squares of A and moves a_pq^2 of it onto the
- * diagonal, so the off-diagonal part shrinks, quadratically once it is small; stop after a
- * sweep that found nothing above 1e-15 |A| / n to rotate. */
 /* (x_k, y_k) <- (c x_k - s y_k, s x_k + c y_k) for the n pairs x[k*step], y[k*step]: one
  * plane rotation of two rows (step 1) or two columns (step n) of an n x n matrix */
 static void gm__rotate(double *x, double *y, int n, int step, double c, double s)
@@ -6895,6 +6890,13 @@ static void gm__rotate(double *x, double *y, int n, int step, double c, double s
     }
 }
 
+/* Cyclic Jacobi: sweep over every pair p < q and rotate rows and columns p, q of A by the
+ * angle that zeroes a_pq; V collects the rotations. A rotation J (J_pp = J_qq = c, J_pq = s,
+ * J_qp = -s) turns A into J^T A J, whose (p,q) entry c s (a_pp - a_qq) + (c^2 - s^2) a_pq
+ * vanishes for t = s/c the smaller root of t^2 + 2 theta t - 1 = 0, theta = (a_qq - a_pp)
+ * / (2 a_pq). Each rotation keeps the sum of squares of A and moves a_pq^2 of it onto the
+ * diagonal, so the off-diagonal part shrinks, quadratically once it is small; stop after a
+ * sweep that found nothing above 1e-15 |A| / n to rotate. */
 GMDEF int gm_eigh(const double *A, int n, double *w, double *V)
 {
     double *a, *v, norm = 0.0, tiny;
