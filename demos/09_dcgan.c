@@ -143,18 +143,14 @@ static void score(demo *d, const float *samples, int n, const gm_dataset *test, 
     enum { F = CLASSIFIER_FEATURES, K = CLASSIFIER_CLASSES };
     float *f_test = (float *)malloc(sizeof(float) * test->n * F), *f = (float *)malloc(sizeof(float) * n * F);
     float *p = (float *)malloc(sizeof(float) * n * K);
-    int count[K] = {0}, i, k;
+    int count[K], k;
     classifier c;
     classifier_get(d, &c, builtin);
     classifier_embed(&c, test->x, test->n, f_test, NULL);
     classifier_embed(&c, samples, n, f, p);
     *fid = gm_fid(f_test, test->n, f, n, F);
     *is = gm_inception_score(p, n, K);
-    for (i = 0; i < n; i++) {
-        int best = 0;
-        for (k = 1; k < K; k++) if (p[i * K + k] > p[i * K + best]) best = k;
-        count[best]++;
-    }
+    classifier_count_top(p, n, count);
     printf("\nthe %d samples by the classifier's most probable class:\n", n);
     for (k = 0; k < K; k++)
         if (test->class_names) printf("  %-12s %5d\n", test->class_names[k], count[k]);

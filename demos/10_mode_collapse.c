@@ -141,13 +141,15 @@ static void train(gan *n, gm_dataset *data, long steps, int batch, int g, float 
 }
 
 /* ---- one GAN from start to end, and two at once -------------------------------------------------
- * A job trains one GAN from its own seed and writes to out: with frames, FRAMES sets of N
- * samples taken during training, then N samples of the trained G (N X floats). */
+ * A job trains one GAN from its own seed, by the recipe it holds (train's arguments), and
+ * writes to out: with frames, FRAMES sets of N samples taken during training, then N samples
+ * of the trained G (N X floats). */
 typedef struct job {
     gm_dataset *data;
     long steps;
     int images, m, g, N, frames;     /* images: the image GAN; m: packing; g: G steps per D step */
-    float lr;
+    int batch, decay;                /* samples per step; lr decayed over the second half */
+    float lr, beta2;                 /* Adam's step size and (0.5, beta2) */
     uint64_t seed;
     const char *name;
     int bar;                         /* show a progress bar */
@@ -165,8 +167,8 @@ static void run(const job *j, float *out)
     gan n = j->images ? gan_new(64, 784, 256, 2, 2, 1, &rng) : gan_new(2, 2, 128, 5, 4, j->m, &rng);
     size_t last = j->frames ? (size_t)FRAMES * j->N * 2 : 0;
     if (!T) { fprintf(stderr, "mode_collapse: making a tape failed: %s\n", gm_last_error()); exit(1); }
-    train(&n, j->data, j->steps, j->images ? B_IMAGES : B * j->m, j->g, j->lr, j->images ? 0.999f : 0.9f, !j->images,
-          j->frames ? out : NULL, j->N, T, &rng, j->bar ? j->name : NULL);
+    train(&n, j->data, j->steps, j->batch, j->g, j->lr, j->beta2, j->decay, j->frames ? out : NULL, j->N, T, &rng,
+          j->bar ? j->name : NULL);
     gm_tape_reset(T);
     memcpy(out + last, generate(T, &n, j->N, &rng)->val, (job_floats(j) - last) * sizeof(float));
     gm_params_free(&n.PG); gm_params_free(&n.PD);
@@ -245,18 +247,12 @@ static void save_strips(demo *d, const char *set, float *const frames[2], int N,
 static gm_modes classes_found(demo *d, classifier *c, float *x, int N, int *counts, const char *png)
 {
     float *p = (float *)malloc((size_t)N * CLASSIFIER_CLASSES * sizeof(float));
-    int i, k;
+    int i;
     demo_check(d, p != NULL, "allocating the class probabilities");
     for (i = 0; i < N * 784; i++) x[i] = 0.5f * (x[i] + 1.0f);
     if (png) demo_check(d, gm_save_image_grid(demo_path(d, png), x, 64, 1, 28, 28, 8, 0, 1), "saving a sample grid");
     classifier_embed(c, x, N, NULL, p);
-    for (k = 0; k < CLASSIFIER_CLASSES; k++) counts[k] = 0;
-    for (i = 0; i < N; i++) {
-        const float *pi = p + (size_t)i * CLASSIFIER_CLASSES;
-        int best = 0;
-        for (k = 1; k < CLASSIFIER_CLASSES; k++) if (pi[k] > pi[best]) best = k;
-        counts[best]++;
-    }
+    classifier_count_top(p, N, counts);
     free(p);
     return gm_mode_histogram(counts, CLASSIFIER_CLASSES, N);
 }
@@ -343,9 +339,10 @@ int main(int argc, char **argv)
                 snprintf(name[slot], sizeof name[slot], "seed %d %s %s", s + 1, t < 2 ? set_name[t] : "images",
                          t < 2 ? (k ? "packed" : "vanilla") : img_name[k]);
                 if (t < 2) J[slot] = (job){.data = &data[t], .steps = t ? 3 * steps : steps, .m = k ? m : 1, .g = 1,
-                                        .N = N, .frames = s == 0, .lr = lr, .seed = seed, .name = name[slot], .bar = k};
+                                        .N = N, .frames = s == 0, .batch = B * (k ? m : 1), .decay = 1, .lr = lr,
+                                        .beta2 = 0.9f, .seed = seed, .name = name[slot], .bar = k};
                 else J[slot] = (job){.data = &images, .steps = rounds, .images = 1, .m = 1, .g = k ? 5 : 1, .N = N,
-                                  .lr = 5e-3f, .seed = seed, .name = name[slot]};
+                                  .batch = B_IMAGES, .lr = 5e-3f, .beta2 = 0.999f, .seed = seed, .name = name[slot]};
             }
         side_by_side(J, out, 2, J + 2, out + 2, 4);
         for (t = 0; t < 2; t++) {

@@ -58,11 +58,28 @@ static inline gm_tensor *classifier_forward(gm_tape *T, const classifier *m, gm_
     return gm_dense(T, &m->d2, h);
 }
 
+/* The most probable class of one row of CLASSIFIER_CLASSES logits or probabilities (the
+ * first one on a tie). */
+static inline int classifier_top(const float *row)
+{
+    int k, best = 0;
+    for (k = 1; k < CLASSIFIER_CLASSES; k++) if (row[k] > row[best]) best = k;
+    return best;
+}
+
+/* counts[k] = how many of the n rows of p (n, CLASSIFIER_CLASSES) have k most probable */
+static inline void classifier_count_top(const float *p, int n, int *counts)
+{
+    int i, k;
+    for (k = 0; k < CLASSIFIER_CLASSES; k++) counts[k] = 0;
+    for (i = 0; i < n; i++) counts[classifier_top(p + (size_t)i * CLASSIFIER_CLASSES)]++;
+}
+
 /* The share of ds's images whose most probable class is their label; pred (ds->n), if not
  * NULL, receives each image's predicted class. */
 static inline double classifier_accuracy(classifier *m, const gm_dataset *ds, int *pred)
 {
-    int i, b, k, right = 0, nb = gm_batches(ds, 500);
+    int i, b, right = 0, nb = gm_batches(ds, 500);
     for (i = 0; i < nb; i++) {
         gm_tensor *logits;
         const int *y;
@@ -70,9 +87,7 @@ static inline double classifier_accuracy(classifier *m, const gm_dataset *ds, in
         logits = classifier_forward(m->T, m, gm_batch(m->T, ds, i, 500), GM_EVAL, NULL);
         y = gm_batch_labels(m->T, ds, i, 500);
         for (b = 0; b < logits->shape.d[0]; b++) {
-            const float *l = logits->val + b * CLASSIFIER_CLASSES;
-            int best = 0;
-            for (k = 1; k < CLASSIFIER_CLASSES; k++) if (l[k] > l[best]) best = k;
+            int best = classifier_top(logits->val + b * CLASSIFIER_CLASSES);
             right += best == y[b];
             if (pred) pred[i * 500 + b] = best;
         }
