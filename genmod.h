@@ -253,6 +253,10 @@ GMDEF void     gm_tape_free(gm_tape *T);
 GMDEF void     gm_tape_reset(gm_tape *T);            /* forget every tensor of the step, O(1)  */
 GMDEF size_t   gm_tape_peak(const gm_tape *T);       /* most arena bytes any step has used     */
 GMDEF void    *gm_tape_alloc(gm_tape *T, size_t bytes); /* scratch memory until the next reset  */
+/* Inference mode (on = 1), for forwards nobody will differentiate, such as sampling: ops
+ * record no backward (so keep nothing for one) and gm_backward is an error; the values are
+ * the same bits as when recording. Off by default. Returns the mode it replaces. */
+GMDEF int      gm_tape_inference(gm_tape *T, int on);
 
 /* A fresh tensor on the tape, filled with zeros / copied from data / filled with normals. */
 GMDEF gm_tensor *gm_zeros_at(gm_tape *T, gm_shape s, GM__SITE);
@@ -292,8 +296,9 @@ GMDEF void       gm_params_free(gm_params *P);
  * 4. ops
  *   Each returns a new tensor on the tape. Elementwise ops keep the shape of x.
  * ====================================================================================== */
-/* Binary ops: b is the same shape as a, one number, or a vector broadcast along dim 1
- * of a: per feature of a (B,D), per channel of a (B,C,H,W). */
+/* Binary ops: b is the same shape as a, one number, a vector broadcast along dim 1 of a
+ * (per feature of a (B,D), per channel of a (B,C,H,W)), or a (B,C) broadcast over the
+ * H,W of a (B,C,H,W): one number per example and channel (a time embedding). */
 GMDEF gm_tensor *gm_add_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a + b   */
 GMDEF gm_tensor *gm_sub_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a - b   */
 GMDEF gm_tensor *gm_mul_at(gm_tape *T, gm_tensor *a, gm_tensor *b, GM__SITE);      /* y = a * b   */
@@ -383,6 +388,11 @@ typedef struct gm_batchnorm {
     float momentum, eps;        /* 0.1 and 1e-5 */
 } gm_batchnorm;
 enum { GM_EVAL = 0, GM_TRAIN = 1 };
+typedef struct gm_groupnorm {
+    gm_tensor *gamma, *beta;    /* (C) learned scale and shift */
+    int c, groups;
+    float eps;                  /* 1e-5 */
+} gm_groupnorm;
 
 GMDEF gm_dense gm_dense_new(gm_params *P, const char *name, int in, int out, gm_rng *rng);
 GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout, int k,
@@ -390,6 +400,7 @@ GMDEF gm_conv2d gm_conv2d_new(gm_params *P, const char *name, int cin, int cout,
 GMDEF gm_conv_transpose2d gm_conv_transpose2d_new(gm_params *P, const char *name, int cin, int cout,
                               int k, int stride, int pad, int out_pad, gm_rng *rng);
 GMDEF gm_batchnorm gm_batchnorm_new(gm_params *P, const char *name, int c);
+GMDEF gm_groupnorm gm_groupnorm_new(gm_params *P, const char *name, int c, int groups);
 
 /* y = x W^T + b:  x (B, in) -> (B, out) */
 GMDEF gm_tensor *gm_dense_at(gm_tape *T, const gm_dense *l, gm_tensor *x, GM__SITE);
@@ -401,10 +412,16 @@ GMDEF gm_tensor *gm_conv_transpose2d_at(gm_tape *T, const gm_conv_transpose2d *l
 /* y = gamma (x - mean) / sqrt(var + eps) + beta per feature (B,D) or channel (B,C,H,W);
  * GM_TRAIN: batch statistics, running ones updated; GM_EVAL: running statistics. */
 GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x, int mode, GM__SITE);
+/* Group normalization (Wu & He 2018): the C channels of each example form `groups` groups
+ * of C/groups channels, each normalized by the mean and variance of its own (C/groups) H W
+ * values, then y = gamma xhat + beta per channel. No batch statistics: training and
+ * sampling compute the same function, at any batch size. (B,C,H,W) or (B,C). */
+GMDEF gm_tensor *gm_groupnorm_at(gm_tape *T, const gm_groupnorm *l, gm_tensor *x, GM__SITE);
 #define gm_dense(...)            gm_dense_at(__VA_ARGS__, GM__HERE)
 #define gm_conv2d(...)           gm_conv2d_at(__VA_ARGS__, GM__HERE)
 #define gm_conv_transpose2d(...) gm_conv_transpose2d_at(__VA_ARGS__, GM__HERE)
 #define gm_batchnorm(...)        gm_batchnorm_at(__VA_ARGS__, GM__HERE)
+#define gm_groupnorm(...)        gm_groupnorm_at(__VA_ARGS__, GM__HERE)
 
 GMDEF void gm_init_uniform(gm_tensor *t, float lo, float hi, gm_rng *rng);
 GMDEF void gm_init_normal(gm_tensor *t, float mean, float std, gm_rng *rng);
@@ -436,6 +453,11 @@ GMDEF void      gm_optim_free(gm_optim *o);
 /* Scale the gradients of the latest gm_backward (gm_has_grad) so their joint L2 norm is at
  * most max_norm; returns the norm before. */
 GMDEF float     gm_clip_grad_norm(gm_params *P, float max_norm);
+/* An exponential moving average of a model's parameters, kept in a second model built the
+ * same way (same names and shapes, in the same order): avg = decay avg + (1 - decay) P for
+ * every trainable tensor, buffers copied. decay = 0 copies P. Sample from the average:
+ * its weights are the last few thousand steps' mean, smoother than any one step's. */
+GMDEF void      gm_ema_update(gm_params *avg, const gm_params *P, float decay);
 
 /* ======================================================================================
  * checking gradients
@@ -536,6 +558,79 @@ GMDEF gm_tensor *gm_gan_g_loss_at(gm_tape *T, gm_tensor *fake, gm_gan kind, GM__
 #define gm_gan_g_loss(...) gm_gan_g_loss_at(__VA_ARGS__, GM__HERE)
 /* Clamp every trainable number of P into [-c, c] (WGAN's weight clipping, c = 0.01 there). */
 GMDEF void gm_clip_weights(gm_params *P, float c);
+
+/* Diffusion (Sohl-Dickstein et al. 2015; Ho et al. 2020). The forward process adds noise in
+ * T steps, q(x_t | x_{t-1}) = N(sqrt(1 - beta_t) x_{t-1}, beta_t I), t = 1..T, so that in one
+ * jump q(x_t | x_0) = N(sqrt(abar_t) x_0, (1 - abar_t) I) with abar_t = prod_{s<=t} (1 - beta_s).
+ * The schedules of beta:
+ *   GM_LINEAR  beta_t linear from 1e-4 (t = 1) to 0.02 (t = T) at T = 1000 (Ho et al.); for
+ *              other T both ends times 1000/T, so abar_T stays near 0 (as improved-diffusion
+ *              does; unscaled, T = 50 would end at abar_T = 0.60, far from noise)
+ *   GM_COSINE  abar_t = f(t) / f(0), f(t) = cos^2(pi/2 (t/T + s) / (1 + s)), s = 0.008, through
+ *              beta_t = 1 - abar_t / abar_{t-1} (Nichol & Dhariwal 2021)
+ * Both clip beta_t to at most 0.999 (the cosine's last step, and the linear one for T < 21).
+ * The network sees x_t and t and predicts one of three things, each fixing the other two
+ * given x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps:
+ *   GM_PREDICT_EPS  the noise eps (Ho et al.)      GM_PREDICT_X0  the clean x_0
+ *   GM_PREDICT_V    v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0 (Salimans & Ho 2022) */
+typedef enum gm_schedule { GM_LINEAR, GM_COSINE } gm_schedule;
+typedef enum gm_target { GM_PREDICT_EPS, GM_PREDICT_X0, GM_PREDICT_V } gm_target;
+typedef struct gm_diffusion {
+    int T;                      /* steps */
+    gm_target target;           /* what the network predicts; GM_PREDICT_EPS unless set   */
+    float clip;                 /* > 0: sampling clamps the predicted x_0 to [-clip, clip] */
+    double *beta;               /* beta[t], t = 1..T (beta[0] = 0)                        */
+    double *alpha_bar;          /* abar[t], t = 0..T (abar[0] = 1: x_0 is clean)          */
+} gm_diffusion;
+/* The tables of a schedule with T >= 1 steps; beta == NULL (and gm_last_error) when T is
+ * out of range or memory runs out. gm_diffusion_free frees them (safe on a failed one). */
+GMDEF gm_diffusion gm_diffusion_new(gm_schedule kind, int T);
+GMDEF void         gm_diffusion_free(gm_diffusion *d);
+/* The signal-to-noise ratio of x_t: SNR(t) = abar_t / (1 - abar_t). */
+GMDEF double       gm_diffusion_snr(const gm_diffusion *d, int t);
+
+/* Sinusoidal features of the step (Vaswani et al. 2017, as Ho et al. 2020 feed t to the
+ * network), for t (B) and an even dim, with w_i = 10000^(-i / (dim/2)), i < dim/2:
+ *     y[b, i] = sin(t_b w_i),   y[b, dim/2 + i] = cos(t_b w_i)              (B) -> (B, dim)
+ * dt_b = sum_i w_i (dy[b,i] cos(t_b w_i) - dy[b,dim/2+i] sin(t_b w_i)). */
+GMDEF gm_tensor *gm_time_embedding_at(gm_tape *T, gm_tensor *t, int dim, GM__SITE);
+/* x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps with t[b] in 1..T per example: a draw of
+ * q(x_t | x_0) in one step. x0, eps (B,...) -> (B,...); dx0 = sqrt(abar_t) dy, deps =
+ * sqrt(1 - abar_t) dy. */
+GMDEF gm_tensor *gm_q_sample_at(gm_tape *T, const gm_diffusion *d, gm_tensor *x0, gm_tensor *eps,
+                                const int *t, GM__SITE);
+/* The denoising loss of a batch: the mean over examples of w_t |pred - target|^2 / D, where
+ * target is the quantity d->target names for (x0, eps, t) and D the values per example.
+ * gamma = 0: w_t = 1 (for eps, Ho et al.'s simple loss). gamma > 0: min-SNR-gamma weighting
+ * (Hang et al. 2023), which weights the implied x_0 error by min(SNR(t), gamma):
+ *     w_t = min(SNR, gamma) / SNR (eps),  min(SNR, gamma) (x0),  min(SNR, gamma) / (SNR + 1) (v). */
+GMDEF gm_tensor *gm_diffusion_loss_at(gm_tape *T, const gm_diffusion *d, gm_tensor *pred, gm_tensor *x0,
+                                      gm_tensor *eps, const int *t, float gamma, GM__SITE);
+#define gm_time_embedding(...) gm_time_embedding_at(__VA_ARGS__, GM__HERE)
+#define gm_q_sample(...)       gm_q_sample_at(__VA_ARGS__, GM__HERE)
+#define gm_diffusion_loss(...) gm_diffusion_loss_at(__VA_ARGS__, GM__HERE)
+
+/* One update of the reverse process from step t down to step s < t (DDIM, Song et al. 2021,
+ * eq. 12), in place on the n values of x = x_t, given the network's output `out` at t:
+ *     x0^ = the x_0 that out implies (clamped to [-clip, clip] when d->clip > 0),
+ *     eps^ = (x_t - sqrt(abar_t) x0^) / sqrt(1 - abar_t),
+ *     x_s = sqrt(abar_s) x0^ + sqrt(1 - abar_s - sigma^2) eps^ + sigma z,   z ~ N(0, I),
+ *     sigma^2 = eta^2 (1 - abar_s) / (1 - abar_t) (1 - abar_t / abar_s).
+ * eta = 0 is deterministic (DDIM). eta = 1 with s = t - 1 is DDPM's ancestral step, whose
+ * variance is then the posterior's, beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t. s = 0
+ * gives x0^ (sigma = 0). rng may be NULL when eta = 0. */
+GMDEF void gm_ddim_step(const gm_diffusion *d, int t, int s, float eta, float *x, const float *out, int n,
+                        gm_rng *rng);
+/* The network as samplers call it: its output for x_t (B,...) at steps t[b], on tape T. */
+typedef gm_tensor *(*gm_denoiser)(gm_tape *T, void *model, gm_tensor *xt, const int *t);
+/* Draw s.d[0] samples of shape s: x_T ~ N(0, I), then `steps` updates of gm_ddim_step down
+ * the steps t_i = round(i T / steps), i = steps, ..., 1, to t_0 = 0 (evenly spaced, ending
+ * at T). steps = T with eta = 1 is ancestral sampling (DDPM); fewer steps with eta = 0 is
+ * DDIM. Each step resets T and calls fn in inference mode. x receives the samples
+ * (s's size in floats); trace, if not NULL, every x_{t_i} on the way ((steps + 1) times
+ * that, x_T first). */
+GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
+                               int steps, float eta, float *x, float *trace, gm_rng *rng);
 
 /* ======================================================================================
  * 9. data
@@ -1006,6 +1101,8 @@ GMDEF float gm_rng_uniform(gm_rng *r) { return (float)(gm_rng_u64(r) >> 40) * (1
 
 /* Box-Muller: two uniforms u1 in (0,1], u2 give two independent normals
  * sqrt(-2 log u1) cos(2 pi u2) and sqrt(-2 log u1) sin(2 pi u2). */
+static const double gm__pi = 3.14159265358979323846;
+
 GMDEF float gm_rng_normal(gm_rng *r)
 {
     double u1, u2, rad;
@@ -1013,9 +1110,9 @@ GMDEF float gm_rng_normal(gm_rng *r)
     u1 = ((double)(gm_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740992.0);
     u2 = (double)(gm_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
     rad = sqrt(-2.0 * log(u1));
-    r->spare = (float)(rad * sin(6.283185307179586 * u2));
+    r->spare = (float)(rad * sin(2.0 * gm__pi * u2));
     r->has_spare = 1;
-    return (float)(rad * cos(6.283185307179586 * u2));
+    return (float)(rad * cos(2.0 * gm__pi * u2));
 }
 
 /* Lemire's multiply-shift maps 32 random bits onto [0, n) without division. */
@@ -1141,6 +1238,7 @@ struct gm_tape {
     gm_tensor *last;            /* the newest tensor: the tape walks back from here */
     unsigned long step;         /* how many resets so far */
     int backward_done;
+    int inference;              /* gm_tape_inference: record no backwards */
     int check_finite;           /* GM_CHECK_FINITE=1: scan each op's inputs and grads */
 };
 
@@ -1188,6 +1286,13 @@ GMDEF void gm_tape_reset(gm_tape *T)
 }
 
 GMDEF size_t gm_tape_peak(const gm_tape *T) { return T->peak; }
+
+GMDEF int gm_tape_inference(gm_tape *T, int on)
+{
+    int was = T->inference;
+    T->inference = on != 0;
+    return was;
+}
 
 /* "512 bytes", "12.5 KiB", "3.0 MiB", "1.5 GiB": sizes in messages (buf holds 32 chars). */
 static const char *gm__size_str(size_t bytes, char *buf)
@@ -1297,7 +1402,7 @@ static gm_tensor *gm__record(gm_tape *T, gm_shape s, const char *op, gm_kernel b
         gm__check_input(T, in[i], op, file, line);
         if (T->check_finite) gm__need_finite(in[i], op, file, line);
         y->in[i] = in[i];
-        if (backward && (in[i]->flags & (GM_PARAM | GM__NEEDS_GRAD))) y->flags |= GM__NEEDS_GRAD;
+        if (backward && !T->inference && (in[i]->flags & (GM_PARAM | GM__NEEDS_GRAD))) y->flags |= GM__NEEDS_GRAD;
     }
     if (y->flags & GM__NEEDS_GRAD) y->backward = backward;
     return y;
@@ -1392,6 +1497,9 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
     if (T->backward_done)
         gm__fatal(file, line, "gm_backward", "called twice in one step; call gm_tape_reset, then run "
                   "the forward again");
+    if (T->inference)
+        gm__fatal(file, line, "gm_backward", "the tape is in inference mode (gm_tape_inference), which "
+                  "records nothing to differentiate");
     gm__check_input(T, y, "gm_backward", file, line);
     T->backward_done = 1;
     y->flags |= GM__REACHED | GM__FLOWS;
@@ -2111,15 +2219,19 @@ static void gm__gemm(gm_tape *T, int tA, int tB, int M, int N, int K, float alph
 
 // >>ops-binary
 /* Broadcasting for add, sub, mul: view a as (outer, F, inner) with F = a.d[1]; b is the
- * same shape (mode 0), one number (mode 1), or a vector of F (mode 2). */
+ * same shape (mode 0), one number (mode 1), a vector of F (mode 2), or (B, F) for
+ * a (B, F, H, W) (mode 3: one number per outer index and F). */
 static int gm__bcast(const gm_tensor *a, const gm_tensor *b, const char *op, GM__SITE)
 {
     char sa[64], sb[64];
     if (gm__same_shape(a->shape, b->shape)) return 0;
     if (b->size == 1) return 1;
     if (a->shape.ndim >= 2 && b->shape.ndim == 1 && b->size == a->shape.d[1]) return 2;
+    if (a->shape.ndim == 4 && b->shape.ndim == 2 && b->shape.d[0] == a->shape.d[0] && b->shape.d[1] == a->shape.d[1])
+        return 3;
     gm__fatal(file, line, op, "shapes do not broadcast: a is %s, b is %s (b must match a, be one number, "
-              "or be a vector the size of a's dim 1)", gm__shape_str(a->shape, sa), gm__shape_str(b->shape, sb));
+              "be a vector the size of a's dim 1, or be (B,C) for a (B,C,H,W))", gm__shape_str(a->shape, sa),
+              gm__shape_str(b->shape, sb));
     return -1;
 }
 
@@ -2130,7 +2242,7 @@ static int gm__bidx(const gm_tensor *y, int i)
     if (y->iarg[0] == 0) return i;
     if (y->iarg[0] == 1) return 0;
     inner = y->size / (y->shape.d[0] * y->shape.d[1]);
-    return (i / inner) % y->shape.d[1];
+    return y->iarg[0] == 2 ? (i / inner) % y->shape.d[1] : i / inner;
 }
 
 /* y = a + b;  da = dy, db = dy (summed over broadcast copies) */
@@ -3481,6 +3593,128 @@ GMDEF gm_tensor *gm_batchnorm_at(gm_tape *T, const gm_batchnorm *l, gm_tensor *x
     return y;
 }
 
+// >>ops-groupnorm
+GMDEF gm_groupnorm gm_groupnorm_new(gm_params *P, const char *name, int c, int groups)
+{
+    gm_groupnorm l;
+    char buf[128];
+    int i;
+    if (c < 1 || groups < 1 || c % groups != 0)
+        gm__fatal(__FILE__, __LINE__, "gm_groupnorm_new", "\"%s\": %d channels do not split into %d equal groups",
+                  name, c, groups);
+    l.c = c; l.groups = groups; l.eps = 1e-5f;
+    l.gamma = gm_param_new(P, gm__pname(buf, sizeof buf, name, "gamma"), gm_shape1(c));
+    l.beta = gm_param_new(P, gm__pname(buf, sizeof buf, name, "beta"), gm_shape1(c));
+    for (i = 0; i < c; i++) l.gamma->val[i] = 1.0f;
+    return l;
+}
+
+/* Per example n and group g, over its N = (C/G) I values (I = H W, channel c in g):
+ *   xhat = (x - mu) s,  s = 1/sqrt(var + eps),  y = gamma_c xhat + beta_c   (var biased).
+ * With e = gamma_c dy, the gradient reaching xhat, and means over the group:
+ *   dx = s (e - mean(e) - xhat mean(e xhat)),   dgamma_c = sum dy xhat,   dbeta_c = sum dy.
+ * saved holds mu and s per (n, g). The statistics use the one-pass sums of batch norm
+ * (gm__sums, in double). Examples are independent, so the forward and dx are shared among
+ * threads by example; dgamma and dbeta, sums over examples, by channel. */
+static void gm__groupnorm_fwd_run(void *ctx, int lo, int hi, int id)
+{
+    gm_tensor *y = (gm_tensor *)ctx, *x = y->in[0];
+    const float *gamma = y->in[1]->val, *beta = y->in[2]->val;
+    int C = x->shape.d[1], I = x->size / (x->shape.d[0] * C), G = y->iarg[0], Cg = C / G, N = Cg * I;
+    int n, g, c, i, l;
+    (void)id;
+    for (n = lo; n < hi; n++)
+        for (g = 0; g < G; g++) {
+            double sa[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sq[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0.0, ssq = 0.0, mean, var;
+            const float *xg = x->val + ((size_t)n * C + (size_t)g * Cg) * I;
+            float *mu = y->saved + 2 * (n * G + g), m, sc;
+            gm__sums(xg, xg, N, sa, sq);                        /* the group's channels are contiguous */
+            for (l = 0; l < 8; l++) { sum += sa[l]; ssq += sq[l]; }
+            mean = sum / N;
+            var = ssq / N - mean * mean > 0.0 ? ssq / N - mean * mean : 0.0;
+            mu[0] = m = (float)mean;
+            mu[1] = sc = (float)(1.0 / sqrt(var + y->farg[0]));
+            for (c = g * Cg; c < (g + 1) * Cg; c++) {
+                size_t at = ((size_t)n * C + c) * I;
+                const float *GM__RESTRICT xv = x->val + at;
+                float *GM__RESTRICT yv = y->val + at, k = gamma[c] * sc, b = beta[c] - k * m;
+                for (i = 0; i < I; i++) yv[i] = k * xv[i] + b;
+            }
+        }
+}
+
+static void gm__groupnorm_dx_run(void *ctx, int lo, int hi, int id)
+{
+    gm_tensor *y = (gm_tensor *)ctx, *x = y->in[0];
+    const float *gamma = y->in[1]->val;
+    int C = x->shape.d[1], I = x->size / (x->shape.d[0] * C), G = y->iarg[0], Cg = C / G, N = Cg * I;
+    int n, g, c, i;
+    (void)id;
+    for (n = lo; n < hi; n++)
+        for (g = 0; g < G; g++) {
+            const float *mu = y->saved + 2 * (n * G + g);
+            double se = 0.0, sex = 0.0, me, mex;               /* sum e, sum e xhat over the group */
+            float k2, k3;
+            for (c = g * Cg; c < (g + 1) * Cg; c++) {
+                double sdy, sdyx;
+                gm__channel_sums(y->grad + (size_t)n * C * I, x->val + (size_t)n * C * I, 1, C, I, c, &sdy, &sdyx);
+                se += gamma[c] * sdy;
+                sex += gamma[c] * mu[1] * (sdyx - mu[0] * sdy);
+            }
+            me = se / N; mex = sex / N;
+            /* dx = k1 dy + k2 x + k3 with k1 = s gamma_c: the formula above multiplied out */
+            k2 = (float)(-mu[1] * mu[1] * mex);
+            k3 = (float)(-mu[1] * me + mu[1] * mu[1] * mex * mu[0]);
+            for (c = g * Cg; c < (g + 1) * Cg; c++) {
+                size_t at = ((size_t)n * C + c) * I;
+                const float *GM__RESTRICT dy = y->grad + at, *GM__RESTRICT xv = x->val + at;
+                float *GM__RESTRICT dx = x->grad + at, k1 = mu[1] * gamma[c];
+                for (i = 0; i < I; i++) dx[i] += k1 * dy[i] + k2 * xv[i] + k3;
+            }
+        }
+}
+
+static void gm__groupnorm_dparams_run(void *ctx, int lo, int hi, int id)
+{
+    gm_tensor *y = (gm_tensor *)ctx, *x = y->in[0], *gamma = y->in[1], *beta = y->in[2];
+    int B = x->shape.d[0], C = x->shape.d[1], I = x->size / (B * C), G = y->iarg[0], n, c;
+    (void)id;
+    for (c = lo; c < hi; c++) {
+        double dg = 0.0, db = 0.0;
+        for (n = 0; n < B; n++) {
+            const float *mu = y->saved + 2 * (n * G + c / (C / G));
+            double sdy, sdyx;
+            gm__channel_sums(y->grad + (size_t)n * C * I, x->val + (size_t)n * C * I, 1, C, I, c, &sdy, &sdyx);
+            dg += mu[1] * (sdyx - mu[0] * sdy);                 /* sum dy xhat */
+            db += sdy;
+        }
+        if (gamma->grad) gamma->grad[c] += (float)dg;
+        if (beta->grad) beta->grad[c] += (float)db;
+    }
+}
+
+static void gm__groupnorm_bwd(gm_tensor *y)
+{
+    double work = GM__MOVE_COST * 2 * y->size;
+    if (y->in[0]->grad) gm__parallel(y->tape, y->shape.d[0], work, gm__groupnorm_dx_run, y);
+    if (y->in[1]->grad || y->in[2]->grad) gm__parallel(y->tape, y->shape.d[1], work, gm__groupnorm_dparams_run, y);
+}
+
+GMDEF gm_tensor *gm_groupnorm_at(gm_tape *T, const gm_groupnorm *l, gm_tensor *x, GM__SITE)
+{
+    char sx[64];
+    gm_tensor *y;
+    if (x->shape.ndim < 2 || x->shape.d[1] != l->c || (x->shape.ndim != 2 && x->shape.ndim != 4))
+        gm__fatal(file, line, "gm_groupnorm", "the layer has %d channels; x must be (B,%d) or (B,%d,H,W), got %s",
+                  l->c, l->c, l->c, gm__shape_str(x->shape, sx));
+    y = gm__node(T, x->shape, "gm_groupnorm", gm__groupnorm_bwd, x, l->gamma, l->beta, file, line);
+    y->iarg[0] = l->groups;
+    y->farg[0] = l->eps;
+    y->saved = gm__floats(T, 2 * x->shape.d[0] * l->groups, "gm_groupnorm", file, line);   /* mu, s per (n, g) */
+    gm__parallel(T, x->shape.d[0], GM__MOVE_COST * 3 * x->size, gm__groupnorm_fwd_run, y);
+    return y;
+}
+
 // >>optim
 static gm_optim *gm__optim(gm_params *P, float lr, int adam, float b1, float b2)
 {
@@ -3583,6 +3817,27 @@ GMDEF float gm_clip_grad_norm(gm_params *P, float max_norm)
         if (gm_has_grad(P->t[p]))
             for (i = 0; i < P->t[p]->size; i++) P->t[p]->grad[i] *= k;
     return norm;
+}
+
+GMDEF void gm_ema_update(gm_params *avg, const gm_params *P, float decay)
+{
+    int p, i;
+    if (avg->n != P->n)
+        gm__fatal(__FILE__, __LINE__, "gm_ema_update", "the average has %d tensors, the model %d: build both "
+                  "the same way", avg->n, P->n);
+    for (p = 0; p < P->n; p++) {
+        gm_tensor *a = avg->t[p];
+        const gm_tensor *t = P->t[p];
+        char sa[64], st[64];
+        if (strcmp(a->name, t->name) != 0 || !gm__same_shape(a->shape, t->shape) ||
+            (a->flags & (GM_PARAM | GM_BUFFER)) != (t->flags & (GM_PARAM | GM_BUFFER)))
+            gm__fatal(__FILE__, __LINE__, "gm_ema_update", "tensor %d is \"%s\" %s in the average but \"%s\" %s "
+                      "in the model: build both the same way", p, a->name, gm__shape_str(a->shape, sa), t->name,
+                      gm__shape_str(t->shape, st));
+        if (t->flags & GM_PARAM)
+            for (i = 0; i < t->size; i++) a->val[i] = decay * a->val[i] + (1.0f - decay) * t->val[i];
+        else memcpy(a->val, t->val, (size_t)t->size * sizeof(float));
+    }
 }
 
 // >>gradcheck
@@ -3873,6 +4128,199 @@ GMDEF void gm_clip_weights(gm_params *P, float c)
         if (!(t->flags & GM_PARAM)) continue;
         for (i = 0; i < t->size; i++) t->val[i] = t->val[i] > c ? c : t->val[i] < -c ? -c : t->val[i];
     }
+}
+
+// >>diffusion
+GMDEF gm_diffusion gm_diffusion_new(gm_schedule kind, int T)
+{
+    gm_diffusion d;
+    int t;
+    memset(&d, 0, sizeof d);
+    if (T < 1 || T > 1000000 || (kind != GM_LINEAR && kind != GM_COSINE)) {
+        gm__error("gm_diffusion_new: T = %d steps of schedule %d; T must be in 1..1000000", T, (int)kind);
+        return d;
+    }
+    d.beta = (double *)gm__calloc((size_t)T + 1, sizeof(double));
+    d.alpha_bar = (double *)gm__calloc((size_t)T + 1, sizeof(double));
+    if (!d.beta || !d.alpha_bar) {
+        gm_diffusion_free(&d);
+        gm__error("gm_diffusion_new: out of memory for %d steps", T);
+        return d;
+    }
+    d.T = T;
+    d.alpha_bar[0] = 1.0;
+    for (t = 1; t <= T; t++) {
+        if (kind == GM_LINEAR) {
+            double lo = 1e-4 * 1000.0 / T, hi = 0.02 * 1000.0 / T;
+            d.beta[t] = T == 1 ? hi : lo + (hi - lo) * (t - 1) / (T - 1);
+        } else {
+            /* abar_t / abar_{t-1} = f(t) / f(t-1), f = cos^2 */
+            double s = 0.008, ft = cos(((double)t / T + s) / (1.0 + s) * gm__pi / 2),
+                   fp = cos(((double)(t - 1) / T + s) / (1.0 + s) * gm__pi / 2);
+            d.beta[t] = 1.0 - (ft * ft) / (fp * fp);
+        }
+        if (d.beta[t] > 0.999) d.beta[t] = 0.999;
+        d.alpha_bar[t] = d.alpha_bar[t - 1] * (1.0 - d.beta[t]);
+    }
+    return d;
+}
+
+GMDEF void gm_diffusion_free(gm_diffusion *d)
+{
+    GM_FREE(d->beta);
+    GM_FREE(d->alpha_bar);
+    memset(d, 0, sizeof *d);
+}
+
+GMDEF double gm_diffusion_snr(const gm_diffusion *d, int t) { return d->alpha_bar[t] / (1.0 - d->alpha_bar[t]); }
+
+/* The steps t[0..B) must be in 1..T: stop naming the op otherwise. */
+static void gm__need_steps(const gm_diffusion *d, const int *t, int B, const char *op, GM__SITE)
+{
+    int b;
+    if (!d || !d->alpha_bar) gm__fatal(file, line, op, "the diffusion has no tables (did gm_diffusion_new fail?)");
+    if (!t) gm__fatal(file, line, op, "the steps t are NULL");
+    for (b = 0; b < B; b++)
+        if (t[b] < 1 || t[b] > d->T) gm__fatal(file, line, op, "step t[%d] = %d is not in 1..%d", b, t[b], d->T);
+}
+
+static void gm__time_embedding_bwd(gm_tensor *y)
+{
+    gm_tensor *t = y->in[0];
+    int B = y->shape.d[0], h = y->shape.d[1] / 2, b, i;
+    for (b = 0; b < B; b++) {
+        double acc = 0.0;
+        for (i = 0; i < h; i++) {
+            double w = exp(-log(10000.0) * i / h), a = t->val[b] * w;
+            acc += w * (y->grad[b * 2 * h + i] * cos(a) - y->grad[b * 2 * h + h + i] * sin(a));
+        }
+        t->grad[b] += (float)acc;
+    }
+}
+
+GMDEF gm_tensor *gm_time_embedding_at(gm_tape *T, gm_tensor *t, int dim, GM__SITE)
+{
+    char st[64];
+    gm_tensor *y;
+    int B, h, b, i;
+    if (!t || t->shape.ndim != 1 || dim < 2 || dim % 2)
+        gm__fatal(file, line, "gm_time_embedding", "needs steps t (B) and an even dim >= 2, got t %s and dim %d",
+                  t ? gm__shape_str(t->shape, st) : "NULL", dim);
+    B = t->shape.d[0]; h = dim / 2;
+    y = gm__node(T, gm_shape2(B, dim), "gm_time_embedding", gm__time_embedding_bwd, t, NULL, NULL, file, line);
+    for (b = 0; b < B; b++)
+        for (i = 0; i < h; i++) {
+            double a = t->val[b] * exp(-log(10000.0) * i / h);
+            y->val[b * dim + i] = (float)sin(a);
+            y->val[b * dim + h + i] = (float)cos(a);
+        }
+    return y;
+}
+
+/* The per-example coefficients of x_t = a_b x0 + c_b eps: y->saved holds a (B), then c (B). */
+static void gm__q_sample_bwd(gm_tensor *y)
+{
+    gm_tensor *x0 = y->in[0], *eps = y->in[1];
+    int B = y->shape.d[0], D = y->size / B, b, i;
+    for (b = 0; b < B; b++)
+        for (i = 0; i < D; i++) {
+            size_t k = (size_t)b * D + i;
+            if (x0->grad) x0->grad[k] += y->saved[b] * y->grad[k];
+            if (eps->grad) eps->grad[k] += y->saved[B + b] * y->grad[k];
+        }
+}
+
+GMDEF gm_tensor *gm_q_sample_at(gm_tape *T, const gm_diffusion *d, gm_tensor *x0, gm_tensor *eps, const int *t, GM__SITE)
+{
+    gm_tensor *y;
+    int B, D, b, i;
+    gm__need_same(x0, eps, "gm_q_sample", file, line);
+    B = x0->shape.d[0]; D = x0->size / B;
+    gm__need_steps(d, t, B, "gm_q_sample", file, line);
+    y = gm__node(T, x0->shape, "gm_q_sample", gm__q_sample_bwd, x0, eps, NULL, file, line);
+    y->saved = gm__floats(T, 2 * B, "gm_q_sample", file, line);
+    for (b = 0; b < B; b++) {
+        float a = y->saved[b] = (float)sqrt(d->alpha_bar[t[b]]), c = y->saved[B + b] = (float)sqrt(1.0 - d->alpha_bar[t[b]]);
+        for (i = 0; i < D; i++) y->val[(size_t)b * D + i] = a * x0->val[(size_t)b * D + i] + c * eps->val[(size_t)b * D + i];
+    }
+    return y;
+}
+
+GMDEF gm_tensor *gm_diffusion_loss_at(gm_tape *T, const gm_diffusion *d, gm_tensor *pred, gm_tensor *x0,
+                                      gm_tensor *eps, const int *t, float gamma, GM__SITE)
+{
+    gm_tensor *target, *w;
+    int B, D, b, i;
+    gm__need_same(pred, x0, "gm_diffusion_loss", file, line);
+    gm__need_same(eps, x0, "gm_diffusion_loss", file, line);
+    B = x0->shape.d[0]; D = x0->size / B;
+    gm__need_steps(d, t, B, "gm_diffusion_loss", file, line);
+    target = gm__node(T, x0->shape, "gm_diffusion_loss", NULL, NULL, NULL, NULL, file, line);
+    w = gm__node(T, gm_shape1(B), "gm_diffusion_loss", NULL, NULL, NULL, NULL, file, line);
+    for (b = 0; b < B; b++) {
+        double ab = d->alpha_bar[t[b]], snr = ab / (1.0 - ab), m = gamma < snr ? gamma : snr;
+        float a = (float)sqrt(ab), c = (float)sqrt(1.0 - ab);
+        for (i = 0; i < D; i++) {
+            size_t k = (size_t)b * D + i;
+            target->val[k] = d->target == GM_PREDICT_EPS ? eps->val[k] : d->target == GM_PREDICT_X0 ? x0->val[k]
+                                                                       : a * eps->val[k] - c * x0->val[k];
+        }
+        w->val[b] = gamma <= 0.0f ? 1.0f
+                    : (float)(d->target == GM_PREDICT_EPS ? m / snr : d->target == GM_PREDICT_X0 ? m : m / (snr + 1.0));
+    }
+    return gm_mean_at(T, gm_mul_at(T, gm_mse_at(T, pred, target, file, line), w, file, line), file, line);
+}
+
+GMDEF void gm_ddim_step(const gm_diffusion *d, int t, int s, float eta, float *x, const float *out, int n, gm_rng *rng)
+{
+    double at, as, sig2, kx, ko;
+    float a, c, sa, se, sz, clip = d->clip;
+    int i;
+    if (!d->alpha_bar || t < 1 || t > d->T || s < 0 || s >= t || eta < 0.0f || (eta > 0.0f && !rng))
+        gm__fatal(__FILE__, __LINE__, "gm_ddim_step", "needs 0 <= s < t <= T = %d, eta >= 0 and an rng when "
+                  "eta > 0; got t = %d, s = %d, eta = %g", d->T, t, s, eta);
+    at = d->alpha_bar[t]; as = d->alpha_bar[s];
+    sig2 = (double)eta * eta * (1.0 - as) / (1.0 - at) * (1.0 - at / as);
+    /* x0^ = kx x_t + ko out, for each target */
+    kx = d->target == GM_PREDICT_EPS ? 1.0 / sqrt(at) : d->target == GM_PREDICT_X0 ? 0.0 : sqrt(at);
+    ko = d->target == GM_PREDICT_EPS ? -sqrt((1.0 - at) / at) : d->target == GM_PREDICT_X0 ? 1.0 : -sqrt(1.0 - at);
+    a = (float)sqrt(at); c = (float)sqrt(1.0 - at);
+    sa = (float)sqrt(as); se = (float)sqrt(fmax(1.0 - as - sig2, 0.0)); sz = (float)sqrt(sig2);
+    for (i = 0; i < n; i++) {
+        float x0 = (float)(kx * x[i] + ko * out[i]), e;
+        if (clip > 0.0f) x0 = x0 > clip ? clip : x0 < -clip ? -clip : x0;
+        e = (x[i] - a * x0) / c;
+        x[i] = sa * x0 + se * e + (sz > 0.0f ? sz * gm_rng_normal(rng) : 0.0f);
+    }
+}
+
+GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
+                               int steps, float eta, float *x, float *trace, gm_rng *rng)
+{
+    int B = s.d[0], n = gm__shape_size(s, "gm_diffusion_sample", GM__HERE), i, b, was;
+    int *t = (int *)GM_MALLOC(sizeof(int) * (size_t)B);
+    if (!d->alpha_bar || steps < 1 || steps > d->T || !t)
+        gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "needs 1 <= steps <= T = %d, got %d%s", d->T, steps,
+                  t ? "" : " (or out of memory)");
+    was = gm_tape_inference(T, 1);
+    for (i = 0; i < n; i++) x[i] = gm_rng_normal(rng);
+    if (trace) memcpy(trace, x, sizeof(float) * (size_t)n);
+    for (i = steps; i >= 1; i--) {
+        int now = (int)floor((double)i * d->T / steps + 0.5), next = (int)floor((double)(i - 1) * d->T / steps + 0.5);
+        gm_tensor *out;
+        char sa[64], sb[64];
+        for (b = 0; b < B; b++) t[b] = now;
+        gm_tape_reset(T);
+        out = fn(T, model, gm_from(T, s, x), t);
+        if (!gm__same_shape(out->shape, s))
+            gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "the denoiser returned %s for x_t %s",
+                      gm__shape_str(out->shape, sa), gm__shape_str(s, sb));
+        gm_ddim_step(d, now, next, eta, x, out->val, n, rng);
+        if (trace) memcpy(trace + (size_t)(steps - i + 1) * n, x, sizeof(float) * (size_t)n);
+    }
+    gm_tape_reset(T);
+    gm_tape_inference(T, was);
+    GM_FREE(t);
 }
 
 // >>data
@@ -5114,7 +5562,6 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed)
 }
 
 // >>data-toy2d
-static const double gm__pi = 3.14159265358979323846;
 
 /* The center of mode k of GM_RING8 (angle 2 pi k / 8 on the circle of radius 2) or
  * GM_GRID25 (k = 5*row + col at (-4 + 2 col, -4 + 2 row)); returns the modes' std. */
