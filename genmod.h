@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.5.1
+/* genmod.h - deep generative models taught in one C header.   v0.6.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -72,19 +72,21 @@
  * FINDING YOUR WAY
  *   The declarations come first, by section: 1 config, 2 random numbers, 3 tensors and the
  *   tape, 4 ops, 5 layers, 6 optimizers, gradient checking, 7 probability, 8 objectives,
- *   9 data, 10 output, 11 checkpoints, 12 metrics (sections 7, 8 and 12 hold the VAE's
- *   pieces so far; GANs, diffusion and flows will add theirs). The implementation follows
+ *   9 data, 10 output, 11 checkpoints, 12 metrics (sections 7, 8 and 12 hold the pieces of
+ *   VAEs, GANs and diffusion; flows will add theirs). The implementation follows
  *   in the same order; each part starts with a marker to search for:
  *     >>config >>rng                   allocator and platform switches; random numbers
  *     >>tape >>params >>threads        the arena, the reverse walk; parameters; the thread team
  *     >>matmul                         the one matrix product every layer uses
  *     >>ops-binary >>ops-unary >>ops-reduce >>ops-shape >>losses     the ops, forward and
  *                                      backward side by side
- *     >>layers >>ops-conv >>ops-batchnorm   dense, convolution, transposed convolution,
- *                                      batch norm
+ *     >>layers >>ops-conv >>ops-batchnorm >>ops-groupnorm   dense, convolution, transposed
+ *                                      convolution, batch norm, group norm
  *     >>optim >>gradcheck              SGD and Adam; the finite-difference gradient check
  *     >>probability >>objectives       reparameterization, KL, IWAE, free bits, annealing;
  *                                      GAN losses, weight clipping
+ *     >>diffusion                      noise schedules, q(x_t | x_0), the denoising loss,
+ *                                      the time embedding, DDIM and ancestral sampling
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
@@ -96,6 +98,11 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.6.0  diffusion: gm_diffusion (linear and cosine schedules), gm_q_sample,
+ *          gm_diffusion_loss (eps, x0 or v targets, min-SNR weighting), gm_ddim_step,
+ *          gm_diffusion_sample (DDIM and ancestral), gm_time_embedding; gm_groupnorm;
+ *          gm_ema_update; gm_tape_inference; gm_add, gm_sub and gm_mul broadcast a (B,C)
+ *          over the H,W of a (B,C,H,W).
  *   0.5.1  gm_mode_histogram: the mode scores (captured, share, KL from uniform) of a
  *          histogram given as counts, such as the classes a classifier finds in samples;
  *          gm_mode_coverage scores its counts with it.
@@ -141,7 +148,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.5.1"
+#define GENMOD_VERSION "0.6.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -601,6 +608,7 @@ GMDEF gm_tensor *gm_q_sample_at(gm_tape *T, const gm_diffusion *d, gm_tensor *x0
                                 const int *t, GM__SITE);
 /* The denoising loss of a batch: the mean over examples of w_t |pred - target|^2 / D, where
  * target is the quantity d->target names for (x0, eps, t) and D the values per example.
+ * x0 and eps are data: no gradient flows into them, only into pred.
  * gamma = 0: w_t = 1 (for eps, Ho et al.'s simple loss). gamma > 0: min-SNR-gamma weighting
  * (Hang et al. 2023), which weights the implied x_0 error by min(SNR(t), gamma):
  *     w_t = min(SNR, gamma) / SNR (eps),  min(SNR, gamma) (x0),  min(SNR, gamma) / (SNR + 1) (v). */
