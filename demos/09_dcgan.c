@@ -135,31 +135,6 @@ static void save_losses(demo *d, const float *ld, const float *lg, int n)
     free(s);
 }
 
-/* genmod's FID and Inception Score (lecture 10): the classifier's features of n samples
- * against those of the test images, and its class probabilities of the samples; also how
- * the samples spread over the classes the classifier sees in them. */
-static void score(demo *d, const float *samples, int n, const gm_dataset *test, int builtin, double *fid, double *is)
-{
-    enum { F = CLASSIFIER_FEATURES, K = CLASSIFIER_CLASSES };
-    float *f_test = (float *)malloc(sizeof(float) * test->n * F), *f = (float *)malloc(sizeof(float) * n * F);
-    float *p = (float *)malloc(sizeof(float) * n * K);
-    int count[K], k;
-    classifier c;
-    classifier_get(d, &c, builtin);
-    classifier_embed(&c, test->x, test->n, f_test, NULL);
-    classifier_embed(&c, samples, n, f, p);
-    *fid = gm_fid(f_test, test->n, f, n, F);
-    *is = gm_inception_score(p, n, K);
-    classifier_count_top(p, n, count);
-    printf("\nthe %d samples by the classifier's most probable class:\n", n);
-    for (k = 0; k < K; k++)
-        if (test->class_names) printf("  %-12s %5d\n", test->class_names[k], count[k]);
-        else printf("  class %d      %5d\n", k, count[k]);
-    printf("FID against the %d test images %.2f, Inception Score %.2f (genmod's classifier)\n", test->n, *fid, *is);
-    classifier_free(&c);
-    free(f_test); free(f); free(p);
-}
-
 /* ---------------------------------------------------------------- main */
 int main(int argc, char **argv)
 {
@@ -247,7 +222,7 @@ int main(int argc, char **argv)
     decode_all(T, &m, z, n_samples, samples);
     shape[0] = n_samples; shape[1] = 1; shape[2] = 28; shape[3] = 28;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");
-    score(&d, samples, n_samples, &test, classifier_is_builtin(&train), &fid, &is);
+    classifier_score(&d, samples, n_samples, &test, classifier_is_builtin(&train), &fid, &is);
 
     demo_result("d_loss", sum_ld);
     demo_result("g_loss", sum_lg);

@@ -212,4 +212,30 @@ static inline void classifier_free(classifier *m)
     gm_tape_free(m->T);
 }
 
+/* genmod's FID and Inception Score (lecture 10) of n samples (n,1,28,28) in [0,1]: their
+ * features against those of the test images, and their class probabilities; prints how the
+ * samples spread over the classes the classifier sees in them, and both scores. */
+static inline void classifier_score(demo *d, const float *samples, int n, const gm_dataset *test, int builtin,
+                                    double *fid, double *is)
+{
+    enum { F = CLASSIFIER_FEATURES, K = CLASSIFIER_CLASSES };
+    float *f_test = (float *)malloc(sizeof(float) * test->n * F), *f = (float *)malloc(sizeof(float) * n * F);
+    float *p = (float *)malloc(sizeof(float) * n * K);
+    int count[K], k;
+    classifier c;
+    classifier_get(d, &c, builtin);
+    classifier_embed(&c, test->x, test->n, f_test, NULL);
+    classifier_embed(&c, samples, n, f, p);
+    *fid = gm_fid(f_test, test->n, f, n, F);
+    *is = gm_inception_score(p, n, K);
+    classifier_count_top(p, n, count);
+    printf("\nthe %d samples by the classifier's most probable class:\n", n);
+    for (k = 0; k < K; k++)
+        if (test->class_names) printf("  %-12s %5d\n", test->class_names[k], count[k]);
+        else printf("  class %d      %5d\n", k, count[k]);
+    printf("FID against the %d test images %.2f, Inception Score %.2f (genmod's classifier)\n", test->n, *fid, *is);
+    classifier_free(&c);
+    free(f_test); free(f); free(p);
+}
+
 #endif
