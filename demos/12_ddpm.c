@@ -8,8 +8,9 @@
  *   - the U-Net works at 14x14 and 7x7, where a channel costs 4 and 16 times less than at
  *     28x28: one conv in and one out at full size, residual blocks below;
  *   - the cosine schedule (Nichol & Dhariwal 2021), the v target (Salimans & Ho 2022) with
- *     min-SNR-5 weights (Hang et al. 2023), Adam 1e-3 with a short warm-up and a cosine decay,
- *     and an exponential moving average of the weights (0.999) to sample from.
+ *     min-SNR-5 weights (Hang et al. 2023), Adam 1e-3 after a short warm-up, and an
+ *     exponential moving average of the weights (0.999) to sample from; each is a flag, so
+ *     the lecture can measure what it buys.
  * The U-Net (time embedding e = dense-SiLU-dense of 64 sinusoidal features of t, added per
  * channel inside every block; GroupNorm(8) + SiLU before every conv of a block):
  *   28x28: conv 1->C1 k3 ------------------------------------------ concat -> norm, SiLU, conv 2C1->1 k3
@@ -42,6 +43,11 @@ static const char *usage =
     "  --sampler S    for samples.npy: ddimN (eta 0) or ancestralN (eta 1), N steps of 1..1000\n"
     "                 (default ddim50; ancestral1000 is DDPM's sampler)\n"
     "  --samples N    samples written to samples.npy and scored (default 2000; 100 with --quick)\n"
+    "  the recipe, one choice at a time (lecture 12 measures each):\n"
+    "  --schedule S   cosine (default) or linear\n"
+    "  --target P     v (default), eps or x0: what the network predicts\n"
+    "  --gamma G      min-SNR-G loss weights (default 5; 0: unweighted)\n"
+    "  --ema D        the average's decay (default 0.999; 0: sample from the trained weights)\n"
     CLASSIFIER_USAGE;
 
 enum { TSTEPS = 1000, B = 64, TE = 64, E = 128, GROUPS = 8 };
@@ -152,14 +158,37 @@ static void state_sync(train_state *s, gm_optim *o, long *step, int to_buffers)
 /* Adam's learning rate at `step`: 1e-3 after a linear warm-up over the first 200 steps */
 static float learning_rate(long step) { return 1e-3f * (step < 200 ? (float)(step + 1) / 200 : 1.0f); }
 
-/* the average's decay: 0.999, lower at first so the average does not keep the random start
- * ((1 + step) / (10 + step), as in many DDPM implementations) */
-static float ema_decay(long step) { float w = (1.0f + step) / (10.0f + step); return w < 0.999f ? w : 0.999f; }
+/* the choices the lecture measures one at a time (flags --schedule --target --gamma --ema) */
+typedef struct recipe { gm_schedule schedule; gm_target target; float gamma, ema; } recipe;
+
+static recipe recipe_parse(const demo *d)
+{
+    const char *sch = demo_str(d, "--schedule", "cosine"), *tgt = demo_str(d, "--target", "v");
+    recipe r;
+    r.schedule = strcmp(sch, "linear") == 0 ? GM_LINEAR : GM_COSINE;
+    r.target = strcmp(tgt, "eps") == 0 ? GM_PREDICT_EPS : strcmp(tgt, "x0") == 0 ? GM_PREDICT_X0 : GM_PREDICT_V;
+    r.gamma = demo_float(d, "--gamma", 5.0f, 0, 1e6);
+    r.ema = demo_float(d, "--ema", 0.999f, 0, 0.99999);
+    if ((strcmp(sch, "linear") && strcmp(sch, "cosine")) || (strcmp(tgt, "v") && strcmp(tgt, "eps") && strcmp(tgt, "x0"))) {
+        fprintf(stderr, "%s: --schedule is cosine or linear, --target v, eps or x0 (got %s, %s)\n", d->name, sch, tgt);
+        exit(2);
+    }
+    return r;
+}
+
+/* the average's decay at `step`: r.ema, lower at first so the average forgets the random
+ * start ((1 + step) / (10 + step), as many DDPM implementations do) */
+static float ema_decay(const recipe *r, long step)
+{
+    float w = (1.0f + step) / (10.0f + step);
+    return w < r->ema ? w : r->ema;
+}
 
 /* `steps` steps from `step` on: x_0 a batch of images in [-1, 1], t ~ U{1..T}, eps ~ N(0, I),
- * x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, loss = min-SNR-weighted |v^ - v|^2. */
-static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusion *dif, gm_dataset *data, long *step,
-                    long steps, float *curve, gm_rng *rng)
+ * x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, loss = min-SNR-weighted |v^ - v|^2 (or the
+ * recipe's target and weights). */
+static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusion *dif, const recipe *r,
+                    gm_dataset *data, long *step, long steps, float *curve, gm_rng *rng)
 {
     gm_tape *T = gm_tape_new(0);
     gm_progress bar = gm_progress_start("ddpm", steps);
@@ -175,11 +204,11 @@ static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusi
         for (b = 0; b < x0->shape.d[0]; b++) t[b] = 1 + gm_rng_below(rng, TSTEPS);
         eps = gm_randn(T, x0->shape, rng);
         xt = gm_q_sample(T, dif, x0, eps, t);
-        loss = gm_diffusion_loss(T, dif, unet_forward(T, m, xt, t), x0, eps, t, 5.0f);
+        loss = gm_diffusion_loss(T, dif, unet_forward(T, m, xt, t), x0, eps, t, r->gamma);
         opt->lr = learning_rate(*step);
         curve[s] = gm_backward(T, loss);
         gm_optim_step(opt);
-        gm_ema_update(&avg->P, &m->P, ema_decay(*step));
+        gm_ema_update(&avg->P, &m->P, ema_decay(r, *step));
         if (s >= steps - tail) last += curve[s] / tail;
         gm_progress_update(&bar, s + 1, "loss %.4f", curve[s]);
     }
@@ -258,7 +287,7 @@ static void reverse_rows(demo *d, const unet *avg, const gm_diffusion *dif)
 
 static void save_curve(demo *d, const float *loss, long n)
 {
-    gm_plot *pl = gm_plot_new("DDPM: the training loss (min-SNR-5 weighted v error), each step", "step", "loss");
+    gm_plot *pl = gm_plot_new("DDPM: the training loss of each step", "step", "loss");
     gm_plot_logy(pl, 1);
     gm_plot_line(pl, "loss", NULL, loss, (int)n);
     demo_check(d, gm_plot_save(pl, demo_path(d, "loss.png"), 0, 0), "saving");
@@ -273,7 +302,8 @@ int main(int argc, char **argv)
     int n_samples = demo_int(&d, "--samples", d.quick ? 100 : 2000, 2, 100000), resume = demo_arg(&d, "--resume") != NULL;
     const char *from = demo_arg(&d, "--from");
     sampler s = sampler_parse(&d, demo_str(&d, "--sampler", "ddim50"));
-    gm_diffusion dif = gm_diffusion_new(GM_COSINE, TSTEPS);
+    recipe r = recipe_parse(&d);
+    gm_diffusion dif = gm_diffusion_new(r.schedule, TSTEPS);
     gm_rng rng = gm_rng_new(d.seed);
     gm_dataset train_set, test;
     unet m, avg;
@@ -285,7 +315,7 @@ int main(int argc, char **argv)
 
     classifier_need_file(&d);
     demo_check(&d, dif.beta != NULL, "making the schedule");
-    dif.target = GM_PREDICT_V;
+    dif.target = r.target;
     dif.clip = 1.0f;                                    /* images live in [-1, 1] */
     demo_images(&d, &train_set, &test, 2000);
     for (i = 0; i < train_set.n * train_set.d; i++) train_set.x[i] = 2.0f * train_set.x[i] - 1.0f;
@@ -293,7 +323,9 @@ int main(int argc, char **argv)
     unet_new(&avg, d.quick ? 8 : 32, d.seed);
     opt = gm_adam_new(&m.P, 1e-3f, 0.9f, 0.999f);
     st = state_new(opt);
-    printf("U-Net: %ld parameters; cosine schedule, T = %d, v target, min-SNR-5 weights\n", gm_params_count(&m.P), TSTEPS);
+    printf("U-Net: %ld parameters; %s schedule, T = %d, %s target, %s; EMA %g\n", gm_params_count(&m.P),
+           r.schedule == GM_COSINE ? "cosine" : "linear", TSTEPS, demo_str(&d, "--target", "v"),
+           r.gamma > 0 ? "min-SNR weights" : "unweighted", r.ema);
 
     if (from) {
         demo_check(&d, gm_load_params(&avg.P, from), "loading --from");
@@ -308,7 +340,7 @@ int main(int argc, char **argv)
         }
         curve = (float *)malloc(sizeof(float) * steps);
         t0 = gm_seconds();
-        loss = train(&d, &m, &avg, opt, &dif, &train_set, &step, steps, curve, &rng);
+        loss = train(&d, &m, &avg, opt, &dif, &r, &train_set, &step, steps, curve, &rng);
         printf("trained %ld steps of batch %d in %.1f s; loss over the last tenth %.4f\n", steps, B, gm_seconds() - t0, loss);
         save_curve(&d, curve, steps);
         state_sync(&st, opt, &step, 1);
