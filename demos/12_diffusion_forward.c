@@ -17,17 +17,17 @@
  *   for T = 50 with and without the linear schedule's 1000/T scaling.
  * Lecture: lectures/12-diffusion.md
  * Run:     make build/diffusion_forward && ./build/diffusion_forward      (about 30 s)
- *          --quick: 20 chains (a second); --chains N; --image K picks test image K
+ *          --quick: 20 chains (about 2 s); --chains N; --image K picks test image K
  * Output (out/diffusion_forward/):
  *   strip.png      x_t at t = 0, 50, 100, 200, ..., 1000; rows: linear step by step (chain 0
  *                  of the check), linear in one jump (gm_q_sample), the same two for cosine
  *   alpha_bar.png  abar_t of both schedules;   snr.png  SNR(t) of both, log axis
  *   z_hist.png     histogram of every standardized error against the N(0, 1) density
  *   z.npy          the standardized errors, (2 schedules, 5 steps, 2 [mean, var], pixels)
- *   result lines: worst_z, worst_z_linear, worst_z_cosine, z_typical (sqrt(2 ln M)),
- *   z_one_percent, abar_500_linear, abar_T_linear, abar_500_cosine, abar_T_cosine,
- *   abar_T50_linear, abar_T50_unscaled, snr1_linear, snr1_cosine (the step where SNR falls
- *   below 1), noise_steps_linear, noise_steps_cosine (steps with abar_t < 0.01)
+ *   result lines: worst_z, worst_z_linear, worst_z_cosine, worst_z_mean, worst_z_var,
+ *   z_typical (sqrt(2 ln M)), z_one_percent, abar_500_linear, abar_T_linear, abar_500_cosine,
+ *   abar_T_cosine, abar_T50_linear, abar_T50_unscaled, snr1_linear, snr1_cosine (the step
+ *   where SNR falls below 1), noise_steps_linear, noise_steps_cosine (steps with abar_t < 0.01)
  */
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
@@ -108,7 +108,8 @@ int main(int argc, char **argv)
     gm_diffusion q[2];
     int D, s, i, k, t, first_t[2] = {0, 0}, noise_steps[2] = {0, 0}, shape[4];
     float *x0, *grid, *z;
-    double *s1, *s2, worst[2] = {0, 0}, M, z_typ, z_one, abar50[2] = {1, 1};
+    double *s1, *s2, w[2][2] = {{0, 0}, {0, 0}}, M, z_typ, z_one, abar50[2] = {1, 1};   /* w: worst |z|, */
+    double w_lin, w_cos, w_mean, w_var, w_all;                                /* [schedule][mean, var] */
 
     /* ---- data: one garment, pixels to [-1, 1] as diffusion models take them ------------- */
     demo_images(&d, &train, &test, 500);
@@ -183,15 +184,17 @@ int main(int argc, char **argv)
             }
             printf("%6d %14.6f %11.6f +- %.6f %14.4e %15.4e %17.2f %10.2f\n", CHECK[k], sqrt(ab), cx / sum_x2,
                    sqrt(var / n / sum_x2), var, vbar, wm, wv);
-            if (wm > worst[s]) worst[s] = wm;
-            if (wv > worst[s]) worst[s] = wv;
+            w[s][0] = fmax(w[s][0], wm);
+            w[s][1] = fmax(w[s][1], wv);
         }
     }
     M = 2.0 * NCHECK * 2 * D;                 /* tested numbers: schedules x steps x (mean, var) x pixels */
     z_typ = sqrt(2.0 * log(M));
     z_one = max_abs_normal_quantile(M, 0.01);
-    printf("\nworst |z| over both schedules: %.2f (linear %.2f, cosine %.2f), of M = %.0f numbers\n",
-           worst[0] > worst[1] ? worst[0] : worst[1], worst[0], worst[1], M);
+    w_lin = fmax(w[0][0], w[0][1]); w_cos = fmax(w[1][0], w[1][1]);
+    w_mean = fmax(w[0][0], w[1][0]); w_var = fmax(w[0][1], w[1][1]); w_all = fmax(w_lin, w_cos);
+    printf("\nworst |z| over both schedules: %.2f (linear %.2f, cosine %.2f; means %.2f, variances %.2f), "
+           "of M = %.0f numbers\n", w_all, w_lin, w_cos, w_mean, w_var, M);
     printf("within Monte Carlo error means: the largest |z| of M independent N(0, 1) numbers is typically "
            "about sqrt(2 ln M) = %.2f, and exceeds %.2f in 1 %% of runs\n", z_typ, z_one);
     printf("(a variance's z is normal only approximately: (N - 1) s^2 / sigma^2 is chi-square with N - 1 = %d degrees "
@@ -265,9 +268,11 @@ int main(int argc, char **argv)
     demo_check(&d, gm_save_npy(demo_path(&d, "z.npy"), z, 4, shape), "saving z.npy");
 
     printf("\n");
-    demo_result("worst_z", worst[0] > worst[1] ? worst[0] : worst[1]);
-    demo_result("worst_z_linear", worst[0]);
-    demo_result("worst_z_cosine", worst[1]);
+    demo_result("worst_z", w_all);
+    demo_result("worst_z_linear", w_lin);
+    demo_result("worst_z_cosine", w_cos);
+    demo_result("worst_z_mean", w_mean);
+    demo_result("worst_z_var", w_var);
     demo_result("z_typical", z_typ);
     demo_result("z_one_percent", z_one);
     demo_result("abar_500_linear", q[0].alpha_bar[500]);
