@@ -108,13 +108,14 @@ int main(int argc, char **argv)
     gm_diffusion q[2];
     int D, s, i, k, t, first_t[2] = {0, 0}, noise_steps[2] = {0, 0}, shape[4];
     float *x0, *grid, *z;
-    double *s1, *s2, w[2][2] = {{0, 0}, {0, 0}}, M, z_typ, z_one, abar50[2] = {1, 1};   /* w: worst |z|, */
+    double *s1, *s2, w[2][2] = {{0, 0}, {0, 0}}, M, z_typ, z_one, end[4];   /* w: worst |z|, */
     double w_lin, w_cos, w_mean, w_var, w_all;                                /* [schedule][mean, var] */
 
     /* ---- data: one garment, pixels to [-1, 1] as diffusion models take them ------------- */
     demo_images(&d, &train, &test, 500);
     D = test.d;
     x0 = (float *)malloc((size_t)D * sizeof(float));
+    demo_check(&d, x0 != NULL, "allocation");
     for (i = 0; i < D; i++) x0[i] = 2.0f * test.x[(size_t)image * D + i] - 1.0f;   /* x = 2 pixel - 1 */
     printf("x_0: test image %d (%s), %d pixels in [-1, 1]; T = %d steps; %d chains per schedule\n", image,
            test.class_names && test.y ? test.class_names[test.y[image]] : "no class name", D, T_STEPS, n);
@@ -134,25 +135,25 @@ int main(int argc, char **argv)
             printf("\n");
         }
     }
-    for (s = 0; s < 2; s++)
+    for (s = 0; s < 2; s++) {
         for (t = 1; t <= T_STEPS; t++) {
             if (!first_t[s] && gm_diffusion_snr(&q[s], t) < 1) first_t[s] = t;
             noise_steps[s] += q[s].alpha_bar[t] < 0.01;
         }
-    for (s = 0; s < 2; s++)
-        printf("%s: SNR falls below 1 at t = %d; %d of the %d steps have abar_t < 0.01 (near-pure noise); "
-               "KL(q(x_T | x_0) || N(0, I)) = %.3g nats for this x_0\n", NAME[s], first_t[s], noise_steps[s],
-               T_STEPS, kl_to_prior(q[s].alpha_bar[T_STEPS], x0, D));
-    printf("cosine: sqrt(beta_1) = %.5f, just under the step between two pixel values in [-1, 1], 2/255 = %.5f\n",
+        printf("%s: SNR(t) < 1 from t = %d on; %d steps have abar_t < 0.01 (near-pure noise)\n", NAME[s],
+               first_t[s], noise_steps[s]);
+    }
+    printf("cosine: sqrt(beta_1) = %.5f, just under the gap between two pixel values in [-1, 1], 2/255 = %.5f\n",
            sqrt(q[1].beta[1]), 2.0 / 255);
     {   /* T = 50: genmod scales the linear betas by 1000/T; without that, abar_T stays far from 0 */
+        static const char *what[4] = {"T = 1000, linear", "T = 1000, cosine", "T = 50, linear, betas times 1000/T",
+                                      "T = 50, linear, betas unscaled"};
         gm_diffusion q50 = gm_diffusion_new(GM_LINEAR, 50);
         demo_check(&d, q50.beta != NULL, "gm_diffusion_new");
-        abar50[0] = q50.alpha_bar[50];
-        for (t = 1; t <= 50; t++) abar50[1] *= 1.0 - q50.beta[t] * 50 / 1000.0;    /* beta 1e-4 .. 0.02 */
-        printf("T = 50, linear: abar_T = %.4e with betas scaled by 1000/T (genmod), %.4f unscaled "
-               "(KL to N(0, I) %.3g and %.1f nats)\n", abar50[0], abar50[1], kl_to_prior(abar50[0], x0, D),
-               kl_to_prior(abar50[1], x0, D));
+        end[0] = q[0].alpha_bar[T_STEPS]; end[1] = q[1].alpha_bar[T_STEPS]; end[2] = q50.alpha_bar[50]; end[3] = 1;
+        for (t = 1; t <= 50; t++) end[3] *= 1.0 - q50.beta[t] * 50 / 1000.0;    /* beta 1e-4 .. 0.02 */
+        printf("\nwhere the forward process ends, for this x_0     abar_T   KL(q(x_T | x_0) || N(0, I)), nats\n");
+        for (k = 0; k < 4; k++) printf("  %-42s %10.4e   %.3g\n", what[k], end[k], kl_to_prior(end[k], x0, D));
         gm_diffusion_free(&q50);
     }
 
@@ -161,7 +162,7 @@ int main(int argc, char **argv)
     s2 = (double *)malloc((size_t)NCHECK * D * sizeof(double));
     z = (float *)malloc((size_t)2 * NCHECK * 2 * D * sizeof(float));             /* [s][k][mean, var][i] */
     grid = (float *)malloc((size_t)4 * NSTRIP * D * sizeof(float));               /* the strip's 4 rows   */
-    demo_check(&d, x0 && s1 && s2 && z && grid, "allocation");
+    demo_check(&d, s1 && s2 && z && grid, "allocation");
     for (s = 0; s < 2; s++) {
         double sum_x2 = 0;
         for (i = 0; i < D; i++) sum_x2 += (double)x0[i] * x0[i];
@@ -193,12 +194,12 @@ int main(int argc, char **argv)
     z_one = max_abs_normal_quantile(M, 0.01);
     w_lin = fmax(w[0][0], w[0][1]); w_cos = fmax(w[1][0], w[1][1]);
     w_mean = fmax(w[0][0], w[1][0]); w_var = fmax(w[0][1], w[1][1]); w_all = fmax(w_lin, w_cos);
-    printf("\nworst |z| over both schedules: %.2f (linear %.2f, cosine %.2f; means %.2f, variances %.2f), "
-           "of M = %.0f numbers\n", w_all, w_lin, w_cos, w_mean, w_var, M);
-    printf("within Monte Carlo error means: the largest |z| of M independent N(0, 1) numbers is typically "
-           "about sqrt(2 ln M) = %.2f, and exceeds %.2f in 1 %% of runs\n", z_typ, z_one);
-    printf("(a variance's z is normal only approximately: (N - 1) s^2 / sigma^2 is chi-square with N - 1 = %d degrees "
-           "of freedom, skewness sqrt(8 / (N - 1)) = %.3f)\n", n - 1, sqrt(8.0 / (n - 1)));
+    printf("\nworst |z| over both schedules %.2f (linear %.2f, cosine %.2f; means %.2f, variances %.2f)\n"
+           "of M = %.0f numbers. Within Monte Carlo error: the largest |z| of M independent N(0, 1)\n"
+           "numbers is typically about sqrt(2 ln M) = %.2f, and exceeds %.2f in 1 %% of runs.\n"
+           "(The variances' z is normal only roughly: (N - 1) s^2 / sigma^2 is chi-square with N - 1 = %d\n"
+           "degrees of freedom, whose skewness is sqrt(8 / (N - 1)) = %.3f)\n", w_all, w_lin, w_cos, w_mean, w_var, M, z_typ,
+           z_one, n - 1, sqrt(8.0 / (n - 1)));
 
     /* ---- output: the strip, the schedules, the errors ----------------------------------- */
     {   /* the one-jump rows: x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps, one eps per column,
@@ -215,7 +216,7 @@ int main(int argc, char **argv)
         eps = gm_randn(T, xs->shape, &rng);
         for (s = 0; s < 2; s++) {
             float *row = grid + (size_t)(2 * s + 1) * NSTRIP * D;
-            xt = gm_q_sample(T, &q[s], xs, eps, steps);
+            xt = gm_q_sample(T, &q[s], xs, eps, steps);       /* sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps */
             memcpy(row, x0, (size_t)D * sizeof(float));
             memcpy(row + D, xt->val, (size_t)(NSTRIP - 1) * D * sizeof(float));
         }
@@ -279,8 +280,8 @@ int main(int argc, char **argv)
     demo_result("abar_T_linear", q[0].alpha_bar[T_STEPS]);
     demo_result("abar_500_cosine", q[1].alpha_bar[500]);
     demo_result("abar_T_cosine", q[1].alpha_bar[T_STEPS]);
-    demo_result("abar_T50_linear", abar50[0]);
-    demo_result("abar_T50_unscaled", abar50[1]);
+    demo_result("abar_T50_linear", end[2]);
+    demo_result("abar_T50_unscaled", end[3]);
     demo_result("snr1_linear", first_t[0]);
     demo_result("snr1_cosine", first_t[1]);
     demo_result("noise_steps_linear", noise_steps[0]);
