@@ -162,18 +162,21 @@ static void scatter(gm_plot *p, const char *label, const float *xy, int n)
     free(x); free(y);
 }
 
-/* FRAMES scatter plots of ancestral sampling's trace (x_t for t = T, ..., 0: T + 1 sets of n
- * points) at evenly spaced steps from t = T - first down to 0: first = 0 gives t = T, 4T/5, ..., 0 */
-static void save_frames(demo *d, const char *file, const gm_diffusion *df, const float *trace, int first, int n)
+/* Frame f of a strip: the step t of the f-th of FRAMES evenly spaced steps from t0 down to 0 */
+static int frame_t(int t0, int f) { return t0 - (int)((long)f * t0 / (FRAMES - 1)); }
+
+/* A strip of FRAMES scatter plots of ancestral sampling's trace (x_t for t = T, ..., 0: T + 1
+ * sets of n points, x_T first) at evenly spaced steps from t0 down to 0 */
+static void save_frames(demo *d, const char *file, const gm_diffusion *df, const float *trace, int t0, int n)
 {
     gm_plot *p[FRAMES];
     int f;
     for (f = 0; f < FRAMES; f++) {
-        int i = first + (int)((long)f * (df->T - first) / (FRAMES - 1)), t = df->T - i;   /* entry i is x_t */
+        int t = frame_t(t0, f);
         char title[96];
         snprintf(title, sizeof title, "t = %d, abar_t = %.3f", t, df->alpha_bar[t]);
         p[f] = gm_plot_new(title, NULL, NULL);
-        scatter(p[f], NULL, trace + (size_t)i * n * 2, n);
+        scatter(p[f], NULL, trace + (size_t)(df->T - t) * n * 2, n);
         gm_plot_equal_aspect(p[f], 1);
     }
     demo_check(d, gm_plot_save_row(p, FRAMES, demo_path(d, file), 320, 320), "saving a strip of frames");
@@ -212,7 +215,15 @@ int main(int argc, char **argv)
            "T = %d\n", EMB, LAYERS, hidden, gm_params_count(&m[0].P), T_steps);
     printf("training: %ld steps of %d points, Adam %g decayed linearly to 0, the simple loss |eps - eps_theta|^2\n"
            "scores: mean distance from each of %d samples to the nearest training point (to data) and from each "
-           "training point to the nearest sample (from data)\n\n", steps, B, lr, N);
+           "training point to the nearest sample (from data)\n", steps, B, lr, N);
+    for (k = 0; k < 2; k++) {                  /* the steps of the pictured frames, and abar_t there */
+        printf("%-19s", k ? "end frames, t:" : "frames, t:");
+        for (e = 0; e < FRAMES; e++) printf(" %6d", frame_t(k ? T_steps / 5 : T_steps, e));
+        printf("\n%-19s", k ? "end frames, abar_t:" : "frames, abar_t:");
+        for (e = 0; e < FRAMES; e++) printf(" %6.3f", df.alpha_bar[frame_t(k ? T_steps / 5 : T_steps, e)]);
+        printf("\n");
+    }
+    printf("\n");
     for (s = 0; s < 2; s++) {
         gm_dataset data, held;
         gm_synthetic_2d(&data, toy[s], N_TRAIN, d.seed);
@@ -239,7 +250,7 @@ int main(int argc, char **argv)
         for (k = 0; k < 2; k++) {              /* the ancestral run from t = T, and from t = T/5 */
             char file[64];
             snprintf(file, sizeof file, "%s_reverse%s.png", set_name[s], k ? "_end" : "");
-            save_frames(&d, file, &df, anc, k ? T_steps - T_steps / 5 : 0, N);
+            save_frames(&d, file, &df, anc, k ? T_steps / 5 : T_steps, N);
         }
         for (e = 0; e < 2; e++) {
             char title[96];
