@@ -223,7 +223,13 @@ int main(int argc, char **argv)
         for (e = 0; e < FRAMES; e++) printf(" %6.3f", df.alpha_bar[frame_t(k ? T_steps / 5 : T_steps, e)]);
         printf("\n");
     }
-    printf("\n");
+    printf("%-22s", "last jump, steps S:");    /* every sampler's last update returns x0^(x_t1) */
+    for (k = 0; k < n_list; k++) printf(" %6d", list[k]);
+    printf("\n%-22s", "last jump, from t:");
+    for (k = 0; k < n_list; k++) printf(" %6d", (int)floor((double)T_steps / list[k] + 0.5));
+    printf("\n%-22s", "last jump, noise std:");
+    for (k = 0; k < n_list; k++) printf(" %6.3f", sqrt(1.0 - df.alpha_bar[(int)floor((double)T_steps / list[k] + 0.5)]));
+    printf("\n\n");
     for (s = 0; s < 2; s++) {
         gm_dataset data, held;
         gm_synthetic_2d(&data, toy[s], N_TRAIN, d.seed);
