@@ -28,7 +28,7 @@
  *          out/ddpm/loss.png         the training loss
  *          out/ddpm/samples.npy      --samples samples (N,1,28,28) in [0,1] by --sampler
  *          out/ddpm/model.ckpt       the averaged weights (what samples come from);
- *          out/ddpm/train.ckpt       the weights and Adam's state, for --resume
+ *          out/ddpm/train.ckpt, adam.ckpt   the weights and Adam's state, for --resume out/ddpm
  *          result lines: loss (the last tenth of training), fid and is of samples.npy
  */
 #define GENMOD_IMPLEMENTATION
@@ -38,7 +38,8 @@
 
 static const char *usage =
     "  --steps N      training steps of batch 64 (default 6000; 40 with --quick)\n"
-    "  --resume       continue training from out/ddpm/train.ckpt (--steps more steps)\n"
+    "  --resume DIR   continue the training a run left in DIR (its train.ckpt, adam.ckpt and\n"
+    "                 model.ckpt) for --steps more steps\n"
     "  --from PATH    no training: sample from this model.ckpt\n"
     "  --sampler S    for samples.npy: ddimN (eta 0) or ancestralN (eta 1), N steps of 1..1000\n"
     "                 (default ddim50; ancestral1000 is DDPM's sampler)\n"
@@ -294,13 +295,38 @@ static void save_curve(demo *d, const float *loss, long n)
     gm_plot_free(pl);
 }
 
+/* "dir/file" (valid until the next call) */
+static const char *in_dir(const char *dir, const char *file)
+{
+    static char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    return path;
+}
+
+/* --from's file and --resume's three must be there before any work (exit 2 otherwise) */
+static void need_files(const demo *d, const char *from, const char *resume)
+{
+    static const char *files[] = {"train.ckpt", "adam.ckpt", "model.ckpt"};
+    int k;
+    if (from && resume) { fprintf(stderr, "%s: --from samples only, --resume trains: give one\n", d->name); exit(2); }
+    if (from && access(from, R_OK) != 0) {
+        fprintf(stderr, "%s: --from %s: %s\n", d->name, from, strerror(errno));
+        exit(2);
+    }
+    for (k = 0; resume && k < 3; k++)
+        if (access(in_dir(resume, files[k]), R_OK) != 0) {
+            fprintf(stderr, "%s: --resume %s: %s: %s\n", d->name, resume, in_dir(resume, files[k]), strerror(errno));
+            exit(2);
+        }
+}
+
 /* ---------------------------------------------------------------- main */
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "ddpm", usage);
     long steps = demo_int(&d, "--steps", d.quick ? 40 : 6000, 1, 10000000), step = 0;
-    int n_samples = demo_int(&d, "--samples", d.quick ? 100 : 2000, 2, 100000), resume = demo_arg(&d, "--resume") != NULL;
-    const char *from = demo_arg(&d, "--from");
+    int n_samples = demo_int(&d, "--samples", d.quick ? 100 : 2000, 2, 100000);
+    const char *from = demo_arg(&d, "--from"), *resume = demo_arg(&d, "--resume");
     sampler s = sampler_parse(&d, demo_str(&d, "--sampler", "ddim50"));
     recipe r = recipe_parse(&d);
     gm_diffusion dif = gm_diffusion_new(r.schedule, TSTEPS);
@@ -314,6 +340,7 @@ int main(int argc, char **argv)
     int i, shape[4] = {0, 1, 28, 28};
 
     classifier_need_file(&d);
+    need_files(&d, from, resume);
     demo_check(&d, dif.beta != NULL, "making the schedule");
     dif.target = r.target;
     dif.clip = 1.0f;                                    /* images live in [-1, 1] */
@@ -332,9 +359,9 @@ int main(int argc, char **argv)
         printf("model: %s (no training)\n", from);
     } else {
         if (resume) {
-            demo_check(&d, gm_load_params(&m.P, demo_path(&d, "train.ckpt")), "loading train.ckpt for --resume");
-            demo_check(&d, gm_load_params(&st.S, demo_path(&d, "adam.ckpt")), "loading adam.ckpt for --resume");
-            demo_check(&d, gm_load_params(&avg.P, demo_path(&d, "model.ckpt")), "loading model.ckpt for --resume");
+            demo_check(&d, gm_load_params(&m.P, in_dir(resume, "train.ckpt")), "loading --resume's train.ckpt");
+            demo_check(&d, gm_load_params(&st.S, in_dir(resume, "adam.ckpt")), "loading --resume's adam.ckpt");
+            demo_check(&d, gm_load_params(&avg.P, in_dir(resume, "model.ckpt")), "loading --resume's model.ckpt");
             state_sync(&st, opt, &step, 0);
             printf("resuming after step %ld\n", step);
         }
