@@ -102,7 +102,8 @@
  *          gm_diffusion_loss (eps, x0 or v targets, min-SNR weighting), gm_ddim_step,
  *          gm_diffusion_sample (DDIM and ancestral), gm_time_embedding; gm_groupnorm;
  *          gm_ema_update; gm_tape_inference; gm_add, gm_sub and gm_mul broadcast a (B,C)
- *          over the H,W of a (B,C,H,W).
+ *          over the H,W of a (B,C,H,W). gm_save_optim, gm_load_optim: resume training
+ *          with the optimizer's state.
  *   0.5.1  gm_mode_histogram: the mode scores (captured, share, KL from uniform) of a
  *          histogram given as counts, such as the classes a classifier finds in samples;
  *          gm_mode_coverage scores its counts with it.
@@ -857,6 +858,13 @@ GMDEF void gm_progress_finish(gm_progress *p);
  * ====================================================================================== */
 GMDEF int gm_save_params(const gm_params *P, const char *path);
 GMDEF int gm_load_params(gm_params *P, const char *path);
+/* An optimizer's state in the same format: its moments (SGD's m; Adam's m and v), each
+ * parameter's update count and the step count t (kept as float32: exact to 2^24 steps).
+ * Saved beside the parameters it lets training resume where it stopped; with the
+ * parameters alone Adam would restart from zero moments and bias correction at step 1.
+ * Loading needs an optimizer of the same kind made for a model of the same sizes. */
+GMDEF int gm_save_optim(const gm_optim *o, const char *path);
+GMDEF int gm_load_optim(gm_optim *o, const char *path);
 
 /* ======================================================================================
  * 12. metrics
@@ -7284,6 +7292,44 @@ GMDEF int gm_load_params(gm_params *P, const char *path)
 done:
     GM_FREE(vals);
     GM_FREE(buf);
+    return ok;
+}
+
+/* The optimizer's state as buffers of a list of its own (freed by the caller). */
+static gm_params gm__optim_state(const gm_optim *o)
+{
+    gm_params S = {0};
+    gm_buffer_new(&S, o->adam ? "adam.m" : "sgd.m", gm_shape1((int)o->n + 1));   /* + 1: never empty */
+    if (o->adam) gm_buffer_new(&S, "adam.v", gm_shape1((int)o->n + 1));
+    gm_buffer_new(&S, "updates", gm_shape1(o->P->n + 1));
+    gm_buffer_new(&S, "t", gm_shape1(1));
+    return S;
+}
+
+GMDEF int gm_save_optim(const gm_optim *o, const char *path)
+{
+    gm_params S = gm__optim_state(o);
+    int i, ok, k = o->adam ? 2 : 1;
+    memcpy(S.t[0]->val, o->m, sizeof(float) * (size_t)(o->n + 1));
+    if (o->adam) memcpy(S.t[1]->val, o->v, sizeof(float) * (size_t)(o->n + 1));
+    for (i = 0; i < o->P->n; i++) S.t[k]->val[i] = (float)o->updates[i];
+    S.t[k + 1]->val[0] = (float)o->t;
+    ok = gm_save_params(&S, path);
+    gm_params_free(&S);
+    return ok;
+}
+
+GMDEF int gm_load_optim(gm_optim *o, const char *path)
+{
+    gm_params S = gm__optim_state(o);
+    int i, ok = gm_load_params(&S, path), k = o->adam ? 2 : 1;
+    if (ok) {
+        memcpy(o->m, S.t[0]->val, sizeof(float) * (size_t)(o->n + 1));
+        if (o->adam) memcpy(o->v, S.t[1]->val, sizeof(float) * (size_t)(o->n + 1));
+        for (i = 0; i < o->P->n; i++) o->updates[i] = (long)S.t[k]->val[i];
+        o->t = (long)S.t[k + 1]->val[0];
+    }
+    gm_params_free(&S);
     return ok;
 }
 

@@ -125,37 +125,6 @@ static gm_tensor *unet_forward(gm_tape *T, void *model, gm_tensor *xt, const int
 }
 
 /* ---------------------------------------------------------------- training */
-/* Adam's state and the step count as buffers, so gm_save_params keeps them for --resume */
-typedef struct train_state { gm_params S; gm_tensor *m, *v, *updates, *step; } train_state;
-
-static train_state state_new(const gm_optim *o)
-{
-    train_state s;
-    memset(&s, 0, sizeof s);
-    s.m = gm_buffer_new(&s.S, "adam.m", gm_shape1((int)o->n));
-    s.v = gm_buffer_new(&s.S, "adam.v", gm_shape1((int)o->n));
-    s.updates = gm_buffer_new(&s.S, "adam.updates", gm_shape1(o->P->n));
-    s.step = gm_buffer_new(&s.S, "step", gm_shape1(1));
-    return s;
-}
-
-/* copy the optimizer's state in (to_buffers = 1, before saving) or out (after loading) */
-static void state_sync(train_state *s, gm_optim *o, long *step, int to_buffers)
-{
-    int i;
-    if (to_buffers) {
-        memcpy(s->m->val, o->m, sizeof(float) * o->n);
-        memcpy(s->v->val, o->v, sizeof(float) * o->n);
-        for (i = 0; i < o->P->n; i++) s->updates->val[i] = (float)o->updates[i];
-        s->step->val[0] = (float)*step;
-    } else {
-        memcpy(o->m, s->m->val, sizeof(float) * o->n);
-        memcpy(o->v, s->v->val, sizeof(float) * o->n);
-        for (i = 0; i < o->P->n; i++) o->updates[i] = (long)s->updates->val[i];
-        *step = o->t = (long)s->step->val[0];
-    }
-}
-
 /* Adam's learning rate at `step`: 1e-3 after a linear warm-up over the first 200 steps */
 static float learning_rate(long step) { return 1e-3f * (step < 200 ? (float)(step + 1) / 200 : 1.0f); }
 
@@ -334,7 +303,6 @@ int main(int argc, char **argv)
     gm_dataset train_set, test;
     unet m, avg;
     gm_optim *opt;
-    train_state st;
     float *samples, *curve;
     double loss = 0, fid, is, t0;
     int i, shape[4] = {0, 1, 28, 28};
@@ -349,7 +317,6 @@ int main(int argc, char **argv)
     unet_new(&m, d.quick ? 8 : 32, d.seed);
     unet_new(&avg, d.quick ? 8 : 32, d.seed);
     opt = gm_adam_new(&m.P, 1e-3f, 0.9f, 0.999f);
-    st = state_new(opt);
     printf("U-Net: %ld parameters; %s schedule, T = %d, %s target, %s; EMA %g\n", gm_params_count(&m.P),
            r.schedule == GM_COSINE ? "cosine" : "linear", TSTEPS, demo_str(&d, "--target", "v"),
            r.gamma > 0 ? "min-SNR weights" : "unweighted", r.ema);
@@ -360,9 +327,9 @@ int main(int argc, char **argv)
     } else {
         if (resume) {
             demo_check(&d, gm_load_params(&m.P, in_dir(resume, "train.ckpt")), "loading --resume's train.ckpt");
-            demo_check(&d, gm_load_params(&st.S, in_dir(resume, "adam.ckpt")), "loading --resume's adam.ckpt");
+            demo_check(&d, gm_load_optim(opt, in_dir(resume, "adam.ckpt")), "loading --resume's adam.ckpt");
             demo_check(&d, gm_load_params(&avg.P, in_dir(resume, "model.ckpt")), "loading --resume's model.ckpt");
-            state_sync(&st, opt, &step, 0);
+            step = opt->t;
             printf("resuming after step %ld\n", step);
         }
         curve = (float *)malloc(sizeof(float) * steps);
@@ -370,9 +337,8 @@ int main(int argc, char **argv)
         loss = train(&d, &m, &avg, opt, &dif, &r, &train_set, &step, steps, curve, &rng);
         printf("trained %ld steps of batch %d in %.1f s; loss over the last tenth %.4f\n", steps, B, gm_seconds() - t0, loss);
         save_curve(&d, curve, steps);
-        state_sync(&st, opt, &step, 1);
         demo_check(&d, gm_save_params(&m.P, demo_path(&d, "train.ckpt")), "saving train.ckpt");
-        demo_check(&d, gm_save_params(&st.S, demo_path(&d, "adam.ckpt")), "saving adam.ckpt");
+        demo_check(&d, gm_save_optim(opt, demo_path(&d, "adam.ckpt")), "saving adam.ckpt");
         demo_check(&d, gm_save_params(&avg.P, demo_path(&d, "model.ckpt")), "saving model.ckpt");
         free(curve);
         sampler_grids(&d, &avg, &dif);
@@ -392,7 +358,7 @@ int main(int argc, char **argv)
     demo_result("is", is);
     free(samples);
     gm_optim_free(opt);
-    gm_params_free(&m.P); gm_params_free(&avg.P); gm_params_free(&st.S);
+    gm_params_free(&m.P); gm_params_free(&avg.P);
     gm_diffusion_free(&dif);
     gm_dataset_free(&train_set); gm_dataset_free(&test);
     demo_done(&d);

@@ -1,6 +1,6 @@
-/* tests/test_io.c - checkpoints: round trip, and every kind of bad file leaves the model
- * unchanged with a reason naming the file; a save writes only a temporary of its own. Also
- * mini-batching. */
+/* tests/test_io.c - checkpoints: round trip (the optimizer's state too), and every kind of
+ * bad file leaves the model unchanged with a reason naming the file; a save writes only a
+ * temporary of its own. Also mini-batching. */
 #if !defined(_WIN32) && !defined(_POSIX_C_SOURCE)
 #  define _POSIX_C_SOURCE 200809L    /* opendir, lstat, symlink, getpid under strict -std=c99 */
 #endif
@@ -80,6 +80,40 @@ static void checkpoint_round_trip(void)
     EXPECT(same_values(&m.P, &n.P));                 /* weights and running statistics */
     gm_params_free(&m.P);
     gm_params_free(&n.P);
+}
+
+/* One Adam step of model m on the loss sum(dense(x)^2) with a fixed x. */
+static void adam_step(model *m, gm_optim *o)
+{
+    gm_tape *T = gm_tape_new(1 << 20);
+    float x[6] = {1, -2, 0.5f, 0.3f, 1, -1};
+    gm_backward(T, gm_sum(T, gm_square(T, gm_dense(T, &m->a, gm_from(T, gm_shape2(2, 3), x)))));
+    gm_optim_step(o);
+    gm_tape_free(T);
+}
+
+/* Training resumed from saved parameters and optimizer state goes on exactly as if it had
+ * not stopped: three steps in one go equal two steps, a save, a load into a fresh model
+ * and optimizer, and a third step. An optimizer of another kind or for another model
+ * refuses the file, naming it, and keeps its state. */
+static void optimizer_state_round_trip(void)
+{
+    model m = make(4, 1), n = make(4, 1), other = make(5, 1);
+    gm_optim *o = gm_adam_new(&m.P, 0.1f, 0.9f, 0.999f), *p = gm_adam_new(&n.P, 0.1f, 0.9f, 0.999f);
+    gm_optim *sgd = gm_sgd_new(&n.P, 0.1f, 0.9f), *wrong = gm_adam_new(&other.P, 0.1f, 0.9f, 0.999f);
+    char pm[512], po[512];
+    path(pm, "resume.ckpt"); path(po, "resume.optim");
+    adam_step(&m, o); adam_step(&m, o);
+    EXPECT(gm_save_params(&m.P, pm) && gm_save_optim(o, po));
+    adam_step(&m, o);                                   /* the run that did not stop */
+    EXPECT(gm_load_params(&n.P, pm) && gm_load_optim(p, po));
+    EXPECT(p->t == 2 && p->updates[0] == 2);
+    adam_step(&n, p);
+    EXPECT(same_values(&m.P, &n.P));
+    EXPECT(!gm_load_optim(sgd, po) && strstr(gm_last_error(), po) != NULL && sgd->t == 0);
+    EXPECT(!gm_load_optim(wrong, po) && strstr(gm_last_error(), po) != NULL && wrong->t == 0);
+    gm_optim_free(o); gm_optim_free(p); gm_optim_free(sgd); gm_optim_free(wrong);
+    gm_params_free(&m.P); gm_params_free(&n.P); gm_params_free(&other.P);
 }
 
 /* Load `bytes` as a checkpoint into a fresh model: it must fail, mention `want`, and leave
@@ -255,6 +289,7 @@ static void batches_cover_an_epoch(void)
 void tests_io(void)
 {
     TEST(checkpoint_round_trip);
+    TEST(optimizer_state_round_trip);
     TEST(checkpoint_bad_files);
     TEST(checkpoint_failed_save_keeps_old_file);
     TEST(checkpoint_temporary_is_its_own);
