@@ -57,6 +57,8 @@ enum { TSTEPS = 1000, B = 64, TE = 64, E = 128, GROUPS = 8 };
 typedef struct block { gm_groupnorm n1, n2; gm_conv2d c1, c2; gm_dense temb; } block;
 typedef struct unet {
     gm_params P;
+    gm_tensor *recipe;                              /* (2): the schedule and the target, saved
+                                                       with the weights so --from reads them */
     gm_dense t1, t2;                                /* the time embedding's MLP */
     gm_conv2d in, down1, down2, merge, out;
     block b14, b7;
@@ -82,6 +84,7 @@ static void unet_new(unet *m, int c, uint64_t seed)
     gm_rng rng = gm_rng_new(seed);
     int C1 = c, C2 = 2 * c, C3 = 4 * c;
     memset(m, 0, sizeof *m);
+    m->recipe = gm_buffer_new(&m->P, "recipe", gm_shape1(2));
     m->t1 = gm_dense_new(&m->P, "t1", TE, E, &rng);
     m->t2 = gm_dense_new(&m->P, "t2", E, E, &rng);
     m->in = gm_conv2d_new(&m->P, "in", 1, C1, 3, 1, 1, &rng);
@@ -298,7 +301,7 @@ int main(int argc, char **argv)
     const char *from = demo_arg(&d, "--from"), *resume = demo_arg(&d, "--resume");
     sampler s = sampler_parse(&d, demo_str(&d, "--sampler", "ddim50"));
     recipe r = recipe_parse(&d);
-    gm_diffusion dif = gm_diffusion_new(r.schedule, TSTEPS);
+    gm_diffusion dif;
     gm_rng rng = gm_rng_new(d.seed);
     gm_dataset train_set, test;
     unet m, avg;
@@ -309,29 +312,34 @@ int main(int argc, char **argv)
 
     classifier_need_file(&d);
     need_files(&d, from, resume);
-    demo_check(&d, dif.beta != NULL, "making the schedule");
-    dif.target = r.target;
-    dif.clip = 1.0f;                                    /* images live in [-1, 1] */
     demo_images(&d, &train_set, &test, 2000);
     for (i = 0; i < train_set.n * train_set.d; i++) train_set.x[i] = 2.0f * train_set.x[i] - 1.0f;
     unet_new(&m, d.quick ? 8 : 32, d.seed);
     unet_new(&avg, d.quick ? 8 : 32, d.seed);
     opt = gm_adam_new(&m.P, 1e-3f, 0.9f, 0.999f);
-    printf("U-Net: %ld parameters; %s schedule, T = %d, %s target, %s; EMA %g\n", gm_params_count(&m.P),
-           r.schedule == GM_COSINE ? "cosine" : "linear", TSTEPS, demo_str(&d, "--target", "v"),
-           r.gamma > 0 ? "min-SNR weights" : "unweighted", r.ema);
+    if (from) demo_check(&d, gm_load_params(&avg.P, from), "loading --from");
+    if (resume) {
+        demo_check(&d, gm_load_params(&m.P, in_dir(resume, "train.ckpt")), "loading --resume's train.ckpt");
+        demo_check(&d, gm_load_optim(opt, in_dir(resume, "adam.ckpt")), "loading --resume's adam.ckpt");
+        demo_check(&d, gm_load_params(&avg.P, in_dir(resume, "model.ckpt")), "loading --resume's model.ckpt");
+        step = opt->t;
+    }
+    if (from || resume) {                   /* a trained model's own schedule and target win */
+        r.schedule = (gm_schedule)(from ? avg : m).recipe->val[0];
+        r.target = (gm_target)(from ? avg : m).recipe->val[1];
+    }
+    m.recipe->val[0] = (float)r.schedule; m.recipe->val[1] = (float)r.target;
+    dif = gm_diffusion_new(r.schedule, TSTEPS);
+    demo_check(&d, dif.beta != NULL, "making the schedule");
+    dif.target = r.target;
+    dif.clip = 1.0f;                                    /* images live in [-1, 1] */
+    printf("U-Net: %ld parameters; %s schedule, T = %d, %s target, min-SNR-%g weights (0: none); EMA %g\n",
+           gm_params_count(&m.P), r.schedule == GM_COSINE ? "cosine" : "linear", TSTEPS,
+           r.target == GM_PREDICT_V ? "v" : r.target == GM_PREDICT_EPS ? "eps" : "x0", r.gamma, r.ema);
+    if (from) printf("model: %s (no training)\n", from);
+    if (resume) printf("resuming %s after step %ld\n", resume, step);
 
-    if (from) {
-        demo_check(&d, gm_load_params(&avg.P, from), "loading --from");
-        printf("model: %s (no training)\n", from);
-    } else {
-        if (resume) {
-            demo_check(&d, gm_load_params(&m.P, in_dir(resume, "train.ckpt")), "loading --resume's train.ckpt");
-            demo_check(&d, gm_load_optim(opt, in_dir(resume, "adam.ckpt")), "loading --resume's adam.ckpt");
-            demo_check(&d, gm_load_params(&avg.P, in_dir(resume, "model.ckpt")), "loading --resume's model.ckpt");
-            step = opt->t;
-            printf("resuming after step %ld\n", step);
-        }
+    if (!from) {
         curve = (float *)malloc(sizeof(float) * steps);
         t0 = gm_seconds();
         loss = train(&d, &m, &avg, opt, &dif, &r, &train_set, &step, steps, curve, &rng);
