@@ -54,6 +54,18 @@ int gm_test_expect_fatal(void (*fn)(void *), void *arg, const char *want)
     return stopped && strstr(msg, want) != NULL;
 }
 
+double gm_test_grad(const char *name, gm_build_fn build, void *ctx, gm_params *P)
+{
+    gm_tensor *in[16];
+    double err;
+    int i, n = 0;
+    for (i = 0; i < P->n && n < 16; i++) if (P->t[i]->flags & GM_PARAM) in[n++] = P->t[i];
+    err = gm_grad_check(build, ctx, in, n, GRAD_H, 7);
+    printf("  grad %-26s worst relative error %.2e\n", name, err);
+    gm_params_free(P);
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     static char dir[256];

@@ -33,4 +33,13 @@ void tests_diffusion(void);
 extern const char *gm_test_dir;
 
 int gm_test_expect_fatal(void (*fn)(void *), void *arg, const char *want);
+
+/* The gradient check's tolerance on the worst relative error (see gm_grad_check). Central
+ * differences in float32 with h = 1e-2 on inputs of order 1 are good to about 1e-3. */
+#define GRAD_TOL 1e-2
+#define GRAD_H 1e-2f
+/* gm_grad_check of build(ctx) against every trainable tensor of P (at most 16); prints
+ * "grad <name> worst relative error ...", frees P and returns the error. Include genmod.h
+ * first. */
+double gm_test_grad(const char *name, gm_build_fn build, void *ctx, gm_params *P);
 #endif

@@ -9,9 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define GRAD_TOL 1e-2
-#define GRAD_H 1e-2f
-
 /* alpha_bar_t from numpy in double (bench-free: python3 -c "import numpy as np; ..."):
  * np.cumprod(1 - np.linspace(1e-4, 0.02, 1000)), and the cosine schedule's
  * 1 - f(t)/f(t-1) clipped at 0.999 with f(t) = cos((t/T + s)/(1 + s) pi/2)^2, s = 0.008.
@@ -59,18 +56,6 @@ static gm_tensor *dinput(dcheck *c, const char *name, gm_shape s, float lo, floa
     return x;
 }
 
-static void dgrad_ok(const char *name, gm_build_fn build, dcheck *c)
-{
-    gm_tensor *in[8];
-    double err;
-    int i, n = 0;
-    for (i = 0; i < c->P.n; i++) if (c->P.t[i]->flags & GM_PARAM) in[n++] = c->P.t[i];
-    err = gm_grad_check(build, c, in, n, GRAD_H, 7);
-    printf("  grad %-26s worst relative error %.2e\n", name, err);
-    EXPECT(err < GRAD_TOL);
-    gm_params_free(&c->P);
-}
-
 static dcheck new_dcheck(void)
 {
     dcheck c;
@@ -99,24 +84,24 @@ static void grad_diffusion_ops(void)
     c.a = dinput(&c, "x", gm_shape4(3, 4, 2, 3), -1, 2, 0);
     c.gn = gm_groupnorm_new(&c.P, "gn", 4, 2);
     gm_init_uniform(c.gn.gamma, 0.5f, 1.5f, &c.rng); gm_init_uniform(c.gn.beta, -1, 1, &c.rng);
-    dgrad_ok("groupnorm (B,C,H,W), 2 groups", b_gn, &c);
+    EXPECT(gm_test_grad("groupnorm (B,C,H,W), 2 groups", b_gn, &c, &c.P) < GRAD_TOL);
     c = new_dcheck();
     c.a = dinput(&c, "x", gm_shape2(2, 8), -1, 2, 0);
     c.gn = gm_groupnorm_new(&c.P, "gn", 8, 2);
     gm_init_uniform(c.gn.gamma, 0.5f, 1.5f, &c.rng);
-    dgrad_ok("groupnorm (B,D), 2 groups", b_gn, &c);
+    EXPECT(gm_test_grad("groupnorm (B,D), 2 groups", b_gn, &c, &c.P) < GRAD_TOL);
     c = new_dcheck();
     c.a = dinput(&c, "x", gm_shape4(2, 3, 2, 2), -1, 2, 0);
     c.gn = gm_groupnorm_new(&c.P, "gn", 3, 1);                    /* one group: layer norm */
-    dgrad_ok("groupnorm, 1 group", b_gn, &c);
+    EXPECT(gm_test_grad("groupnorm, 1 group", b_gn, &c, &c.P) < GRAD_TOL);
     c = new_dcheck();
     c.a = dinput(&c, "t", gm_shape1(3), 0, 3, 0);                     /* small t: the fast sines still resolve */
-    dgrad_ok("time embedding", b_temb, &c);
+    EXPECT(gm_test_grad("time embedding", b_temb, &c, &c.P) < GRAD_TOL);
     c = new_dcheck();
     c.d = gm_diffusion_new(GM_COSINE, 1000);
     c.a = dinput(&c, "x0", gm_shape2(3, 4), -1, 1, 0);
     c.b = dinput(&c, "eps", gm_shape2(3, 4), -2, 2, 0);
-    dgrad_ok("q_sample", b_qs, &c);
+    EXPECT(gm_test_grad("q_sample", b_qs, &c, &c.P) < GRAD_TOL);
     gm_diffusion_free(&c.d);
     for (k = GM_PREDICT_EPS; k <= GM_PREDICT_V; k++) {
         char name[64];
@@ -128,13 +113,13 @@ static void grad_diffusion_ops(void)
         c.b = dinput(&c, "x0", gm_shape4(3, 1, 2, 2), -1, 1, 1);     /* data: no gradient */
         c.c = dinput(&c, "eps", gm_shape4(3, 1, 2, 2), -2, 2, 1);
         snprintf(name, sizeof name, "diffusion loss (%s, min-SNR)", target_name[k]);
-        dgrad_ok(name, b_loss, &c);
+        EXPECT(gm_test_grad(name, b_loss, &c, &c.P) < GRAD_TOL);
         gm_diffusion_free(&c.d);
     }
     c = new_dcheck();
     c.a = dinput(&c, "a", gm_shape4(2, 3, 2, 2), -1, 1, 0);
     c.b = dinput(&c, "b", gm_shape2(2, 3), -1, 1, 0);
-    dgrad_ok("add (B,C) over H,W", b_add_bc, &c);
+    EXPECT(gm_test_grad("add (B,C) over H,W", b_add_bc, &c, &c.P) < GRAD_TOL);
 }
 
 /* The loss's target and weight, worked by hand for one example at t = 500 of the linear

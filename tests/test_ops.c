@@ -7,11 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The gradient check's tolerance on the worst relative error (see gm_grad_check). Central
- * differences in float32 with h = 1e-2 on inputs of order 1 are good to about 1e-3. */
-#define GRAD_TOL 1e-2
-#define GRAD_H 1e-2f
-
 /* Everything one check needs: parameters as inputs, and the layers under test. */
 typedef struct check {
     gm_params P;
@@ -36,22 +31,10 @@ static gm_tensor *input(check *c, const char *name, gm_shape s, float lo, float 
     return t;
 }
 
-static void report(const char *name, double err)
-{
-    printf("  grad %-26s worst relative error %.2e\n", name, err);
-}
-
 /* Check build(ctx) against every trainable parameter of c; frees c. */
 static void grad_ok(const char *name, gm_build_fn build, check *c)
 {
-    gm_tensor *in[16];
-    double err;
-    int i, n = 0;
-    for (i = 0; i < c->P.n; i++) if (c->P.t[i]->flags & GM_PARAM) in[n++] = c->P.t[i];
-    err = gm_grad_check(build, c, in, n, GRAD_H, 7);
-    report(name, err);
-    EXPECT(err < GRAD_TOL);
-    gm_params_free(&c->P);
+    EXPECT(gm_test_grad(name, build, c, &c->P) < GRAD_TOL);
 }
 
 static check new_check(void)
