@@ -364,17 +364,21 @@ static gm_tensor *unet_forward(gm_tape *T, void *model, gm_tensor *xt, const int
     return gm_conv2d(T, &m->out, gm_silu(T, gm_groupnorm(T, &m->out_norm, h)));
 }
 
-/* The forward FLOPs of the U-Net (c = 32) on B images; with backward = 1, forward and
- * backward: dW everywhere, dx everywhere but into x_t (conv in) and the features (t1). */
-static double unet_flops(double B, int backward)
+/* The FLOPs of the products recorded on T (dense, conv, convT: the header's count), read
+ * from the tape so that they follow the network: 2 w->size per output position (convT:
+ * per input position); after gm_backward, once more for dW and again where the input got
+ * a gradient (not x_t, not the time features). */
+static double tape_flops(const gm_tape *T, int backward)
 {
-    double in = 784.0 * 32 * 1 * 9, t1 = 64.0 * 128;
-    double fwd = 2.0 * B * (t1 + 128.0 * 128 + 128.0 * 64 + 128.0 * 128     /* t1 t2, the blocks' temb */
-                            + in + 196.0 * 64 * 32 * 9 + 2 * 196.0 * 64 * 64 * 9     /* in down1 b14 */
-                            + 49.0 * 128 * 64 * 9 + 2 * 49.0 * 128 * 128 * 9         /* down2 b7 */
-                            + 49.0 * 128 * 64 * 4 + 196.0 * 64 * 128                 /* up2 merge */
-                            + 196.0 * 64 * 32 * 4 + 784.0 * 1 * 64 * 9);             /* up1 out */
-    return backward ? 3 * fwd - 2.0 * B * (in + t1) : fwd;
+    const gm_tensor *y;
+    double sum = 0;
+    for (y = T->last; y; y = y->prev) {
+        int convt = strcmp(y->op, "gm_conv_transpose2d") == 0;
+        const gm_tensor *x = y->in[0], *w = y->in[1], *grid = convt ? x : y;
+        if (!convt && strcmp(y->op, "gm_conv2d") != 0 && strcmp(y->op, "gm_dense") != 0) continue;
+        sum += 2.0 * w->size * (grid->size / grid->shape.d[1]) * (backward ? 2 + (x->grad != NULL) : 1);
+    }
+    return sum;
 }
 
 static gm_diffusion diffusion_new(void)
@@ -425,7 +429,7 @@ static int bench_diffusion(const opts *o)
         printf("loss %.4f\n", tail_sum / tail_n);          /* mean over the last tenth of the steps */
         fflush(stdout);
     }
-    printf("flops %.6g\n", steps * unet_flops(B, 1));
+    printf("flops %.6g\n", steps * tape_flops(T, 1));     /* the last step's, a full batch */
     gm_tape_free(T);
     gm_optim_free(opt);
     gm_params_free(&m.P);
@@ -439,7 +443,7 @@ static int bench_diffusion(const opts *o)
  * inference mode. One timed repetition is one sampling run; --warmup steps run untimed. */
 static int bench_ddim(const opts *o)
 {
-    int n = o->batch > 0 ? o->batch : 250, steps = o->steps > 0 ? o->steps : 20, r;
+    int n = o->batch > 0 ? o->batch : 250, steps = o->steps > 0 ? o->steps : 20, r, *t = (int *)malloc(sizeof(int) * n);
     gm_rng rng = gm_rng_new(o->seed);
     gm_diffusion dif = diffusion_new();
     gm_shape s = gm_shape4(n, 1, 28, 28);
@@ -459,11 +463,15 @@ static int bench_ddim(const opts *o)
         printf("loss %.4f\n", sum / (n * 784.0));          /* mean |x_0|: a check, not a loss */
         fflush(stdout);
     }
-    printf("flops %.6g\n", steps * unet_flops(n, 0));
+    gm_tape_reset(T);                                   /* one forward on n images, to count */
+    for (r = 0; r < n; r++) t[r] = DIFF_T;
+    unet_forward(T, &m, gm_from(T, s, x), t);
+    printf("flops %.6g\n", steps * tape_flops(T, 0));
     gm_tape_free(T);
     gm_params_free(&m.P);
     gm_diffusion_free(&dif);
     free(x);
+    free(t);
     return 0;
 }
 
