@@ -3,7 +3,8 @@
  * One program, one workload per run, chosen by the first argument:
  *     build/bench vae       [--steps N]            one epoch of an MLP VAE on Fashion-MNIST
  *     build/bench dcgan     [--steps N]            DCGAN iterations at 28x28, batch 64
- *     build/bench diffusion [--steps N]            diffusion denoiser training steps, batch 64
+ *     build/bench diffusion [--steps N]            demos/12_ddpm.c's U-Net: training steps, batch 64
+ *     build/bench ddim      [--steps S] [--batch N] DDIM sampling with it: N images (250), S steps (20)
  *     build/bench toygan    [--steps N] [--batch B] 2-D toy GAN iterations
  *     build/bench sgemm --m M --n N --k K [--ta 0|1] [--tb 0|1] [--via gemm|matmul] [--reps R]
  * plus --warmup N (untimed steps first), --seed N, --data DIR.
@@ -285,100 +286,141 @@ static int bench_dcgan(const opts *o)
     return 0;
 }
 
-/* ================================================================ 3. diffusion denoiser
- * eps_theta(x_t, t) on 28x28, batch 64, DDPM noise: beta linear 1e-4..0.02 over 1000 steps,
- * x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, loss = mean (eps_theta - eps)^2, Adam 1e-3.
- *   time: 32 sinusoidal features of t -> dense 128 SiLU -> dense 32 = e (B,32)
- *   h1 = SiLU(conv 1->32 k3 p1) + e broadcast over H,W          (B,32,28,28)
- *   h2 = SiLU(conv 32->64 k4 s2 p1)                              (B,64,14,14)
- *   h3 = SiLU(conv 64->64 k4 s2 p1)                              (B,64,7,7)
- *   u1 = [SiLU(convT 64->64 k4 s2 p1)(h3), h2]                   (B,128,14,14)
- *   u2 = [SiLU(convT 128->32 k4 s2 p1)(u1), h1]                  (B,64,28,28)
- *   out = conv 64->1 k3 p1                                       (B,1,28,28)
- * The broadcast of e: (B*32,1) times a row of ones (1,784), reshaped to (B,32,28,28). */
-#define DIFF_T 1000
-#define DIFF_F 32
-typedef struct denoiser {
+/* ================================================================ 3. diffusion
+ * demos/12_ddpm.c's U-Net and its training step, and DDIM sampling with it. The network is a
+ * second copy of the demo's unet_new / unet_forward / block_forward (the demo is a program
+ * with its main, so it cannot be included): keep the two identical. C1, C2, C3 = 32, 64, 128:
+ *   e = SiLU(dense 128->128 (SiLU(dense 64->128 (gm_time_embedding(t, 64)))))
+ *   h28 = conv 1->C1 k3;   h14 = block(conv C1->C2 k3 s2 (h28));   h7 = block(conv C2->C3 k3 s2 (h14))
+ *   h = SiLU(conv 2C2->C2 k1 ([convT C3->C2 k2 s2 (h7), h14]))
+ *   out = conv 2C1->1 k3 (SiLU(groupnorm([convT C2->C1 k2 s2 (h), h28])))
+ *   block(x) = x + conv(SiLU(norm(conv(SiLU(norm(x))) + dense 128->C (e))))   GroupNorm(8), 3x3 convs
+ * The diffusion: cosine schedule, T = 1000, v target with min-SNR-5 weights, x0^ clamped to
+ * [-1, 1] when sampling. */
+enum { DIFF_T = 1000, DIFF_TE = 64, DIFF_E = 128, DIFF_G = 8 };
+typedef struct block { gm_groupnorm n1, n2; gm_conv2d c1, c2; gm_dense temb; } block;
+typedef struct unet {
     gm_params P;
     gm_dense t1, t2;
-    gm_conv2d c1, c2, c3, out;
-    gm_conv_transpose2d u1, u2;
-} denoiser;
+    gm_conv2d in, down1, down2, merge, out;
+    block b14, b7;
+    gm_conv_transpose2d up2, up1;
+    gm_groupnorm out_norm;
+} unet;
 
-static gm_tensor *denoise(gm_tape *T, denoiser *m, gm_tensor *xt, gm_tensor *feat, gm_tensor *ones)
+static block block_new(gm_params *P, const char *name, int c, gm_rng *rng)
 {
-    int B = xt->shape.d[0];
-    gm_tensor *e = gm_dense(T, &m->t2, gm_silu(T, gm_dense(T, &m->t1, feat)));                  /* (B,32) */
-    gm_tensor *eb = gm_reshape(T, gm_matmul(T, gm_reshape(T, e, gm_shape2(B * 32, 1)), ones),
-                               gm_shape4(B, 32, 28, 28));
-    gm_tensor *h1 = gm_add(T, gm_silu(T, gm_conv2d(T, &m->c1, xt)), eb);
-    gm_tensor *h2 = gm_silu(T, gm_conv2d(T, &m->c2, h1));
-    gm_tensor *h3 = gm_silu(T, gm_conv2d(T, &m->c3, h2));
-    gm_tensor *u = gm_concat(T, gm_silu(T, gm_conv_transpose2d(T, &m->u1, h3)), h2);
-    u = gm_concat(T, gm_silu(T, gm_conv_transpose2d(T, &m->u2, u)), h1);
-    return gm_conv2d(T, &m->out, u);
+    block b;
+    char s[64];
+    snprintf(s, sizeof s, "%s.n1", name); b.n1 = gm_groupnorm_new(P, s, c, DIFF_G);
+    snprintf(s, sizeof s, "%s.c1", name); b.c1 = gm_conv2d_new(P, s, c, c, 3, 1, 1, rng);
+    snprintf(s, sizeof s, "%s.t", name);  b.temb = gm_dense_new(P, s, DIFF_E, c, rng);
+    snprintf(s, sizeof s, "%s.n2", name); b.n2 = gm_groupnorm_new(P, s, c, DIFF_G);
+    snprintf(s, sizeof s, "%s.c2", name); b.c2 = gm_conv2d_new(P, s, c, c, 3, 1, 1, rng);
+    return b;
 }
 
+static void unet_new(unet *m, int c, gm_rng *rng)
+{
+    int C1 = c, C2 = 2 * c, C3 = 4 * c;
+    memset(m, 0, sizeof *m);
+    m->t1 = gm_dense_new(&m->P, "t1", DIFF_TE, DIFF_E, rng);
+    m->t2 = gm_dense_new(&m->P, "t2", DIFF_E, DIFF_E, rng);
+    m->in = gm_conv2d_new(&m->P, "in", 1, C1, 3, 1, 1, rng);
+    m->down1 = gm_conv2d_new(&m->P, "down1", C1, C2, 3, 2, 1, rng);
+    m->b14 = block_new(&m->P, "b14", C2, rng);
+    m->down2 = gm_conv2d_new(&m->P, "down2", C2, C3, 3, 2, 1, rng);
+    m->b7 = block_new(&m->P, "b7", C3, rng);
+    m->up2 = gm_conv_transpose2d_new(&m->P, "up2", C3, C2, 2, 2, 0, 0, rng);
+    m->merge = gm_conv2d_new(&m->P, "merge", 2 * C2, C2, 1, 1, 0, rng);
+    m->up1 = gm_conv_transpose2d_new(&m->P, "up1", C2, C1, 2, 2, 0, 0, rng);
+    m->out_norm = gm_groupnorm_new(&m->P, "out_norm", 2 * C1, DIFF_G);
+    m->out = gm_conv2d_new(&m->P, "out", 2 * C1, 1, 3, 1, 1, rng);
+}
+
+static gm_tensor *block_forward(gm_tape *T, const block *b, gm_tensor *x, gm_tensor *e)
+{
+    gm_tensor *h = gm_conv2d(T, &b->c1, gm_silu(T, gm_groupnorm(T, &b->n1, x)));
+    h = gm_add(T, h, gm_dense(T, &b->temb, e));                     /* (B,C) over H,W */
+    h = gm_conv2d(T, &b->c2, gm_silu(T, gm_groupnorm(T, &b->n2, h)));
+    return gm_add(T, x, h);
+}
+
+static gm_tensor *unet_forward(gm_tape *T, void *model, gm_tensor *xt, const int *t)
+{
+    const unet *m = (const unet *)model;
+    int nb = xt->shape.d[0], i;
+    gm_tensor *tt = gm_zeros(T, gm_shape1(nb)), *e, *h28, *h14, *h7, *h;
+    for (i = 0; i < nb; i++) tt->val[i] = (float)t[i];
+    e = gm_dense(T, &m->t2, gm_silu(T, gm_dense(T, &m->t1, gm_time_embedding(T, tt, DIFF_TE))));
+    e = gm_silu(T, e);
+    h28 = gm_conv2d(T, &m->in, xt);
+    h14 = block_forward(T, &m->b14, gm_conv2d(T, &m->down1, h28), e);
+    h7 = gm_conv2d(T, &m->down2, h14);
+    h7 = block_forward(T, &m->b7, h7, e);
+    h = gm_concat(T, gm_conv_transpose2d(T, &m->up2, h7), h14);
+    h = gm_silu(T, gm_conv2d(T, &m->merge, h));
+    h = gm_concat(T, gm_conv_transpose2d(T, &m->up1, h), h28);
+    return gm_conv2d(T, &m->out, gm_silu(T, gm_groupnorm(T, &m->out_norm, h)));
+}
+
+/* The FLOPs of the products recorded on T (dense, conv, convT: the header's count), read
+ * from the tape so that they follow the network: 2 w->size per output position (convT:
+ * per input position); after gm_backward, once more for dW and again where the input got
+ * a gradient (not x_t, not the time features). */
+static double tape_flops(const gm_tape *T, int backward)
+{
+    const gm_tensor *y;
+    double sum = 0;
+    for (y = T->last; y; y = y->prev) {
+        int convt = strcmp(y->op, "gm_conv_transpose2d") == 0;
+        const gm_tensor *x = y->in[0], *w = y->in[1], *grid = convt ? x : y;
+        if (!convt && strcmp(y->op, "gm_conv2d") != 0 && strcmp(y->op, "gm_dense") != 0) continue;
+        sum += 2.0 * w->size * (grid->size / grid->shape.d[1]) * (backward ? 2 + (x->grad != NULL) : 1);
+    }
+    return sum;
+}
+
+static gm_diffusion diffusion_new(void)
+{
+    gm_diffusion dif = gm_diffusion_new(GM_COSINE, DIFF_T);
+    dif.target = GM_PREDICT_V;
+    dif.clip = 1.0f;
+    return dif;
+}
+
+/* training steps as the demo's train(): x0 a batch in [-1,1], t ~ U{1..T}, eps ~ N(0,I),
+ * loss = min-SNR-5 weighted v error; Adam 1e-3 (the demo's after its warm-up). */
 static int bench_diffusion(const opts *o)
 {
     const int B = 64;
     gm_dataset train;
     gm_rng rng = gm_rng_new(o->seed);
-    denoiser m;
+    gm_diffusion dif = diffusion_new();
+    unet m;
     gm_optim *opt;
     gm_tape *T;
-    float abar[DIFF_T], one = 1.0f;
-    double a = 1.0, fwd, flops, tail_sum = 0;
-    int it, i, r, tail_n = 0, steps = o->steps > 0 ? o->steps : 100, tail = steps / 10 > 0 ? steps / 10 : 1;
+    double tail_sum = 0;
+    int t[64], it, i, r, tail_n = 0, steps = o->steps > 0 ? o->steps : 100, tail = steps / 10 > 0 ? steps / 10 : 1;
     if (!load_train(&train, o->data)) return 1;
     for (i = 0; i < train.n * train.d; i++) train.x[i] = 2.0f * train.x[i] - 1.0f;
     gm_dataset_shuffle(&train, &rng);
-    for (i = 0; i < DIFF_T; i++) {                       /* abar_t = prod_{s<=t} (1 - beta_s) */
-        a *= 1.0 - (1e-4 + (0.02 - 1e-4) * i / (DIFF_T - 1));
-        abar[i] = (float)a;
-    }
-    memset(&m, 0, sizeof m);
-    m.t1 = gm_dense_new(&m.P, "t1", DIFF_F, 128, &rng);
-    m.t2 = gm_dense_new(&m.P, "t2", 128, 32, &rng);
-    m.c1 = gm_conv2d_new(&m.P, "c1", 1, 32, 3, 1, 1, &rng);
-    m.c2 = gm_conv2d_new(&m.P, "c2", 32, 64, 4, 2, 1, &rng);
-    m.c3 = gm_conv2d_new(&m.P, "c3", 64, 64, 4, 2, 1, &rng);
-    m.u1 = gm_conv_transpose2d_new(&m.P, "u1", 64, 64, 4, 2, 1, 0, &rng);
-    m.u2 = gm_conv_transpose2d_new(&m.P, "u2", 128, 32, 4, 2, 1, 0, &rng);
-    m.out = gm_conv2d_new(&m.P, "out", 64, 1, 3, 1, 1, &rng);
+    unet_new(&m, 32, &rng);
     opt = gm_adam_new(&m.P, 1e-3f, 0.9f, 0.999f);
     T = gm_tape_new(0);
     header(o, steps);
     printf("params %ld\n", gm_params_count(&m.P));
-    /* forward products; backward = dW everywhere + dx everywhere but into x_t and the features */
-    fwd = 2.0 * B * (DIFF_F * 128 + 128 * 32 + 32 * 784             /* time MLP, broadcast */
-                     + 784.0 * 32 * 9 + 196.0 * 64 * 32 * 16 + 49.0 * 64 * 64 * 16   /* c1 c2 c3 */
-                     + 49.0 * 64 * 64 * 16 + 196.0 * 128 * 32 * 16 + 784.0 * 1 * 64 * 9); /* u1 u2 out */
-    flops = steps * (3 * fwd - 2.0 * B * (784.0 * 32 * 9 + DIFF_F * 128));
     for (r = 0; r < o->reps; r++) {
         double t0 = 0;
         for (it = -o->warmup; it < steps; it++) {
-            gm_tensor *x0, *eps, *xt, *feat, *ones, *loss;
-            int b, j;
+            gm_tensor *x0, *eps, *xt, *loss;
             if (it == 0) t0 = gm_seconds();
             gm_tape_reset(T);
             x0 = gm_batch(T, &train, it + o->warmup, B);                    /* (B,1,28,28) */
+            for (i = 0; i < x0->shape.d[0]; i++) t[i] = 1 + gm_rng_below(&rng, DIFF_T);
             eps = gm_randn(T, x0->shape, &rng);
-            xt = gm_zeros(T, x0->shape);
-            feat = gm_zeros(T, gm_shape2(B, DIFF_F));
-            for (b = 0; b < B; b++) {
-                int t = gm_rng_below(&rng, DIFF_T);
-                float sa = sqrtf(abar[t]), sb = sqrtf(1.0f - abar[t]);
-                for (j = 0; j < 784; j++) xt->val[b * 784 + j] = sa * x0->val[b * 784 + j] + sb * eps->val[b * 784 + j];
-                for (j = 0; j < DIFF_F / 2; j++) {                           /* t f_j, f_j = 10000^(-j/16) */
-                    float f = (float)t * expf(-9.210340372f * j / (DIFF_F / 2));
-                    feat->val[b * DIFF_F + j] = sinf(f);
-                    feat->val[b * DIFF_F + DIFF_F / 2 + j] = cosf(f);
-                }
-            }
-            ones = gm_zeros(T, gm_shape2(1, 784));
-            for (j = 0; j < 784; j++) ones->val[j] = one;
-            loss = gm_mean(T, gm_mse(T, denoise(T, &m, xt, feat, ones), eps));
+            xt = gm_q_sample(T, &dif, x0, eps, t);
+            loss = gm_diffusion_loss(T, &dif, unet_forward(T, &m, xt, t), x0, eps, t, 5.0f);
             gm_backward(T, loss);
             gm_optim_step(opt);
             if (it >= steps - tail) { tail_sum += gm_item(loss); tail_n++; }
@@ -387,11 +429,49 @@ static int bench_diffusion(const opts *o)
         printf("loss %.4f\n", tail_sum / tail_n);          /* mean over the last tenth of the steps */
         fflush(stdout);
     }
-    printf("flops %.6g\n", flops);
+    printf("flops %.6g\n", steps * tape_flops(T, 1));     /* the last step's, a full batch */
     gm_tape_free(T);
     gm_optim_free(opt);
     gm_params_free(&m.P);
+    gm_diffusion_free(&dif);
     gm_dataset_free(&train);
+    return 0;
+}
+
+/* DDIM sampling (eta 0) with the U-Net at its initialization: --batch images (250, as the
+ * demo draws them) through --steps steps (20) of gm_diffusion_sample, which runs the tape in
+ * inference mode. One timed repetition is one sampling run; --warmup steps run untimed. */
+static int bench_ddim(const opts *o)
+{
+    int n = o->batch > 0 ? o->batch : 250, steps = o->steps > 0 ? o->steps : 20, r, *t = (int *)malloc(sizeof(int) * n);
+    gm_rng rng = gm_rng_new(o->seed);
+    gm_diffusion dif = diffusion_new();
+    gm_shape s = gm_shape4(n, 1, 28, 28);
+    float *x = (float *)malloc(sizeof(float) * n * 784);
+    double sum = 0;
+    unet m;
+    gm_tape *T = gm_tape_new(0);
+    unet_new(&m, 32, &rng);
+    header(o, steps);
+    if (o->warmup > 0) gm_diffusion_sample(&dif, unet_forward, &m, T, s, o->warmup, 0.0f, x, NULL, &rng);
+    for (r = 0; r < o->reps; r++) {
+        double t0 = gm_seconds();
+        int i;
+        gm_diffusion_sample(&dif, unet_forward, &m, T, s, steps, 0.0f, x, NULL, &rng);
+        printf("time %.6f\n", gm_seconds() - t0);
+        for (i = 0, sum = 0; i < n * 784; i++) sum += fabsf(x[i]);
+        printf("loss %.4f\n", sum / (n * 784.0));          /* mean |x_0|: a check, not a loss */
+        fflush(stdout);
+    }
+    gm_tape_reset(T);                                   /* one forward on n images, to count */
+    for (r = 0; r < n; r++) t[r] = DIFF_T;
+    unet_forward(T, &m, gm_from(T, s, x), t);
+    printf("flops %.6g\n", steps * tape_flops(T, 0));
+    gm_tape_free(T);
+    gm_params_free(&m.P);
+    gm_diffusion_free(&dif);
+    free(x);
+    free(t);
     return 0;
 }
 
@@ -512,7 +592,7 @@ int main(int argc, char **argv)
 {
     opts o;
     if (argc < 2) {
-        fprintf(stderr, "usage: %s vae|dcgan|diffusion|toygan|sgemm [--steps N] [--warmup N] [--reps N] "
+        fprintf(stderr, "usage: %s vae|dcgan|diffusion|ddim|toygan|sgemm [--steps N] [--warmup N] [--reps N] "
                         "[--batch B] [--seed N] [--data DIR] [--m M --n N --k K --ta 0|1 --tb 0|1 --via gemm|matmul]\n",
                 argv[0]);
         return 2;
@@ -534,6 +614,7 @@ int main(int argc, char **argv)
     if (strcmp(o.workload, "vae") == 0) return bench_vae(&o);
     if (strcmp(o.workload, "dcgan") == 0) return bench_dcgan(&o);
     if (strcmp(o.workload, "diffusion") == 0) return bench_diffusion(&o);
+    if (strcmp(o.workload, "ddim") == 0) return bench_ddim(&o);
     if (strcmp(o.workload, "toygan") == 0) return bench_toygan(&o);
     if (strcmp(o.workload, "sgemm") == 0) return bench_sgemm(&o);
     fprintf(stderr, "bench: unknown workload \"%s\"\n", o.workload);

@@ -107,10 +107,11 @@ wants() { case " $ONLY " in *" $1 "*) return 0;; esac; return 1; }
 # ------------------------------------------------------------------ settings
 if [ "$QUICK" = 1 ]; then
     R=1 RS=1
-    VAE="--steps 47"; DC="--steps 10 --warmup 1"; DIF="--steps 10 --warmup 1"; TOY="--steps 100"; GEMM="--reps 5"
+    VAE="--steps 47"; DC="--steps 10 --warmup 1"; DIF="--steps 10 --warmup 1"; DDIM="--steps 2 --warmup 1"
+    TOY="--steps 100"; GEMM="--reps 5"
 else
     R=5 RS=3
-    VAE=""; DC="--steps 100"; DIF="--steps 100"; TOY="--steps 1000"; GEMM=""
+    VAE=""; DC="--steps 100"; DIF="--steps 100"; DDIM="--steps 20 --warmup 1"; TOY="--steps 1000"; GEMM=""
 fi
 
 # ------------------------------------------------------------------ header
@@ -150,7 +151,12 @@ if wants dcgan; then
     pair "2 DCGAN iteration (B=64)" 1 $RS s/100it 100 dcgan.py dcgan $DC
     pair "2 DCGAN iteration (B=64)" 2 $RS s/100it 100 dcgan.py dcgan $DC
 fi
-wants diffusion && pair "3 diffusion step (B=64)" 1 $RS s/100it 100 diffusion.py diffusion $DIF
+if wants diffusion; then
+    pair "3 diffusion step (B=64)" 1 $RS s/100it 100 diffusion.py diffusion $DIF
+    pair "3 diffusion step (B=64)" 2 $RS s/100it 100 diffusion.py diffusion $DIF
+    pair "3 DDIM sampling (250 images)" 1 $RS s/20steps 20 ddim.py ddim $DDIM
+    pair "3 DDIM sampling (250 images)" 2 $RS s/20steps 20 ddim.py ddim $DDIM
+fi
 if wants toygan; then
     pair "4 toy GAN (B=256)" 1 $R s/1000it 1000 toygan.py toygan --batch 256 $TOY
     pair "4 toy GAN (B=1)" 1 $R s/1000it 1000 toygan.py toygan --batch 1 $TOY
@@ -171,4 +177,5 @@ echo
 echo "sgemm rows: genmod through gm__gemm (its one matrix routine, transposes as flags) unless"
 echo "named gm_matmul (the public op on a tape, forward); PyTorch through torch.mm (its BLAS)."
 echo "loss columns: the training loss at the end of the run (VAE: nats per example over the"
-echo "last tenth of the epoch; GANs: the D loss; diffusion: noise MSE; sgemm: C[0,0], same inputs)."
+echo "last tenth of the epoch; GANs: the D loss; diffusion: the weighted v error over the last tenth;"
+echo "DDIM: mean |x_0| of the samples, a range check; sgemm: C[0,0], same inputs)."
