@@ -464,7 +464,7 @@ GMDEF float     gm_clip_grad_norm(gm_params *P, float max_norm);
 /* An exponential moving average of a model's parameters, kept in a second model built the
  * same way (same names and shapes, in the same order): avg = decay avg + (1 - decay) P for
  * every trainable tensor, buffers copied. decay = 0 copies P. Sample from the average:
- * its weights are the last few thousand steps' mean, smoother than any one step's. */
+ * it weighs roughly the last 1/(1 - decay) steps' weights, smoother than any one step's. */
 GMDEF void      gm_ema_update(gm_params *avg, const gm_params *P, float decay);
 
 /* ======================================================================================
