@@ -24,7 +24,7 @@
  *                                                 (samples from a trained model, no training)
  * Output:  out/ddpm/ancestral1000.png, ddim50.png, ddim10.png   64 samples of each sampler, from
  *                                                 the same 64 starting noises
- *          out/ddpm/reverse.png      one row of x_t and the x_0 it predicts, along a DDIM-50 run
+ *          out/ddpm/reverse.png      8 rows: x_t at 11 evenly spaced steps of DDIM-50, x_T to x_0
  *          out/ddpm/loss.png         the training loss
  *          out/ddpm/samples.npy      --samples samples (N,1,28,28) in [0,1] by --sampler
  *          out/ddpm/model.ckpt       the averaged weights (what samples come from);
