@@ -237,7 +237,8 @@ static void sampler_grids(demo *d, const unet *avg, const gm_diffusion *dif)
         draw(avg, dif, sampler_parse(d, names[k]), n, x, &rng);
         snprintf(png, sizeof png, "%s.png", names[k]);
         demo_check(d, gm_save_image_grid(demo_path(d, png), x, n, 1, 28, 28, 8, 0, 1), "saving");
-        printf("sampler %-14s %d samples in %6.1f s -> %s\n", names[k], n, gm_seconds() - t0, png);
+        printf("sampler %-14s %d samples, %d network calls each -> %s\n", names[k], n, sampler_parse(d, names[k]).steps, png);
+        fprintf(stderr, "ddpm: %s took %.1f s\n", names[k], gm_seconds() - t0);   /* times vary: not on stdout */
     }
 }
 
@@ -343,7 +344,8 @@ int main(int argc, char **argv)
         curve = (float *)malloc(sizeof(float) * steps);
         t0 = gm_seconds();
         loss = train(&d, &m, &avg, opt, &dif, &r, &train_set, &step, steps, curve, &rng);
-        printf("trained %ld steps of batch %d in %.1f s; loss over the last tenth %.4f\n", steps, B, gm_seconds() - t0, loss);
+        printf("trained %ld steps of batch %d; loss over the last tenth %.4f\n", steps, B, loss);
+        fprintf(stderr, "ddpm: training took %.1f s\n", gm_seconds() - t0);
         save_curve(&d, curve, steps);
         demo_check(&d, gm_save_params(&m.P, demo_path(&d, "train.ckpt")), "saving train.ckpt");
         demo_check(&d, gm_save_optim(opt, demo_path(&d, "adam.ckpt")), "saving adam.ckpt");
@@ -356,7 +358,8 @@ int main(int argc, char **argv)
     samples = (float *)malloc(sizeof(float) * n_samples * 784);
     t0 = gm_seconds();
     draw(&avg, &dif, s, n_samples, samples, &rng);
-    printf("sampler %s: %d samples in %.1f s\n", s.name, n_samples, gm_seconds() - t0);
+    printf("sampler %s: %d samples -> samples.npy\n", s.name, n_samples);
+    fprintf(stderr, "ddpm: sampling took %.1f s\n", gm_seconds() - t0);
     shape[0] = n_samples;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");
     classifier_score(&d, samples, n_samples, &test, classifier_is_builtin(&train_set), &fid, &is);
