@@ -1242,8 +1242,9 @@ struct gm__team {
     gm__range_fn fn;                /* the current job: fn(ctx, lo, hi) over [0, items) */
     void *ctx;
     int items, quit;
-    unsigned long busy;             /* workers still on the current job */
+    unsigned long busy;             /* shares of the current job not finished yet */
     unsigned long job;              /* counts jobs, so a worker knows a new one from the last */
+    unsigned long long claim;       /* the current job's tag (<< 16) | the next range to take */
 #endif
 };
 
@@ -1638,10 +1639,16 @@ GMDEF void gm_params_free(gm_params *P)
 
 // >>threads
 /* The big loops (tiles of a matrix product, images to unfold) are shared among a team of
- * threads that the tape starts the first time a loop is big enough. Each thread takes a
- * fixed contiguous range of the items by its index, so every number is computed by the
- * same code in the same order whatever the thread count: results are identical with 1 or
- * N threads. Idle workers spin for at most 50 us, then sleep on a condition variable.
+ * threads that the tape starts the first time a loop is big enough. The loop's items are
+ * cut into fixed contiguous ranges, a few per thread, and the caller and the workers take
+ * them one at a time. Every item is computed by the same code in the same order whatever
+ * range it falls in and whichever thread runs it, so results are identical with 1 or N
+ * threads. Taking ranges, rather than being dealt one range each, matters when another
+ * program holds a core: a worker the system has not run yet leaves its ranges to the
+ * others instead of holding up every loop until it runs (a diffusion training step of
+ * bench/bench.c on 2 threads with the other core busy: 6.4 s for 20 steps dealt, 5.4 s
+ * taken, 4.9 s on 1 thread). Idle workers spin for at most 50 us, then sleep on a
+ * condition variable.
  * (OpenMP's default is to spin much longer; measured here, one epoch of a small MLP took
  * 14.4 s on 2 spinning threads against 3.5 s on 1 whenever another program used a core:
  * the spinner takes the core the real work needs. Sleeping at once costs the wake-up
@@ -1665,10 +1672,29 @@ static void gm__spin(unsigned long *v, unsigned long value, int until)
     }
 }
 
-static void gm__run_share(gm__team *t, gm__range_fn fn, void *ctx, int items, int id)
+/* A loop of `items` is cut into this many fixed ranges: GM__RANGES per thread, so that
+ * when one thread is held up the others have ranges left to take. */
+#define GM__RANGES 4
+static int gm__ranges(const gm__team *t, int items) { return items < GM__RANGES * t->n ? items : GM__RANGES * t->n; }
+
+/* Take ranges of the job tagged `tag` one at a time and run them as thread `id` (which
+ * picks the thread's scratch), until none is left. The range counter carries the job's
+ * tag, so a worker that wakes late cannot take a range of a newer job. */
+static void gm__take_ranges(gm__team *t, unsigned long long tag, gm__range_fn fn, void *ctx, int items, int id)
 {
-    int lo = (int)((long long)items * id / t->n), hi = (int)((long long)items * (id + 1) / t->n);
-    if (lo < hi) fn(ctx, lo, hi, id);
+    unsigned long long c = __atomic_load_n(&t->claim, __ATOMIC_ACQUIRE);
+    int S = gm__ranges(t, items), k;
+    while ((c & ~0xffffULL) == tag && (int)(c & 0xffff) < S) {
+        if (!__atomic_compare_exchange_n(&t->claim, &c, c + 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) continue;
+        k = (int)(c & 0xffff);
+        fn(ctx, (int)((long long)items * k / S), (int)((long long)items * (k + 1) / S), id);
+        if (__atomic_sub_fetch(&t->busy, 1, __ATOMIC_ACQ_REL) == 0) {
+            pthread_mutex_lock(&t->mu);                 /* the caller may be asleep on done */
+            pthread_cond_signal(&t->done);
+            pthread_mutex_unlock(&t->mu);
+        }
+        c = __atomic_load_n(&t->claim, __ATOMIC_ACQUIRE);
+    }
 }
 
 static void *gm__worker_main(void *arg)
@@ -1676,6 +1702,10 @@ static void *gm__worker_main(void *arg)
     gm__worker *w = (gm__worker *)arg;
     gm__team *t = w->team;
     unsigned long seen = 0;
+    unsigned long long tag;
+    gm__range_fn fn;
+    void *ctx;
+    int items;
     gm__flush_denormals();
     pthread_mutex_lock(&t->mu);
     for (;;) {
@@ -1686,11 +1716,11 @@ static void *gm__worker_main(void *arg)
         }
         while (t->job == seen && !t->quit) pthread_cond_wait(&t->wake, &t->mu);
         if (t->quit) break;
-        seen = t->job;
+        seen = t->job; fn = t->fn; ctx = t->ctx; items = t->items;
+        tag = __atomic_load_n(&t->claim, __ATOMIC_ACQUIRE) & ~0xffffULL;
         pthread_mutex_unlock(&t->mu);
-        gm__run_share(t, t->fn, t->ctx, t->items, w->id);
+        gm__take_ranges(t, tag, fn, ctx, items, w->id);
         pthread_mutex_lock(&t->mu);
-        if (__atomic_sub_fetch(&t->busy, 1, __ATOMIC_RELEASE) == 0) pthread_cond_signal(&t->done);
     }
     pthread_mutex_unlock(&t->mu);
     return NULL;
@@ -1705,7 +1735,7 @@ static void gm__team_start(gm__team *t)
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->wake, NULL);
     pthread_cond_init(&t->done, NULL);
-    t->job = 0; t->quit = 0; t->busy = 0;
+    t->job = 0; t->quit = 0; t->busy = 0; t->claim = 0;
     for (t->n = 1; t->n < want; t->n++) {            /* fewer threads if the system says no */
         t->w[t->n].team = t; t->w[t->n].id = t->n;
         if (pthread_create(&t->th[t->n], NULL, gm__worker_main, &t->w[t->n]) != 0) break;
@@ -1741,19 +1771,25 @@ static void gm__team_stop(gm__team *t) { t->n = 0; }
 static void gm__parallel(gm_tape *T, int items, double work, gm__range_fn fn, void *ctx)
 {
     gm__team *t = &T->team;
+#if GM__THREADS
+    unsigned long long tag;
+#endif
     if (work < GM__PAR_WORK || items < 2) { fn(ctx, 0, items, 0); return; }
     if (t->n == 0) gm__team_start(t);
     if (t->n < 2) { fn(ctx, 0, items, 0); return; }
 #if GM__THREADS
     pthread_mutex_lock(&t->mu);
-    t->fn = fn; t->ctx = ctx; t->items = items; t->busy = (unsigned long)t->n - 1;
+    t->fn = fn; t->ctx = ctx; t->items = items;
+    __atomic_store_n(&t->busy, (unsigned long)gm__ranges(t, items), __ATOMIC_RELAXED);
+    tag = (__atomic_load_n(&t->claim, __ATOMIC_ACQUIRE) | 0xffffULL) + 1;     /* a new tag, range 0 next */
+    __atomic_store_n(&t->claim, tag, __ATOMIC_RELEASE);
     __atomic_store_n(&t->job, t->job + 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&t->wake);
     pthread_mutex_unlock(&t->mu);
-    gm__run_share(t, fn, ctx, items, 0);              /* the caller is thread 0 */
+    gm__take_ranges(t, tag, fn, ctx, items, 0);       /* the caller (thread 0) takes ranges too */
     gm__spin(&t->busy, 0, 1);
     pthread_mutex_lock(&t->mu);
-    while (t->busy > 0) pthread_cond_wait(&t->done, &t->mu);
+    while (__atomic_load_n(&t->busy, __ATOMIC_ACQUIRE) > 0) pthread_cond_wait(&t->done, &t->mu);
     pthread_mutex_unlock(&t->mu);
 #endif
 }
