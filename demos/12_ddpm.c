@@ -8,9 +8,9 @@
  *   - the U-Net works at 14x14 and 7x7, where a channel costs 4 and 16 times less than at
  *     28x28: one conv in and one out at full size, residual blocks below;
  *   - the cosine schedule (Nichol & Dhariwal 2021), the v target (Salimans & Ho 2022) with
- *     min-SNR-5 weights (Hang et al. 2023), Adam 1e-3 after a short warm-up, and an
- *     exponential moving average of the weights (0.999) to sample from; each is a flag, so
- *     the lecture can measure what it buys.
+ *     min-SNR-5 weights (Hang et al. 2023), Adam 1e-3 after a short warm-up, an
+ *     exponential moving average of the weights (0.999) to sample from, and small batches
+ *     (16) for many steps (18000); each is a flag, so the lecture can measure what it buys.
  * The U-Net (time embedding e = dense-SiLU-dense of 64 sinusoidal features of t, added per
  * channel inside every block; GroupNorm(8) + SiLU before every conv of a block):
  *   28x28: conv 1->C1 k3 ------------------------------------------ concat -> norm, SiLU, conv 2C1->1 k3
@@ -37,7 +37,7 @@
 #include "classifier.h"
 
 static const char *usage =
-    "  --steps N      training steps of batch 64 (default 6000; 40 with --quick)\n"
+    "  --steps N      training steps (default 18000; 40 with --quick)\n"
     "  --resume DIR   continue the training a run left in DIR (its train.ckpt, adam.ckpt and\n"
     "                 model.ckpt) for --steps more steps\n"
     "  --from PATH    no training: sample from this model.ckpt\n"
@@ -49,9 +49,10 @@ static const char *usage =
     "  --target P     v (default), eps or x0: what the network predicts\n"
     "  --gamma G      min-SNR-G loss weights (default 5; 0: unweighted)\n"
     "  --ema D        the average's decay (default 0.999; 0: sample from the trained weights)\n"
+    "  --batch B      images per training step (default 16)\n"
     CLASSIFIER_USAGE;
 
-enum { TSTEPS = 1000, B = 64, TE = 64, E = 128, GROUPS = 8 };
+enum { TSTEPS = 1000, BATCH = 16, STEPS = 18000, TE = 64, E = 128, GROUPS = 8 };
 
 /* ---------------------------------------------------------------- the U-Net */
 typedef struct block { gm_groupnorm n1, n2; gm_conv2d c1, c2; gm_dense temb; } block;
@@ -131,8 +132,8 @@ static gm_tensor *unet_forward(gm_tape *T, void *model, gm_tensor *xt, const int
 /* Adam's learning rate at `step`: 1e-3 after a linear warm-up over the first 200 steps */
 static float learning_rate(long step) { return 1e-3f * (step < 200 ? (float)(step + 1) / 200 : 1.0f); }
 
-/* the choices the lecture measures one at a time (flags --schedule --target --gamma --ema) */
-typedef struct recipe { gm_schedule schedule; gm_target target; float gamma, ema; } recipe;
+/* the choices the lecture measures one at a time (flags --schedule --target --gamma --ema --batch) */
+typedef struct recipe { gm_schedule schedule; gm_target target; float gamma, ema; int batch; } recipe;
 
 static recipe recipe_parse(const demo *d)
 {
@@ -142,6 +143,7 @@ static recipe recipe_parse(const demo *d)
     r.target = strcmp(tgt, "eps") == 0 ? GM_PREDICT_EPS : strcmp(tgt, "x0") == 0 ? GM_PREDICT_X0 : GM_PREDICT_V;
     r.gamma = demo_float(d, "--gamma", 5.0f, 0, 1e6);
     r.ema = demo_float(d, "--ema", 0.999f, 0, 0.99999);
+    r.batch = demo_int(d, "--batch", BATCH, 1, 1024);
     if ((strcmp(sch, "linear") && strcmp(sch, "cosine")) || (strcmp(tgt, "v") && strcmp(tgt, "eps") && strcmp(tgt, "x0"))) {
         fprintf(stderr, "%s: --schedule is cosine or linear, --target v, eps or x0 (got %s, %s)\n", d->name, sch, tgt);
         exit(2);
@@ -165,15 +167,15 @@ static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusi
 {
     gm_tape *T = gm_tape_new(0);
     gm_progress bar = gm_progress_start("ddpm", steps);
-    int t[B], b, nb = gm_batches(data, B);
+    int *t = (int *)malloc(sizeof(int) * r->batch), b, nb = gm_batches(data, r->batch);
     long s, tail = steps / 10 > 0 ? steps / 10 : 1;
     double last = 0;
-    demo_check(d, T != NULL, "making the tape");
+    demo_check(d, T != NULL && t != NULL, "making the tape");
     for (s = 0; s < steps; s++, (*step)++) {
         gm_tensor *x0, *eps, *xt, *loss;
         if (*step % nb == 0) gm_dataset_shuffle(data, rng);
         gm_tape_reset(T);
-        x0 = gm_batch(T, data, *step, B);
+        x0 = gm_batch(T, data, *step, r->batch);
         for (b = 0; b < x0->shape.d[0]; b++) t[b] = 1 + gm_rng_below(rng, TSTEPS);
         eps = gm_randn(T, x0->shape, rng);
         xt = gm_q_sample(T, dif, x0, eps, t);
@@ -187,6 +189,7 @@ static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusi
     }
     gm_progress_finish(&bar);
     gm_tape_free(T);
+    free(t);
     return last;
 }
 
@@ -297,7 +300,7 @@ static void need_files(const demo *d, const char *from, const char *resume)
 int main(int argc, char **argv)
 {
     demo d = demo_start(argc, argv, "ddpm", usage);
-    long steps = demo_int(&d, "--steps", d.quick ? 40 : 6000, 1, 10000000), step = 0;
+    long steps = demo_int(&d, "--steps", d.quick ? 40 : STEPS, 1, 10000000), step = 0;
     int n_samples = demo_int(&d, "--samples", d.quick ? 100 : 2000, 2, 100000);
     const char *from = demo_arg(&d, "--from"), *resume = demo_arg(&d, "--resume");
     sampler s = sampler_parse(&d, demo_str(&d, "--sampler", "ddim50"));
@@ -344,7 +347,7 @@ int main(int argc, char **argv)
         curve = (float *)malloc(sizeof(float) * steps);
         t0 = gm_seconds();
         loss = train(&d, &m, &avg, opt, &dif, &r, &train_set, &step, steps, curve, &rng);
-        printf("trained %ld steps of batch %d; loss over the last tenth %.4f\n", steps, B, loss);
+        printf("trained %ld steps of batch %d; loss over the last tenth %.4f\n", steps, r.batch, loss);
         fprintf(stderr, "ddpm: training took %.1f s\n", gm_seconds() - t0);
         save_curve(&d, curve, steps);
         demo_check(&d, gm_save_params(&m.P, demo_path(&d, "train.ckpt")), "saving train.ckpt");

@@ -2,7 +2,8 @@
  * schedules' constants, a finite-difference gradient check of group norm, the time
  * embedding, q(x_t | x_0), the denoising loss of each target and the (B,C) broadcast of
  * gm_add; one DDIM step against a value worked by hand, the ancestral step against DDPM's
- * posterior, samplers that must land on a one-point data set, inference mode against
+ * posterior, samplers that must land on a one-point data set and reproduce a Gaussian's
+ * mean and variance step by step, inference mode against
  * recording mode, and the moving average of parameters. */
 #include "../genmod.h"
 #include "test.h"
@@ -236,6 +237,76 @@ static void samplers_find_a_point(void)
     gm_diffusion_free(&d);
 }
 
+/* A Gaussian data set, x_0 ~ N(mu, s2) in every coordinate: its ideal denoiser is linear,
+ * E[x_0 | x_t] = mu + k_t (x_t - sqrt(abar_t) mu), k_t = sqrt(abar_t) s2 / (abar_t s2 + 1 - abar_t),
+ * so every sampler step is x_s = A x_t + b + sigma z and the mean and variance of x_0 follow
+ * exactly from m_T = 0, V_T = 1: m_s = A m_t + b, V_s = A^2 V_t + sigma^2. Where the one
+ * point above pins only the last step, this checks every step's coefficients, and that the
+ * network is asked about the step whose abar the update uses. It also shows what the
+ * lecture says of few steps: DDIM-10's samples are too narrow, even given the ideal network. */
+typedef struct gauss_model { const gm_diffusion *d; double mu, s2; } gauss_model;
+static double gauss_k(const gauss_model *g, int t)
+{
+    double ab = g->d->alpha_bar[t];
+    return sqrt(ab) * g->s2 / (ab * g->s2 + 1 - ab);
+}
+static gm_tensor *gauss_denoiser(gm_tape *T, void *model, gm_tensor *xt, const int *t)
+{
+    gauss_model *g = (gauss_model *)model;
+    gm_tensor *v = gm_zeros(T, xt->shape);
+    double ab = g->d->alpha_bar[t[0]], k = gauss_k(g, t[0]), x0, eps;
+    int i;
+    for (i = 0; i < xt->size; i++) {                       /* the v target of that x_0 */
+        x0 = g->mu + k * (xt->val[i] - sqrt(ab) * g->mu);
+        eps = (xt->val[i] - sqrt(ab) * x0) / sqrt(1 - ab);
+        v->val[i] = (float)(sqrt(ab) * eps - sqrt(1 - ab) * x0);
+    }
+    return v;
+}
+
+static void samplers_match_a_gaussian(void)
+{
+    enum { N = 20000 };
+    gm_diffusion d = gm_diffusion_new(GM_COSINE, 1000);
+    gm_tape *T = gm_tape_new(1 << 22);
+    gauss_model g;
+    float *x = (float *)malloc(sizeof(float) * N);
+    int steps[4] = {1000, 1000, 50, 10}, k, i, n, t, s;
+    float etas[4] = {1, 0, 0, 0};
+    double m_t, v_t, ab_t, ab_s, kt, sig2, c, A, m, v, v_ddim10 = 0;
+    d.target = GM_PREDICT_V;
+    d.clip = 0;
+    g.d = &d; g.mu = 0.3; g.s2 = 0.25;
+    for (k = 0; k < 4; k++) {
+        gm_rng rng = gm_rng_new(11);
+        m_t = 0; v_t = 1;
+        for (n = steps[k]; n >= 1; n--) {                  /* t_n = round(n T / S) */
+            t = (int)floor((double)n * d.T / steps[k] + 0.5);
+            s = (int)floor((double)(n - 1) * d.T / steps[k] + 0.5);
+            ab_t = d.alpha_bar[t]; ab_s = d.alpha_bar[s]; kt = gauss_k(&g, t);
+            sig2 = etas[k] * etas[k] * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s);
+            c = sqrt(1 - ab_s - sig2);                         /* x_s = sqrt(ab_s) x0 + c eps + sigma z */
+            A = sqrt(ab_s) * kt + c * (1 - sqrt(ab_t) * kt) / sqrt(1 - ab_t);
+            m_t = sqrt(ab_s) * (g.mu + kt * (m_t - sqrt(ab_t) * g.mu))
+                + c * (m_t - sqrt(ab_t) * (g.mu + kt * (m_t - sqrt(ab_t) * g.mu))) / sqrt(1 - ab_t);
+            v_t = A * A * v_t + sig2;
+        }
+        gm_diffusion_sample(&d, gauss_denoiser, &g, T, gm_shape2(N, 1), steps[k], etas[k], x, NULL, &rng);
+        for (m = 0, i = 0; i < N; i++) m += x[i];
+        m /= N;
+        for (v = 0, i = 0; i < N; i++) v += (x[i] - m) * (x[i] - m);
+        v /= N - 1;
+        EXPECT_NEAR(m, m_t, 5 * sqrt(v_t / N));
+        EXPECT_NEAR(v, v_t, 5 * v_t * sqrt(2.0 / (N - 1)));
+        if (k == 1) EXPECT_NEAR(v_t, g.s2, 0.01 * g.s2);          /* DDIM-1000: the ODE, nearly exact */
+        if (k == 3) v_ddim10 = v_t;
+    }
+    EXPECT(v_ddim10 < 0.9 * g.s2);                                   /* DDIM-10: too narrow */
+    free(x);
+    gm_tape_free(T);
+    gm_diffusion_free(&d);
+}
+
 /* A small denoiser of everything the U-Net uses (conv, group norm, SiLU, the (B,C)
  * broadcast of a time embedding through a dense layer, a transposed conv, concat): the
  * forward in inference mode gives the same bits as when recording; inference records no
@@ -322,6 +393,7 @@ void tests_diffusion(void)
     TEST(ddim_step_known_value);
     TEST(ancestral_step_is_ddpm_posterior);
     TEST(samplers_find_a_point);
+    TEST(samplers_match_a_gaussian);
     TEST(inference_mode_same_values);
     TEST(ema_of_parameters);
 }
