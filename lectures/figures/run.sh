@@ -43,6 +43,7 @@ torch=0
 /usr/bin/python3 -c "import torch" >/dev/null 2>&1 && torch=1
 make -s all || exit 1
 failed=0
+list=$(cat "$here/runs.txt") || exit 1      # read once: runs.txt may be edited while runs go on
 while read -r kind name rest; do
     case "$kind" in
     run|ref)
@@ -66,6 +67,8 @@ while read -r kind name rest; do
     ""|\#*) ;;
     *) echo "figures: runs.txt: unknown line \"$kind $name $rest\""; failed=1;;
     esac
-done < "$here/runs.txt"
+done <<RUNS
+$list
+RUNS
 render || failed=1
 exit $failed
