@@ -3,7 +3,7 @@
  * One program, one workload per run, chosen by the first argument:
  *     build/bench vae       [--steps N]            one epoch of an MLP VAE on Fashion-MNIST
  *     build/bench dcgan     [--steps N]            DCGAN iterations at 28x28, batch 64
- *     build/bench diffusion [--steps N]            demos/12_ddpm.c's U-Net: training steps, batch 16
+ *     build/bench diffusion [--steps N]            demos/12_ddpm.c's U-Net: training steps, batch 8
  *     build/bench ddim      [--steps S] [--batch N] DDIM sampling with it: N images (250), S steps (20)
  *     build/bench toygan    [--steps N] [--batch B] 2-D toy GAN iterations
  *     build/bench sgemm --m M --n N --k K [--ta 0|1] [--tb 0|1] [--via gemm|matmul] [--reps R]
@@ -393,7 +393,7 @@ static gm_diffusion diffusion_new(void)
  * loss = min-SNR-5 weighted v error; Adam 1e-3 (the demo's after its warm-up). */
 static int bench_diffusion(const opts *o)
 {
-    const int B = o->batch > 0 ? o->batch : 16;
+    const int B = o->batch > 0 ? o->batch : 8;
     gm_dataset train;
     gm_rng rng = gm_rng_new(o->seed);
     gm_diffusion dif = diffusion_new();

@@ -152,8 +152,8 @@ if wants dcgan; then
     pair "2 DCGAN iteration (B=64)" 2 $RS s/100it 100 dcgan.py dcgan $DC
 fi
 if wants diffusion; then
-    pair "3 diffusion step (B=16)" 1 $RS s/100it 100 diffusion.py diffusion $DIF
-    pair "3 diffusion step (B=16)" 2 $RS s/100it 100 diffusion.py diffusion $DIF
+    pair "3 diffusion step (B=8)" 1 $RS s/100it 100 diffusion.py diffusion $DIF
+    pair "3 diffusion step (B=8)" 2 $RS s/100it 100 diffusion.py diffusion $DIF
     pair "3 DDIM sampling (250 images)" 1 $RS s/20steps 20 ddim.py ddim $DDIM
     pair "3 DDIM sampling (250 images)" 2 $RS s/20steps 20 ddim.py ddim $DDIM
 fi

@@ -2,12 +2,12 @@
 demos/12_ddpm.c (UNet of ddpm.py) trained as ./build/ddpm trains it, its samples written in the
 same format so that genmod's classifier scores both.
 
-  /usr/bin/python3 bench/ref/ddpm_train.py [--seed 1] [--steps 18000] [--samples 2000]
+  /usr/bin/python3 bench/ref/ddpm_train.py [--seed 1] [--steps 36000] [--samples 2000]
                                            [--sampler ddim50] [--threads 2] [--out DIR]
                                            [--from DIR/model.pt] [--baseline]
 
 The recipe of the demo's train(): the 60000 Fashion-MNIST training images scaled to [-1, 1],
-shuffled at the start of every epoch, batches of 16; per step
+shuffled at the start of every epoch, batches of 8; per step
 t ~ U{1..1000}, eps ~ N(0, I), x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps (cosine schedule),
 loss = the min-SNR-5 weighted error of the v target; Adam (0.9, 0.999) at 1e-3 after a linear
 warm-up over the first 200 steps ((step + 1) / 200 of it); after every step an exponential
@@ -44,8 +44,8 @@ from ddpm import TSTEPS, UNet, Baseline, cosine_alpha_bar, linear_alpha_bar, q_s
 
 torch.manual_seed(arg("seed", 1))
 base = "--baseline" in a[1:]
-B = 64 if base else 16
-steps, n_samples, sampler = arg("steps", 8000 if base else 18000), arg("samples", 2000), arg("sampler", "ddim50")
+B = 64 if base else 8
+steps, n_samples, sampler = arg("steps", 8000 if base else 36000), arg("samples", 2000), arg("sampler", "ddim50")
 out, source = arg("out", "out/ref_ddpm_baseline" if base else "out/ref_ddpm"), arg("from", "")
 target, gamma, lr, warmup = ("eps", 0.0, 2e-4, 1) if base else ("v", 5.0, 1e-3, 200)
 match = re.fullmatch(r"(ddim|ancestral)([0-9]+)", sampler)

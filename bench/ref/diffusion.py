@@ -1,10 +1,10 @@
 """bench/ref/diffusion.py - the PyTorch twin of `build/bench diffusion`: training steps of
-demos/12_ddpm.c's U-Net (ddpm.py) on Fashion-MNIST in [-1, 1], batch 16, Adam 1e-3: t ~ U{1..T},
+demos/12_ddpm.c's U-Net (ddpm.py) on Fashion-MNIST in [-1, 1], batch 8, Adam 1e-3: t ~ U{1..T},
 eps ~ N(0, I), x_t by the cosine schedule, loss = the min-SNR-5 weighted v error."""
 from common import torch, arg, header, report, seconds, fashion_mnist, batch
 from ddpm import TSTEPS, UNet, cosine_alpha_bar, q_sample, diffusion_loss
 
-B = 16
+B = 8
 torch.manual_seed(arg("seed", 1))
 x_all = fashion_mnist() * 2 - 1
 order = torch.randperm(len(x_all))
