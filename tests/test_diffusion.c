@@ -298,6 +298,8 @@ static void samplers_match_a_gaussian(void)
         v /= N - 1;
         EXPECT_NEAR(m, m_t, 5 * sqrt(v_t / N));
         EXPECT_NEAR(v, v_t, 5 * v_t * sqrt(2.0 / (N - 1)));
+        printf("  gaussian: %s %4d steps: variance %.4f sampled, %.4f exact, of the data's %.2f\n",
+               etas[k] > 0 ? "ancestral" : "DDIM     ", steps[k], v, v_t, g.s2);
         if (k == 1) EXPECT_NEAR(v_t, g.s2, 0.01 * g.s2);          /* DDIM-1000: the ODE, nearly exact */
         if (k == 3) v_ddim10 = v_t;
     }
