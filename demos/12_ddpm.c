@@ -10,7 +10,7 @@
  *   - the cosine schedule (Nichol & Dhariwal 2021), the v target (Salimans & Ho 2022) with
  *     min-SNR-5 weights (Hang et al. 2023), Adam 1e-3 after a short warm-up, an
  *     exponential moving average of the weights (0.999) to sample from, and small batches
- *     (8) for many steps (28000); each is a flag, so the lecture can measure what it buys.
+ *     (8) for many steps (24000); each is a flag, so the lecture can measure what it buys.
  * The U-Net (time embedding e = dense-SiLU-dense of 64 sinusoidal features of t, added per
  * channel inside every block; GroupNorm(8) + SiLU before every conv of a block):
  *   28x28: conv 1->C1 k3 ------------------------------------------ concat -> norm, SiLU, conv 2C1->1 k3
@@ -37,7 +37,7 @@
 #include "classifier.h"
 
 static const char *usage =
-    "  --steps N      training steps (default 28000; 40 with --quick)\n"
+    "  --steps N      training steps (default 24000; 40 with --quick)\n"
     "  --resume DIR   continue the training a run left in DIR (its train.ckpt, adam.ckpt and\n"
     "                 model.ckpt) for --steps more steps\n"
     "  --from PATH    no training: sample from this model.ckpt\n"
@@ -52,7 +52,7 @@ static const char *usage =
     "  --batch B      images per training step (default 8)\n"
     CLASSIFIER_USAGE;
 
-enum { TSTEPS = 1000, BATCH = 8, STEPS = 28000, TE = 64, E = 128, GROUPS = 8 };
+enum { TSTEPS = 1000, BATCH = 8, STEPS = 24000, TE = 64, E = 128, GROUPS = 8 };
 
 /* ---------------------------------------------------------------- the U-Net */
 typedef struct block { gm_groupnorm n1, n2; gm_conv2d c1, c2; gm_dense temb; } block;

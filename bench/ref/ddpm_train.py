@@ -2,7 +2,7 @@
 demos/12_ddpm.c (UNet of ddpm.py) trained as ./build/ddpm trains it, its samples written in the
 same format so that genmod's classifier scores both.
 
-  /usr/bin/python3 bench/ref/ddpm_train.py [--seed 1] [--steps 28000] [--samples 2000]
+  /usr/bin/python3 bench/ref/ddpm_train.py [--seed 1] [--steps 24000] [--samples 2000]
                                            [--sampler ddim50] [--threads 2] [--out DIR]
                                            [--from DIR/model.pt] [--baseline]
 
@@ -45,7 +45,7 @@ from ddpm import TSTEPS, UNet, Baseline, cosine_alpha_bar, linear_alpha_bar, q_s
 torch.manual_seed(arg("seed", 1))
 base = "--baseline" in a[1:]
 B = 64 if base else 8
-steps, n_samples, sampler = arg("steps", 8000 if base else 28000), arg("samples", 2000), arg("sampler", "ddim50")
+steps, n_samples, sampler = arg("steps", 8000 if base else 24000), arg("samples", 2000), arg("sampler", "ddim50")
 out, source = arg("out", "out/ref_ddpm_baseline" if base else "out/ref_ddpm"), arg("from", "")
 target, gamma, lr, warmup = ("eps", 0.0, 2e-4, 1) if base else ("v", 5.0, 1e-3, 200)
 match = re.fullmatch(r"(ddim|ancestral)([0-9]+)", sampler)
