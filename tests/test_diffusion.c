@@ -241,23 +241,28 @@ static void samplers_find_a_point(void)
  * E[x_0 | x_t] = mu + k_t (x_t - sqrt(abar_t) mu), k_t = sqrt(abar_t) s2 / (abar_t s2 + 1 - abar_t),
  * so every sampler step is x_s = A x_t + b + sigma z and the mean and variance of x_0 follow
  * exactly from m_T = 0, V_T = 1: m_s = A m_t + b, V_s = A^2 V_t + sigma^2. Where the one
- * point above pins only the last step, this checks every step's coefficients, and that the
- * network is asked about the step whose abar the update uses. It also shows what the
- * lecture says of few steps: DDIM-10's samples are too narrow, even given the ideal network. */
+ * point above pins only the last step, this checks the coefficients of every step. It also
+ * shows what the lecture says of few steps: DDIM-10's samples are too narrow, even given
+ * the ideal network. */
 typedef struct gauss_model { const gm_diffusion *d; double mu, s2; } gauss_model;
 static double gauss_k(const gauss_model *g, int t)
 {
     double ab = g->d->alpha_bar[t];
     return sqrt(ab) * g->s2 / (ab * g->s2 + 1 - ab);
 }
+/* E[x_0 | x_t = x] */
+static double gauss_x0(const gauss_model *g, int t, double x)
+{
+    return g->mu + gauss_k(g, t) * (x - sqrt(g->d->alpha_bar[t]) * g->mu);
+}
 static gm_tensor *gauss_denoiser(gm_tape *T, void *model, gm_tensor *xt, const int *t)
 {
     gauss_model *g = (gauss_model *)model;
     gm_tensor *v = gm_zeros(T, xt->shape);
-    double ab = g->d->alpha_bar[t[0]], k = gauss_k(g, t[0]), x0, eps;
+    double ab = g->d->alpha_bar[t[0]], x0, eps;
     int i;
     for (i = 0; i < xt->size; i++) {                       /* the v target of that x_0 */
-        x0 = g->mu + k * (xt->val[i] - sqrt(ab) * g->mu);
+        x0 = gauss_x0(g, t[0], xt->val[i]);
         eps = (xt->val[i] - sqrt(ab) * x0) / sqrt(1 - ab);
         v->val[i] = (float)(sqrt(ab) * eps - sqrt(1 - ab) * x0);
     }
@@ -273,7 +278,7 @@ static void samplers_match_a_gaussian(void)
     float *x = (float *)malloc(sizeof(float) * N);
     int steps[4] = {1000, 1000, 50, 10}, k, i, n, t, s;
     float etas[4] = {1, 0, 0, 0};
-    double m_t, v_t, ab_t, ab_s, kt, sig2, c, A, m, v, v_ddim10 = 0;
+    double m_t, v_t, ab_t, ab_s, kt, sig2, c, A, x0, m, v, v_ddim10 = 0;
     d.target = GM_PREDICT_V;
     d.clip = 0;
     g.d = &d; g.mu = 0.3; g.s2 = 0.25;
@@ -287,8 +292,8 @@ static void samplers_match_a_gaussian(void)
             sig2 = etas[k] * etas[k] * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s);
             c = sqrt(1 - ab_s - sig2);                         /* x_s = sqrt(ab_s) x0 + c eps + sigma z */
             A = sqrt(ab_s) * kt + c * (1 - sqrt(ab_t) * kt) / sqrt(1 - ab_t);
-            m_t = sqrt(ab_s) * (g.mu + kt * (m_t - sqrt(ab_t) * g.mu))
-                + c * (m_t - sqrt(ab_t) * (g.mu + kt * (m_t - sqrt(ab_t) * g.mu))) / sqrt(1 - ab_t);
+            x0 = gauss_x0(&g, t, m_t);                         /* the step is linear: the mean maps through */
+            m_t = sqrt(ab_s) * x0 + c * (m_t - sqrt(ab_t) * x0) / sqrt(1 - ab_t);
             v_t = A * A * v_t + sig2;
         }
         gm_diffusion_sample(&d, gauss_denoiser, &g, T, gm_shape2(N, 1), steps[k], etas[k], x, NULL, &rng);

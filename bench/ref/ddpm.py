@@ -105,25 +105,26 @@ class Baseline(nn.Module):
         return self.out(F.silu(self.out_norm(h)))
 
 
+def _alpha_bar(beta):
+    """abar[t] = prod_{u<=t} (1 - beta_u), t = 0..T, each beta clipped to at most 0.999 (float64)"""
+    abar = [1.0]
+    for b in beta:
+        abar.append(abar[-1] * (1.0 - min(b, 0.999)))
+    return torch.tensor(abar, dtype=torch.float64)
+
+
 def linear_alpha_bar(T=TSTEPS):
     """abar[t], t = 0..T, float64, for beta_t linear from 1e-4 (t = 1) to 0.02 (t = T), both scaled
     by 1000 / T (gm_diffusion_new with GM_LINEAR)"""
     lo, hi = 1e-4 * 1000.0 / T, 0.02 * 1000.0 / T
-    abar = [1.0]
-    for t in range(1, T + 1):
-        abar.append(abar[-1] * (1.0 - min(lo + (hi - lo) * (t - 1) / max(T - 1, 1), 0.999)))
-    return torch.tensor(abar, dtype=torch.float64)
+    return _alpha_bar([lo + (hi - lo) * (t - 1) / max(T - 1, 1) for t in range(1, T + 1)])
 
 
 def cosine_alpha_bar(T=TSTEPS, s=0.008):
     """abar[t], t = 0..T, float64: beta_t = 1 - f(t) / f(t-1), f(t) = cos^2(pi/2 (t/T + s) / (1 + s)),
     beta_t clipped to at most 0.999, abar_t = prod_{u<=t} (1 - beta_u) (gm_diffusion_new)."""
-    abar = [1.0]
-    for t in range(1, T + 1):
-        ft = math.cos((t / T + s) / (1.0 + s) * math.pi / 2)
-        fp = math.cos(((t - 1) / T + s) / (1.0 + s) * math.pi / 2)
-        abar.append(abar[-1] * (1.0 - min(1.0 - (ft * ft) / (fp * fp), 0.999)))
-    return torch.tensor(abar, dtype=torch.float64)
+    f = [math.cos((t / T + s) / (1.0 + s) * math.pi / 2) ** 2 for t in range(T + 1)]
+    return _alpha_bar([1.0 - f[t] / f[t - 1] for t in range(1, T + 1)])
 
 
 def _coefs(abar, t):
