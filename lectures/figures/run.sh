@@ -25,12 +25,13 @@ mkdir -p "$logs" out/figures
 render() {    # render every lecture; with "check", only compare
     status=0
     for md in lectures/*.md; do
-        if ! awk -v logs="$logs" -f "$here/render.awk" "$md" > "$md.new"; then rm -f "$md.new"; status=1; continue; fi
-        if cmp -s "$md" "$md.new"; then rm -f "$md.new"
+        new="$md.new$$"       # one name per process: two make figures may render at once
+        if ! awk -v logs="$logs" -f "$here/render.awk" "$md" > "$new"; then rm -f "$new"; status=1; continue; fi
+        if cmp -s "$md" "$new"; then rm -f "$new"
         elif [ "$1" = check ]; then
-            echo "$md does not match its logs (lectures/figures/run.sh renders it):"; diff "$md" "$md.new" | head -20
-            rm -f "$md.new"; status=1
-        else mv "$md.new" "$md"; echo "rendered $md"; fi
+            echo "$md does not match its logs (lectures/figures/run.sh renders it):"; diff "$md" "$new" | head -20
+            rm -f "$new"; status=1
+        else mv "$new" "$md"; echo "rendered $md"; fi
     done
     return $status
 }
