@@ -170,7 +170,8 @@ static double train(demo *d, unet *m, unet *avg, gm_optim *opt, const gm_diffusi
     int *t = (int *)malloc(sizeof(int) * r->batch), b, nb = gm_batches(data, r->batch);
     long s, tail = steps / 10 > 0 ? steps / 10 : 1;
     double last = 0;
-    demo_check(d, T != NULL && t != NULL, "making the tape");
+    demo_check(d, T != NULL, "making the tape");
+    demo_check(d, t != NULL, "allocating the steps of a batch");
     for (s = 0; s < steps; s++, (*step)++) {
         gm_tensor *x0, *eps, *xt, *loss;
         if (*step % nb == 0) gm_dataset_shuffle(data, rng);
