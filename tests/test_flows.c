@@ -204,7 +204,7 @@ static gm_tensor *b_nll(gm_tape *T, void *p) { fcheck *c = (fcheck *)p; return g
  * smallest gradients (of the hidden layers' biases, a hundred times below the largest of
  * their tensor) sink into that rounding: with h = 1e-2 the worst relative error over random
  * flows lies between 1e-3 and 3e-2 and shrinks as h grows (rounding, not a wrong term). A
- * wrong or missing term errs by order 1 (a gm_detach on t in the conditioner: 1.0), so the
+ * wrong or missing term errs by order 1 (a gm_detach on t in the conditioner: 1.9), so the
  * tolerance here is 5e-2. */
 #define FLOW_GRAD_TOL 5e-2
 
