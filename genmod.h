@@ -87,6 +87,8 @@
  *                                      GAN losses, weight clipping
  *     >>diffusion                      noise schedules, q(x_t | x_0), the denoising loss,
  *                                      the time embedding, DDIM and ancestral sampling
+ *     >>flows                          RealNVP coupling layers, their inverse and
+ *                                      log-determinant, a flow's exact -log p(x), sampling
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
