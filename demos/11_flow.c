@@ -13,7 +13,7 @@
  * s = a tanh(.), H = 64; 6000 steps of 256 points drawn from 10000, Adam 0.002 decayed
  * linearly to 0, the gradient's norm clipped at 100.
  * Lecture: lectures/11-flows.md
- * Run:     make build/flow && ./build/flow        (about half a minute on one core)
+ * Run:     make build/flow && ./build/flow        (under a minute on one core)
  *          --couplings K and --hidden H set the flow's size, --set ring trains one set
  * Output:  out/flow/
  *   density.png          per set, the learned density p(x) and log p(x) on a grid
