@@ -87,6 +87,8 @@
  *                                      GAN losses, weight clipping
  *     >>diffusion                      noise schedules, q(x_t | x_0), the denoising loss,
  *                                      the time embedding, DDIM and ancestral sampling
+ *     >>flows                          RealNVP coupling layers, their inverse and
+ *                                      log-determinant, a flow's exact -log p(x), sampling
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
@@ -640,6 +642,49 @@ typedef gm_tensor *(*gm_denoiser)(gm_tape *T, void *model, gm_tensor *xt, const 
  * that, x_T first). */
 GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
                                int steps, float eta, float *x, float *trace, gm_rng *rng);
+
+/* Normalizing flows: RealNVP (Dinh, Sohl-Dickstein & Bengio 2017). A flow is an invertible
+ * map z = f(x) = f_K(... f_1(x)) from data to a standard normal base p(z) = N(0, I), so that
+ * by the change of variables
+ *     log p(x) = log N(f(x); 0, I) + sum_k log |det df_k/dx|          (exact, no bound)
+ * Each f_k is an affine coupling layer with a fixed 0/1 mask m (D): the dimensions with
+ * m_d = 1 pass unchanged and condition an affine map of the others,
+ *     y = m x + (1 - m) (x e^s(m x) + t(m x))      log |det dy/dx| = sum_d (1 - m_d) s_d(m x)
+ *     x = m y + (1 - m) (y - t(m y)) e^-s(m y)     (m y = m x: the inverse costs one pass too)
+ * The Jacobian is triangular (the kept dimensions do not depend on the moved ones), so its
+ * determinant is the product of its diagonal, 1 or e^s_d. The conditioner is a small network
+ *     m x -> [dense H, SiLU] -> [dense H, SiLU] -> two heads u, t (D each),  s = a tanh(u)
+ * with a learned a (D), so each layer scales by at most e^|a| (training stays stable). The
+ * masks alternate, m_d = 1 where d + k is even in layer k = 0, 1, ..., so every dimension is
+ * moved by every second layer. Both heads start at zero: a new flow is the identity, and
+ * log p(x) = log N(x; 0, I). Everything is composed from the ops above (gradients are theirs). */
+typedef struct gm_coupling {
+    gm_dense h1, h2, u, t;      /* the conditioner: h1 (D -> H), h2 (H -> H), heads u and t (H -> D) */
+    gm_tensor *a;               /* (D) trainable bound of the log-scale: s = a tanh(u), a = 1 at first */
+    gm_tensor *keep, *move;     /* (D) GM_BUFFER: the mask m and 1 - m */
+} gm_coupling;
+typedef struct gm_flow { gm_coupling *layer; int K, D, H; } gm_flow;   /* K couplings, x = f_1 first */
+/* K >= 1 couplings of D >= 2 dimensions with conditioners of H hidden units, parameters in P
+ * named "<name><k>.h1.w" and so on; free the layer array with gm_flow_free (P owns the tensors). */
+GMDEF gm_flow gm_flow_new(gm_params *P, const char *name, int D, int K, int H, gm_rng *rng);
+GMDEF void    gm_flow_free(gm_flow *f);
+/* One coupling layer: y = f_k(x) for x (B, D); with logdet != NULL also *logdet = log |det|
+ * per example (B). gm_coupling_inverse: x = f_k^-1(y). */
+GMDEF gm_tensor *gm_coupling_at(gm_tape *T, const gm_coupling *c, gm_tensor *x, gm_tensor **logdet, GM__SITE);
+GMDEF gm_tensor *gm_coupling_inverse_at(gm_tape *T, const gm_coupling *c, gm_tensor *y, GM__SITE);
+/* The whole flow: z = f(x) and (if logdet != NULL) sum_k log |det df_k| (B); x = f^-1(z). */
+GMDEF gm_tensor *gm_flow_forward_at(gm_tape *T, const gm_flow *f, gm_tensor *x, gm_tensor **logdet, GM__SITE);
+GMDEF gm_tensor *gm_flow_inverse_at(gm_tape *T, const gm_flow *f, gm_tensor *z, GM__SITE);
+/* -log p(x) = -log N(f(x); 0, I) - sum_k log |det df_k| per example, (B, D) -> (B), in nats */
+GMDEF gm_tensor *gm_flow_nll_at(gm_tape *T, const gm_flow *f, gm_tensor *x, GM__SITE);
+#define gm_coupling(...)         gm_coupling_at(__VA_ARGS__, GM__HERE)
+#define gm_coupling_inverse(...) gm_coupling_inverse_at(__VA_ARGS__, GM__HERE)
+#define gm_flow_forward(...)     gm_flow_forward_at(__VA_ARGS__, GM__HERE)
+#define gm_flow_inverse(...)     gm_flow_inverse_at(__VA_ARGS__, GM__HERE)
+#define gm_flow_nll(...)         gm_flow_nll_at(__VA_ARGS__, GM__HERE)
+/* n samples x = f^-1(z), z ~ N(0, I), into x (n D floats), in inference mode on T (the
+ * tensors stay on T until its next reset). */
+GMDEF void gm_flow_sample(gm_tape *T, const gm_flow *f, int n, float *x, gm_rng *rng);
 
 /* ======================================================================================
  * 9. data
@@ -4414,6 +4459,109 @@ GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *mode
     gm_tape_reset(T);
     gm_tape_inference(T, was);
     GM_FREE(t);
+}
+
+// >>flows
+GMDEF gm_flow gm_flow_new(gm_params *P, const char *name, int D, int K, int H, gm_rng *rng)
+{
+    gm_flow f;
+    char buf[128];
+    int k, d;
+    if (D < 2 || K < 1 || H < 1)
+        gm__fatal(__FILE__, __LINE__, "gm_flow_new", "needs D >= 2, K >= 1 and H >= 1, got D %d, K %d, H %d", D, K, H);
+    f.K = K; f.D = D; f.H = H;
+    f.layer = (gm_coupling *)gm__calloc((size_t)K, sizeof(gm_coupling));
+    if (!f.layer) gm__fatal(__FILE__, __LINE__, "gm_flow_new", "out of memory for %d layers", K);
+    for (k = 0; k < K; k++) {
+        gm_coupling *c = &f.layer[k];
+        char pre[96];
+        snprintf(pre, sizeof pre, "%s%d", name, k);
+        c->h1 = gm_dense_new(P, gm__pname(buf, sizeof buf, pre, "h1"), D, H, rng);
+        c->h2 = gm_dense_new(P, gm__pname(buf, sizeof buf, pre, "h2"), H, H, rng);
+        c->u = gm_dense_new(P, gm__pname(buf, sizeof buf, pre, "u"), H, D, rng);
+        c->t = gm_dense_new(P, gm__pname(buf, sizeof buf, pre, "t"), H, D, rng);
+        memset(c->u.w->val, 0, sizeof(float) * (size_t)(H * D)); memset(c->u.b->val, 0, sizeof(float) * (size_t)D);
+        memset(c->t.w->val, 0, sizeof(float) * (size_t)(H * D)); memset(c->t.b->val, 0, sizeof(float) * (size_t)D);
+        c->a = gm_param_new(P, gm__pname(buf, sizeof buf, pre, "a"), gm_shape1(D));   /* heads at 0: f_k(x) = x */
+        c->keep = gm_buffer_new(P, gm__pname(buf, sizeof buf, pre, "keep"), gm_shape1(D));
+        c->move = gm_buffer_new(P, gm__pname(buf, sizeof buf, pre, "move"), gm_shape1(D));
+        for (d = 0; d < D; d++) {
+            c->a->val[d] = 1.0f;
+            c->keep->val[d] = (float)((d + k) % 2 == 0);    /* m: alternating with k */
+            c->move->val[d] = 1.0f - c->keep->val[d];
+        }
+    }
+    return f;
+}
+
+GMDEF void gm_flow_free(gm_flow *f)
+{
+    GM_FREE(f->layer);
+    memset(f, 0, sizeof *f);
+}
+
+/* The conditioner of layer c at x: s = (1 - m) a tanh(u(m x)) and t = (1 - m) t(m x), both
+ * (B, D), zero on the kept dimensions (so e^s = 1 and t = 0 leave them as they are). */
+static void gm__coupling_st(gm_tape *T, const gm_coupling *c, gm_tensor *x, gm_tensor **s, gm_tensor **t, GM__SITE)
+{
+    char sx[64];
+    gm_tensor *h;
+    if (x->shape.ndim != 2 || x->shape.d[1] != c->keep->size)
+        gm__fatal(file, line, "gm_coupling", "expects x of shape (B,%d), got %s", c->keep->size, gm__shape_str(x->shape, sx));
+    h = gm_silu_at(T, gm_dense_at(T, &c->h1, gm_mul_at(T, x, c->keep, file, line), file, line), file, line);
+    h = gm_silu_at(T, gm_dense_at(T, &c->h2, h, file, line), file, line);
+    *s = gm_mul_at(T, gm_mul_at(T, gm_tanh_at(T, gm_dense_at(T, &c->u, h, file, line), file, line), c->a, file, line),
+                   c->move, file, line);
+    *t = gm_mul_at(T, gm_dense_at(T, &c->t, h, file, line), c->move, file, line);
+}
+
+GMDEF gm_tensor *gm_coupling_at(gm_tape *T, const gm_coupling *c, gm_tensor *x, gm_tensor **logdet, GM__SITE)
+{
+    gm_tensor *s, *t;
+    gm__coupling_st(T, c, x, &s, &t, file, line);
+    if (logdet) *logdet = gm_sum_per_example_at(T, s, file, line);                 /* sum_d (1 - m_d) s_d */
+    return gm_add_at(T, gm_mul_at(T, x, gm_exp_at(T, s, file, line), file, line), t, file, line);   /* x e^s + t */
+}
+
+GMDEF gm_tensor *gm_coupling_inverse_at(gm_tape *T, const gm_coupling *c, gm_tensor *y, GM__SITE)
+{
+    gm_tensor *s, *t;
+    gm__coupling_st(T, c, y, &s, &t, file, line);                   /* m y = m x: the same s and t */
+    return gm_mul_at(T, gm_sub_at(T, y, t, file, line), gm_exp_at(T, gm_scale_at(T, s, -1.0f, file, line), file, line),
+                     file, line);                                   /* (y - t) e^-s */
+}
+
+GMDEF gm_tensor *gm_flow_forward_at(gm_tape *T, const gm_flow *f, gm_tensor *x, gm_tensor **logdet, GM__SITE)
+{
+    gm_tensor *ld;
+    int k;
+    for (k = 0; k < f->K; k++) {
+        x = gm_coupling_at(T, &f->layer[k], x, logdet ? &ld : NULL, file, line);
+        if (logdet) *logdet = k ? gm_add_at(T, *logdet, ld, file, line) : ld;
+    }
+    return x;
+}
+
+GMDEF gm_tensor *gm_flow_inverse_at(gm_tape *T, const gm_flow *f, gm_tensor *z, GM__SITE)
+{
+    int k;
+    for (k = f->K - 1; k >= 0; k--) z = gm_coupling_inverse_at(T, &f->layer[k], z, file, line);
+    return z;
+}
+
+GMDEF gm_tensor *gm_flow_nll_at(gm_tape *T, const gm_flow *f, gm_tensor *x, GM__SITE)
+{
+    gm_tensor *logdet, *z = gm_flow_forward_at(T, f, x, &logdet, file, line);
+    gm_tensor *zero = gm_zeros_at(T, z->shape, file, line);
+    return gm_sub_at(T, gm_gaussian_nll_at(T, zero, zero, z, file, line), logdet, file, line);  /* -log N(z) - log|det| */
+}
+
+GMDEF void gm_flow_sample(gm_tape *T, const gm_flow *f, int n, float *x, gm_rng *rng)
+{
+    int was = gm_tape_inference(T, 1);
+    gm_tensor *s = gm_flow_inverse(T, f, gm_randn(T, gm_shape2(n, f->D), rng));
+    memcpy(x, s->val, sizeof(float) * (size_t)s->size);
+    gm_tape_inference(T, was);
 }
 
 // >>data
