@@ -24,8 +24,10 @@
  *          out/made/samples.png      64 samples of the one-mask model (raster order)
  *          out/made/orders.png       rows: 8 samples of the K-mask model under its masks 1..4
  *          out/made/samples.npy      the 64 samples (64,1,28,28) of 0 and 1
- *          result lines: test_nll (one mask), test_nll_masks_one and test_nll_masks_ensemble
- *          (the K-mask model with its first mask and with all K), nats per test image
+ *          result lines, nats per test image: test_nll (one mask), test_nll_rebinarized (the
+ *          same model on the test images binarized again, seed 2: what the draw moves),
+ *          test_nll_masks_one and test_nll_masks_ensemble (the K-mask model with its first
+ *          mask, and the ensemble of all K)
  */
 #define GENMOD_IMPLEMENTATION
 #include "../genmod.h"
