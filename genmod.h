@@ -644,13 +644,13 @@ GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *mode
 /* Autoregressive models: MADE (Germain, Gregor, Murray & Larochelle 2015). A network whose
  * output d sees only the inputs that come before d in an ordering gives the logits of
  *     p(x) = prod_d p(x_d | x_<d),   p(x_d = 1 | x_<d) = sigmoid(l_d(x)),
- * so that -log p(x) = gm_bernoulli_nll(T, logits, x), exactly, in one pass. Masks make a
- * stack of dense layers so. The D inputs take their places m(d) in 1..D of an ordering;
- * each hidden unit k gets a degree m(k) in {min of the layer below, ..., D - 1}, the last
- * place it may depend on. A weight from unit j into hidden unit k is kept when
- * m(k) >= m(j), a weight from hidden unit k into output d when m(d) > m(k). Every path from
- * input j to output d then climbs m(j) <= m(k) <= ... <= m(k') < m(d): output d depends on
- * the inputs before it only, whatever the weights. */
+ * so that -log p(x) = gm_bernoulli_nll(T, logits, x), exactly, in one pass. Fixed 0/1 masks
+ * on the weights turn a stack of dense layers into such a network. The D inputs take their
+ * places m(d) in 1..D of an ordering; each hidden unit k gets a degree m(k) in {min of the
+ * layer below, ..., D - 1}, the last place it may depend on. A weight from unit j into
+ * hidden unit k is kept when m(k) >= m(j), a weight from hidden unit k into output d when
+ * m(d) > m(k). Every path from input j to output d then climbs m(j) <= m(k) <= ... <= m(k')
+ * < m(d): output d depends on the inputs before it only, whatever the weights. */
 typedef struct gm_masked_dense {
     gm_dense lin;               /* w (out,in), b (out), initialized as gm_dense_new does   */
     gm_tensor *mask;            /* (out,in) zeros and ones, GM_BUFFER "<name>.mask"; ones   */
