@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.6.0
+/* genmod.h - deep generative models taught in one C header.   v0.7.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -89,6 +89,8 @@
  *                                      the time embedding, DDIM and ancestral sampling
  *     >>flows                          RealNVP coupling layers, their inverse and
  *                                      log-determinant, a flow's exact -log p(x), sampling
+ *     >>made                           masked dense layers, MADE's orderings, degrees and
+ *                                      masks, sampling one value at a time
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
@@ -100,6 +102,10 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.7.0  exact likelihoods: normalizing flows (gm_flow, gm_coupling and its inverse,
+ *          gm_flow_forward, gm_flow_inverse, gm_flow_nll, gm_flow_sample) and MADE
+ *          (gm_masked_dense, gm_made_order, gm_made_degrees, gm_made_mask,
+ *          gm_made_connect, gm_made_sample).
  *   0.6.0  diffusion: gm_diffusion (linear and cosine schedules), gm_q_sample,
  *          gm_diffusion_loss (eps, x0 or v targets, min-SNR weighting), gm_ddim_step,
  *          gm_diffusion_sample (DDIM and ancestral), gm_time_embedding; gm_groupnorm;
@@ -151,7 +157,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.6.0"
+#define GENMOD_VERSION "0.7.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -685,6 +691,52 @@ GMDEF gm_tensor *gm_flow_nll_at(gm_tape *T, const gm_flow *f, gm_tensor *x, GM__
 /* n samples x = f^-1(z), z ~ N(0, I), into x (n D floats), in inference mode on T (the
  * tensors stay on T until its next reset). */
 GMDEF void gm_flow_sample(gm_tape *T, const gm_flow *f, int n, float *x, gm_rng *rng);
+
+/* Autoregressive models: MADE (Germain, Gregor, Murray & Larochelle 2015). A network whose
+ * output d sees only the inputs that come before d in an ordering gives the logits of
+ *     p(x) = prod_d p(x_d | x_<d),   p(x_d = 1 | x_<d) = sigmoid(l_d(x)),
+ * so that -log p(x) = gm_bernoulli_nll(T, logits, x), exactly, in one pass. Fixed 0/1 masks
+ * on the weights turn a stack of dense layers into such a network. The D inputs take their
+ * places m(d) in 1..D of an ordering; each hidden unit k gets a degree m(k) in {min of the
+ * layer below, ..., D - 1}, the last place it may depend on. A weight from unit j into
+ * hidden unit k is kept when m(k) >= m(j), a weight from hidden unit k into output d when
+ * m(d) > m(k). Every path from input j to output d then climbs m(j) <= m(k) <= ... <= m(k')
+ * < m(d): output d depends on the inputs before it only, whatever the weights. */
+typedef struct gm_masked_dense {
+    gm_dense lin;               /* w (out,in), b (out), initialized as gm_dense_new does   */
+    gm_tensor *mask;            /* (out,in) zeros and ones, GM_BUFFER "<name>.mask"; ones   */
+} gm_masked_dense;              /* until gm_made_mask or gm_made_connect sets it            */
+GMDEF gm_masked_dense gm_masked_dense_new(gm_params *P, const char *name, int in, int out, gm_rng *rng);
+/* y = x (W * M)^T + b, (B,in) -> (B,out): gm_dense of the masked weights gm_mul(W, M), so
+ * dW = (dY^T x) * M: a masked weight gets no gradient and Adam never moves it. */
+GMDEF gm_tensor *gm_masked_dense_at(gm_tape *T, const gm_masked_dense *l, gm_tensor *x, GM__SITE);
+#define gm_masked_dense(...) gm_masked_dense_at(__VA_ARGS__, GM__HERE)
+
+/* The places of D >= 2 inputs in an ordering: m[d] = d + 1 (rng NULL: the natural order) or
+ * a uniformly random permutation of 1..D drawn from rng. */
+GMDEF void gm_made_order(int *m, int D, gm_rng *rng);
+/* The degrees m[k] of n hidden units above a layer of n_prev units with places or degrees
+ * m_prev, each uniform in {min_j m_prev[j], ..., D - 1}. */
+GMDEF void gm_made_degrees(int *m, int n, const int *m_prev, int n_prev, int D, gm_rng *rng);
+/* l->mask[k][j] = 1 when m_out[k] >= m_in[j] (into a hidden layer), or with strict = 1 when
+ * m_out[k] > m_in[j] (into the outputs, whose m_out is the ordering), else 0. m_in has
+ * l->lin.in values, m_out l->lin.out. */
+GMDEF void gm_made_mask(gm_masked_dense *l, const int *m_in, const int *m_out, int strict);
+/* One connectivity of a stack of L masked layers (layer 0 reads the D inputs, layer i reads
+ * layer i - 1, layer L - 1 writes the D logits), drawn from seed alone: the ordering (natural
+ * with shuffle = 0, random with 1), then the degrees of each hidden layer, then every mask.
+ * order receives the ordering (D values). Same seed, same masks: an ensemble of K masks is
+ * seeds s, s + 1, ..., s + K - 1. */
+GMDEF void gm_made_connect(gm_masked_dense *layers, int L, int *order, int shuffle, uint64_t seed);
+
+/* The network as gm_made_sample calls it: the logits (B,D) of p(x_d = 1 | x_<d) for x (B,D). */
+typedef gm_tensor *(*gm_ar_net)(gm_tape *T, void *model, gm_tensor *x);
+/* B samples of D binary values drawn one value at a time in the ordering order (places 1..D):
+ * x starts at 0; for i = 1, ..., D the value d with order[d] = i is drawn,
+ * x_d ~ Bernoulli(sigmoid(l_d)) with l = fn(x), when every value before it is in x already.
+ * D passes of the network, each on a reset tape in inference mode. x receives B D values. */
+GMDEF void gm_made_sample(gm_ar_net fn, void *model, gm_tape *T, const int *order, int B, int D, float *x,
+                          gm_rng *rng);
 
 /* ======================================================================================
  * 9. data
@@ -4562,6 +4614,110 @@ GMDEF void gm_flow_sample(gm_tape *T, const gm_flow *f, int n, float *x, gm_rng 
     gm_tensor *s = gm_flow_inverse(T, f, gm_randn(T, gm_shape2(n, f->D), rng));
     memcpy(x, s->val, sizeof(float) * (size_t)s->size);
     gm_tape_inference(T, was);
+}
+
+// >>made
+/* MADE: masked dense layers, orderings and degrees, and sampling one value at a time. */
+GMDEF gm_masked_dense gm_masked_dense_new(gm_params *P, const char *name, int in, int out, gm_rng *rng)
+{
+    gm_masked_dense l;
+    char buf[128];
+    int i;
+    l.lin = gm_dense_new(P, name, in, out, rng);
+    l.mask = gm_buffer_new(P, gm__pname(buf, sizeof buf, name, "mask"), gm_shape2(out, in));
+    for (i = 0; i < l.mask->size; i++) l.mask->val[i] = 1.0f;
+    return l;
+}
+
+/* Two ops the tape already knows: Wm = W * M (gm_mul: dW = dWm * M), then the dense layer
+ * of Wm (dWm = dY^T X, dX = dY Wm). The product costs out x in multiplications a step, a
+ * fraction of the layer's B x out x in. */
+GMDEF gm_tensor *gm_masked_dense_at(gm_tape *T, const gm_masked_dense *l, gm_tensor *x, GM__SITE)
+{
+    gm_dense masked = l->lin;
+    masked.w = gm_mul_at(T, l->lin.w, l->mask, file, line);
+    return gm_dense_at(T, &masked, x, file, line);
+}
+
+GMDEF void gm_made_order(int *m, int D, gm_rng *rng)
+{
+    int d;
+    if (D < 2) gm__fatal(__FILE__, __LINE__, "gm_made_order", "needs D >= 2 inputs, got %d", D);
+    for (d = 0; d < D; d++) m[d] = d + 1;
+    if (rng) gm_rng_shuffle(rng, m, D);
+}
+
+GMDEF void gm_made_degrees(int *m, int n, const int *m_prev, int n_prev, int D, gm_rng *rng)
+{
+    int lo = D - 1, j, k;
+    for (j = 0; j < n_prev; j++) if (m_prev[j] < lo) lo = m_prev[j];
+    if (lo < 1) gm__fatal(__FILE__, __LINE__, "gm_made_degrees", "the layer below has degree %d, not in 1..D", lo);
+    for (k = 0; k < n; k++) m[k] = lo + gm_rng_below(rng, D - lo);          /* lo .. D - 1 */
+}
+
+GMDEF void gm_made_mask(gm_masked_dense *l, const int *m_in, const int *m_out, int strict)
+{
+    int k, j;
+    for (k = 0; k < l->lin.out; k++)                    /* k: output unit, j: input unit */
+        for (j = 0; j < l->lin.in; j++)
+            l->mask->val[(size_t)k * l->lin.in + j] = (strict ? m_out[k] > m_in[j] : m_out[k] >= m_in[j]) ? 1.0f : 0.0f;
+}
+
+GMDEF void gm_made_connect(gm_masked_dense *layers, int L, int *order, int shuffle, uint64_t seed)
+{
+    gm_rng rng = gm_rng_new(seed);
+    int D = L >= 1 ? layers[L - 1].lin.out : 0, i, *below, *above;
+    if (L < 1 || layers[0].lin.in != D)
+        gm__fatal(__FILE__, __LINE__, "gm_made_connect", "needs layers from D inputs to D outputs, got %d layers "
+                  "reading %d and writing %d", L, L >= 1 ? layers[0].lin.in : 0, D);
+    for (i = 1; i < L; i++)
+        if (layers[i].lin.in != layers[i - 1].lin.out)
+            gm__fatal(__FILE__, __LINE__, "gm_made_connect", "layer %d reads %d values, layer %d writes %d", i,
+                      layers[i].lin.in, i - 1, layers[i - 1].lin.out);
+    gm_made_order(order, D, shuffle ? &rng : NULL);
+    below = order;
+    for (i = 0; i < L - 1; i++) {                       /* hidden layer i: degrees above `below` */
+        above = (int *)gm__calloc((size_t)layers[i].lin.out, sizeof(int));
+        if (!above) gm__fatal(__FILE__, __LINE__, "gm_made_connect", "%s", gm_last_error());
+        gm_made_degrees(above, layers[i].lin.out, below, layers[i].lin.in, D, &rng);
+        gm_made_mask(&layers[i], below, above, 0);
+        if (below != order) GM_FREE(below);
+        below = above;
+    }
+    gm_made_mask(&layers[L - 1], below, order, 1);      /* into the outputs: strictly before */
+    if (below != order) GM_FREE(below);
+}
+
+GMDEF void gm_made_sample(gm_ar_net fn, void *model, gm_tape *T, const int *order, int B, int D, float *x,
+                          gm_rng *rng)
+{
+    int *at = (int *)gm__calloc((size_t)D, sizeof(int)), i, b, was;   /* at[i - 1] = the d with order[d] = i */
+    char s[64];
+    if (!at) gm__fatal(__FILE__, __LINE__, "gm_made_sample", "%s", gm_last_error());
+    for (i = 0; i < D; i++) {
+        if (order[i] < 1 || order[i] > D || at[order[i] - 1])
+            gm__fatal(__FILE__, __LINE__, "gm_made_sample", "order is not a permutation of 1..%d (order[%d] = %d)",
+                      D, i, order[i]);
+        at[order[i] - 1] = i + 1;                       /* + 1: 0 marks a free place */
+    }
+    memset(x, 0, sizeof(float) * (size_t)B * D);
+    was = gm_tape_inference(T, 1);
+    for (i = 0; i < D; i++) {
+        int d = at[i] - 1;
+        gm_tensor *l;
+        gm_tape_reset(T);
+        l = fn(T, model, gm_from(T, gm_shape2(B, D), x));
+        if (l->shape.ndim != 2 || l->shape.d[0] != B || l->shape.d[1] != D)
+            gm__fatal(__FILE__, __LINE__, "gm_made_sample", "the network returned %s for x (%d,%d)",
+                      gm__shape_str(l->shape, s), B, D);
+        for (b = 0; b < B; b++) {                       /* x_d ~ Bernoulli(sigmoid(l_d)) */
+            float p = 1.0f / (1.0f + expf(-l->val[(size_t)b * D + d]));
+            x[(size_t)b * D + d] = gm_rng_uniform(rng) < p ? 1.0f : 0.0f;
+        }
+    }
+    gm_tape_reset(T);
+    gm_tape_inference(T, was);
+    GM_FREE(at);
 }
 
 // >>data

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
     tests_eval();
     tests_diffusion();
     tests_flows();
+    tests_made();
     tests_data();
     tests_output();
     printf("%d passed, %d failed\n", gm_test_passed, gm_test_failed);
