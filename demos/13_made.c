@@ -16,10 +16,11 @@
  * levels g is b_d = [u_d < g_d], so P(b_d = 1) = g_d, with u_d ~ U[0,1) drawn by gm_rng
  * seeded 0 for the training images and 1 for the test images, image by image and pixel by
  * pixel in file order (bench/ref/made_train.py draws the same numbers).
- * Training: Adam 2e-3 (the lecture measures 1e-3 and 3e-3 too), batch 100, 5 epochs.
+ * Training: Adam 2e-3 (runs made_lr1 and made_lr3 of lectures/figures/runs.txt try 1e-3
+ * and 3e-3), batch 100, 5 epochs.
  * bench/ref/made_train.py is the PyTorch twin.
  * Lecture: lectures/13-autoregressive.md
- * Run:     make build/made && ./build/made             (about 2 minutes on 2 cores)
+ * Run:     make build/made && ./build/made             (run time: see lecture 13)
  * Output:  out/made/data.png         test images: grey levels, and their binarization below
  *          out/made/samples.png      64 samples of the one-mask model (raster order)
  *          out/made/orders.png       rows: 8 samples of the K-mask model under its masks 1..4
