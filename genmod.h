@@ -2054,6 +2054,15 @@ static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const floa
     cblas_sgemm(CblasRowMajor, a->tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
                 a->M, N, a->K, a->alpha, a->A, a->lda, B, ldb, beta, C, ldc);
 }
+
+static size_t gm__lhs_scratch(const gm__lhs *a, int N) { (void)a; (void)N; return 0; }
+
+static void gm__gemm_lhs_one(const gm__lhs *a, int N, const float *B, float *C, float *scratch)
+{
+    (void)scratch;
+    cblas_sgemm(CblasRowMajor, a->tA ? CblasTrans : CblasNoTrans, CblasNoTrans, a->M, N, a->K, a->alpha, a->A, a->lda,
+                B, N, 0.0f, C, N);
+}
 #else
 /* The routine itself (GENMOD_CBLAS: the BLAS's cblas_sgemm instead). */
 /* An 8 x 8 block of a transposing pack: d[k w + r] = alpha s[r lds + k] for r, k < 8. With
@@ -2309,13 +2318,20 @@ static float *gm__turned(gm_tape *T, const float *src, int ld, int rows, int col
     return dst;
 }
 
+/* Floats of scratch a thread packs op(B)'s blocks into, for a product of N columns by a
+ * (a whole number of cache lines). */
+static size_t gm__lhs_scratch(const gm__lhs *a, int N)
+{
+    int kmax = a->K < GM__KC ? a->K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
+    return (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
+}
+
 /* C (M,N) = a op(B) + beta C with a prepared left operand a. */
 static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const float *B, int ldb, float beta,
                          float *C, int ldc)
 {
     size_t mark = T->used;                      /* the packed panels of B are scratch */
-    int M = a->M, K = a->K, kmax = K < GM__KC ? K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
-    int threads, add = gm__beta_add(M, N, beta, C, ldc);
+    int M = a->M, K = a->K, threads, add = gm__beta_add(M, N, beta, C, ldc);
     gm__product p;
     if (!a->packed) {
         gm__gemm_rows(a->tA, tB, M, N, K, a->alpha, a->A, a->lda, B, ldb, C, ldc, add);
@@ -2323,10 +2339,23 @@ static void gm__gemm_lhs(gm_tape *T, const gm__lhs *a, int tB, int N, const floa
     }
     threads = gm__team_size(T, (double)M * N * K);
     p.tB = tB; p.N = N; p.ldb = ldb; p.ldc = ldc; p.add = add; p.a = a; p.B = B; p.C = C;
-    p.slot = (size_t)kmax * ((nmax + GM__NR - 1) / GM__NR) * GM__NR;
+    p.slot = gm__lhs_scratch(a, N);
     p.scratch = gm__floats(T, (int)(p.slot * threads), "gm_matmul", GM__HERE);
     gm__parallel(T, (N + GM__NR - 1) / GM__NR, (double)M * N * K, gm__product_run, &p);
     T->used = mark;
+}
+
+/* C (M,N) = a B, written, on the calling thread alone, packing B into scratch (of
+ * gm__lhs_scratch(a, N) floats): for a loop that shares whole products among threads. */
+static void gm__gemm_lhs_one(const gm__lhs *a, int N, const float *B, float *C, float *scratch)
+{
+    gm__product p;
+    if (!a->packed) {
+        gm__gemm_rows(a->tA, 0, a->M, N, a->K, a->alpha, a->A, a->lda, B, N, C, N, 0);
+        return;
+    }
+    p.tB = 0; p.N = N; p.ldb = N; p.ldc = N; p.add = 0; p.a = a; p.B = B; p.C = C; p.scratch = scratch; p.slot = 0;
+    gm__product_run(&p, 0, (N + GM__NR - 1) / GM__NR, 0);
 }
 #endif
 
@@ -3257,23 +3286,32 @@ static void gm__unfold_run(void *ctx, int lo, int hi, int id)
     }
 }
 
+/* The geometry of an unfolding (src, dst and ld still to set) and, for im2col, its scratch
+ * on the tape: a padded plane for each of `threads` threads and the output pixels' offsets. */
+static gm__unfold gm__unfold_new(gm_tape *T, int fold, int C, int H, int W, int K, int S, int P, int Ho, int Wo,
+                                 int threads)
+{
+    gm__unfold u;
+    int i, j, *off;
+    memset(&u, 0, sizeof u);
+    u.fold = fold; u.C = C; u.H = H; u.W = W; u.K = K; u.S = S; u.P = P; u.Ho = Ho; u.Wo = Wo;
+    u.plane = (size_t)(H + 2 * P) * (W + 2 * P);
+    if (!fold) {
+        u.pad = (float *)gm__arena(T, sizeof(float) * u.plane * threads, "gm_conv2d", GM__HERE);
+        u.off = off = (int *)gm__arena(T, sizeof(int) * (size_t)Ho * Wo, "gm_conv2d", GM__HERE);
+        for (i = 0; i < Ho; i++)
+            for (j = 0; j < Wo; j++) off[i * Wo + j] = S * i * (W + 2 * P) + S * j;
+    }
+    return u;
+}
+
 static void gm__unfold_all(gm_tape *T, int fold, const float *src, int nb, int C, int H, int W, int K, int S, int P,
                            int Ho, int Wo, float *dst)
 {
     size_t mark = T->used;
     double work = GM__MOVE_COST * nb * Ho * Wo * C * K * K;
-    gm__unfold u;
-    int i, j, *off;
-    u.src = src; u.dst = dst; u.fold = fold; u.C = C; u.H = H; u.W = W; u.K = K; u.S = S; u.P = P;
-    u.Ho = Ho; u.Wo = Wo; u.ld = (size_t)nb * Ho * Wo;
-    u.plane = (size_t)(H + 2 * P) * (W + 2 * P);
-    u.pad = NULL; u.off = NULL;
-    if (!fold) {
-        u.pad = (float *)gm__arena(T, sizeof(float) * u.plane * gm__team_size(T, work), "gm_conv2d", GM__HERE);
-        u.off = off = (int *)gm__arena(T, sizeof(int) * (size_t)Ho * Wo, "gm_conv2d", GM__HERE);
-        for (i = 0; i < Ho; i++)
-            for (j = 0; j < Wo; j++) off[i * Wo + j] = S * i * (W + 2 * P) + S * j;
-    }
+    gm__unfold u = gm__unfold_new(T, fold, C, H, W, K, S, P, Ho, Wo, gm__team_size(T, work));
+    u.src = src; u.dst = dst; u.ld = (size_t)nb * Ho * Wo;
     gm__parallel(T, nb, work, gm__unfold_run, &u);
     T->used = mark;
 }
@@ -3545,14 +3583,44 @@ static void gm__conv_geometry(const gm_tensor *x, int cin, int K, int S, int P, 
         gm__fatal(file, line, op, "needs K >= 1, S >= 1, P >= 0, got K=%d S=%d P=%d", K, S, P);
 }
 
+/* The forward shares whole chunks among threads: a thread unfolds a chunk, multiplies it and
+ * adds the result to its images' outputs, in scratch of its own, so the columns never leave
+ * the core that wrote them and a chunk has no waiting in it. (Splitting each chunk's
+ * unfolding and product among the threads instead took, for DDIM sampling of 250 images,
+ * 5.9 s on 2 threads against 4.4 s this way, and 6.9 s against 6.6 s on 1.) Chunks are cut
+ * to at most B / threads images, so that each thread has one. */
+typedef struct gm__conv2d_fwd {
+    gm__unfold u;               /* the geometry; src, dst and ld set per chunk */
+    gm__lhs w;                  /* W, packed once, shared */
+    const float *x;
+    float *y, *scratch;         /* a slot per thread: columns, outputs, B's packed blocks */
+    size_t slot, cols, outs;
+    int B, nb, Co, HWo;
+} gm__conv2d_fwd;
+
+static void gm__conv2d_chunks(void *ctx, int lo, int hi, int id)
+{
+    const gm__conv2d_fwd *f = (const gm__conv2d_fwd *)ctx;
+    float *col = f->scratch + id * f->slot, *Y = col + f->cols;
+    int k;
+    for (k = lo; k < hi; k++) {
+        int n0 = k * f->nb, m = f->B - n0 < f->nb ? f->B - n0 : f->nb;
+        gm__unfold u = f->u;
+        u.src = f->x + (size_t)n0 * u.C * u.H * u.W; u.dst = col; u.ld = (size_t)m * f->HWo;
+        gm__unfold_run(&u, 0, m, id);
+        gm__gemm_lhs_one(&f->w, m * f->HWo, col, Y, Y + f->outs);
+        gm__from_cmajor_add(Y, m, f->Co, f->HWo, f->y + (size_t)n0 * f->Co * f->HWo);
+    }
+}
+
 GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__SITE)
 {
     char s[64];
     gm_tensor *y;
-    int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, nb, n0;
+    int B, C, H, W, K = l->k, S = l->stride, P = l->pad, Co = l->cout, Ho, Wo, CKK, HWo, nb, threads;
     size_t mark;
-    float *col, *Y;
-    gm__lhs wl;
+    double work;
+    gm__conv2d_fwd f;
     gm__conv_geometry(x, l->cin, K, S, P, "gm_conv2d", file, line);
     B = x->shape.d[0]; C = x->shape.d[1]; H = x->shape.d[2]; W = x->shape.d[3];
     if (H + 2 * P < K || W + 2 * P < K)
@@ -3569,17 +3637,19 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
         gm__direct_run(T, &d);
         return y;
     }
+    work = (double)B * HWo * CKK * Co;
+    threads = gm__team_size(T, work);
     nb = gm__chunk(B, (size_t)CKK, (size_t)HWo);
+    if (nb > (B + threads - 1) / threads) nb = (B + threads - 1) / threads;     /* a chunk for each */
     mark = T->used;
-    col = gm__floats(T, CKK * nb * HWo, "gm_conv2d", file, line);
-    Y = gm__floats(T, Co * nb * HWo, "gm_conv2d", file, line);
-    wl = gm__lhs_new(T, 0, Co, CKK, 1.0f, l->w->val, CKK);                    /* W, packed once */
-    for (n0 = 0; n0 < B; n0 += nb) {
-        int m = B - n0 < nb ? B - n0 : nb, N = m * HWo;
-        gm__im2col(T, x->val + (size_t)n0 * C * H * W, m, C, H, W, K, S, P, Ho, Wo, col);
-        gm__gemm_lhs(T, &wl, 0, N, col, N, 0.0f, Y, N);
-        gm__from_cmajor_add(Y, m, Co, HWo, y->val + (size_t)n0 * Co * HWo);
-    }
+    f.u = gm__unfold_new(T, 0, C, H, W, K, S, P, Ho, Wo, threads);
+    f.w = gm__lhs_new(T, 0, Co, CKK, 1.0f, l->w->val, CKK);                    /* W, packed once */
+    f.x = x->val; f.y = y->val; f.B = B; f.nb = nb; f.Co = Co; f.HWo = HWo;
+    f.cols = ((size_t)CKK * nb * HWo + 15) & ~(size_t)15;                        /* whole cache lines */
+    f.outs = ((size_t)Co * nb * HWo + 15) & ~(size_t)15;
+    f.slot = f.cols + f.outs + gm__lhs_scratch(&f.w, nb * HWo);
+    f.scratch = gm__floats(T, (int)(f.slot * threads), "gm_conv2d", file, line);
+    gm__parallel(T, (B + nb - 1) / nb, work, gm__conv2d_chunks, &f);
     T->used = mark;
     return y;
 }
