@@ -10,11 +10,12 @@
  * is known in closed form (its modes hardly overlap): log 8 + log(2 pi e sigma^2), so the gap
  * between the two is the KL, printed beside them. Samples are f^-1(z), z ~ N(0, I).
  * The model: K couplings (default 8), each conditioner [dense H, SiLU] x 2 -> s, t heads with
- * s = a tanh(.), H = 64; 6000 steps of 256 points drawn from 10000, Adam 0.002 decayed
- * linearly to 0, the gradient's norm clipped at 100.
+ * s = a tanh(.), H = 64; 6000 steps of 256 points drawn from 10000 (--train), Adam 0.002
+ * decayed linearly to 0, the gradient's norm clipped at 100.
  * Lecture: lectures/11-flows.md
  * Run:     make build/flow && ./build/flow        (under a minute on one core)
- *          --couplings K and --hidden H set the flow's size, --set ring trains one set
+ *          --couplings K and --hidden H set the flow's size, --set ring trains one set,
+ *          --train N draws more training points (a long run memorizes 10000)
  * Output:  out/flow/
  *   density.png          per set, the learned density p(x) and log p(x) on a grid
  *   samples.png          per set, samples x = f^-1(z) over the training data
@@ -33,9 +34,10 @@ static const char *usage =
     "  --hidden H     units per hidden layer of each conditioner (default 64)\n"
     "  --lr R         Adam step size, decayed linearly to 0 (default 0.002)\n"
     "  --set S        moons, ring or both (default both)\n"
+    "  --train N      training points per set, 10000 or more (default 10000)\n"
     "  --samples N    points sampled for the pictures, at most 10000 (default 2000)\n";
 
-enum { N_TRAIN = 10000, N_TEST = 5000, B = 256, GRID = 200, CHUNK = 2000, MAX_FRAMES = 9 };
+enum { N_TEST = 5000, B = 256, GRID = 200, CHUNK = 2000, MAX_FRAMES = 9 };
 
 /* ---- evaluation: -log p(x) of many points, in chunks, without recording backwards -------- */
 static void nll_of(gm_tape *T, const gm_flow *f, const float *x, int n, float *out)
@@ -150,7 +152,8 @@ int main(int argc, char **argv)
     int K = demo_int(&d, "--couplings", 8, 1, 64);
     int H = demo_int(&d, "--hidden", 64, 1, 4096);
     float lr = demo_float(&d, "--lr", 0.002f, 1e-6, 1);
-    int N = demo_int(&d, "--samples", d.quick ? 500 : 2000, 10, N_TRAIN);
+    int n_train = demo_int(&d, "--train", 10000, 10000, 10000000);
+    int N = demo_int(&d, "--samples", d.quick ? 500 : 2000, 10, 10000);
     const char *which = demo_str(&d, "--set", "both");
     static const char *set_name[2] = {"moons", "ring"};
     static const gm_toy toy[2] = {GM_TWO_MOONS, GM_RING8};
@@ -166,7 +169,7 @@ int main(int argc, char **argv)
     demo_check(&d, T && out, "allocation");
     n_sets = last - first + 1;
 
-    printf("data: built-in 2-D sets (gm_synthetic_2d), %d training and %d test points each%s\n", N_TRAIN, N_TEST,
+    printf("data: built-in 2-D sets (gm_synthetic_2d), %d training and %d test points each%s\n", n_train, N_TEST,
            n_sets == 2 ? ": two moons and the ring of 8 Gaussians" : "");
     printf("flow: %d affine couplings, alternating masks, conditioners [dense %d, SiLU] x 2 -> s = a tanh(.), t\n",
            K, H);
@@ -178,9 +181,9 @@ int main(int argc, char **argv)
         gm_flow f = gm_flow_new(&P, "c", 2, K, H, &rng);
         int j = s - first;
         char file[64];
-        gm_synthetic_2d(&data, toy[s], N_TRAIN, d.seed);
+        gm_synthetic_2d(&data, toy[s], n_train, d.seed);
         gm_synthetic_2d(&test, toy[s], N_TEST, d.seed + 1000);
-        demo_check(&d, data.n == N_TRAIN && test.n == N_TEST, "making the data");
+        demo_check(&d, data.n == n_train && test.n == N_TEST, "making the data");
         if (s == first) printf("parameters per flow: %ld\n", gm_params_count(&P));
 
         /* ---- training and the exact likelihood ---------------------------------------- */
