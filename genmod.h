@@ -2318,8 +2318,7 @@ static float *gm__turned(gm_tape *T, const float *src, int ld, int rows, int col
     return dst;
 }
 
-/* Floats of scratch a thread packs op(B)'s blocks into, for a product of N columns by a
- * (a whole number of cache lines). */
+/* Floats of scratch a thread packs op(B)'s blocks into, for a product of N columns by a. */
 static size_t gm__lhs_scratch(const gm__lhs *a, int N)
 {
     int kmax = a->K < GM__KC ? a->K : GM__KC, nmax = N < GM__NC ? N : GM__NC;
@@ -3645,7 +3644,7 @@ GMDEF gm_tensor *gm_conv2d_at(gm_tape *T, const gm_conv2d *l, gm_tensor *x, GM__
     f.u = gm__unfold_new(T, 0, C, H, W, K, S, P, Ho, Wo, threads);
     f.w = gm__lhs_new(T, 0, Co, CKK, 1.0f, l->w->val, CKK);                    /* W, packed once */
     f.x = x->val; f.y = y->val; f.B = B; f.nb = nb; f.Co = Co; f.HWo = HWo;
-    f.cols = ((size_t)CKK * nb * HWo + 15) & ~(size_t)15;                        /* whole cache lines */
+    f.cols = ((size_t)CKK * nb * HWo + 15) & ~(size_t)15;         /* whole cache lines: Y starts on one */
     f.outs = ((size_t)Co * nb * HWo + 15) & ~(size_t)15;
     f.slot = f.cols + f.outs + gm__lhs_scratch(&f.w, nb * HWo);
     f.scratch = gm__floats(T, (int)(f.slot * threads), "gm_conv2d", file, line);
