@@ -40,8 +40,9 @@ int gm_test_expect_fatal(void (*fn)(void *), void *arg, const char *want);
  * differences in float32 with h = 1e-2 on inputs of order 1 are good to about 1e-3. */
 #define GRAD_TOL 1e-2
 #define GRAD_H 1e-2f
-/* gm_grad_check of build(ctx) against every trainable tensor of P (at most 16); prints
- * "grad <name> worst relative error ...", frees P and returns the error. Include genmod.h
- * first. */
+/* gm_grad_check of build(ctx) against every trainable tensor of P, with step GRAD_H (or h);
+ * prints "grad <name> worst relative error ...", frees P and returns the error. Include
+ * genmod.h first. */
 double gm_test_grad(const char *name, gm_build_fn build, void *ctx, gm_params *P);
+double gm_test_grad_h(const char *name, gm_build_fn build, void *ctx, gm_params *P, float h);
 #endif

@@ -215,23 +215,6 @@ static gm_tensor *b_nll(gm_tape *T, void *p) { fcheck *c = (fcheck *)p; return g
  * term errs by order 1: a gm_detach on t in gm__coupling_st gives 1.94, 1.97 and 1.94. */
 #define FLOW_GRAD_H 3e-2f
 
-/* gm_test_grad with step h and no cap of 16 tensors: gm_grad_check of build(ctx) against
- * every trainable tensor of P; prints the worst relative error, frees P and returns it. */
-static double flow_grad(const char *name, gm_build_fn build, void *ctx, gm_params *P, float h)
-{
-    gm_tensor **in = (gm_tensor **)malloc(sizeof(gm_tensor *) * (size_t)(P->n + 1));
-    double err = INFINITY;
-    int i, n = 0;
-    if (in) {
-        for (i = 0; i < P->n; i++) if (P->t[i]->flags & GM_PARAM) in[n++] = P->t[i];
-        err = gm_grad_check(build, ctx, in, n, h, 7);
-    }
-    printf("  grad %-26s worst relative error %.2e (h = %g, %d tensors)\n", name, err, (double)h, n);
-    free(in);
-    gm_params_free(P);
-    return err;
-}
-
 /* Gradients by finite differences: the forward (z and the log-determinant) and the inverse
  * of one coupling in D = 3 against x (or z) and all its parameters (10 tensors), and -log p(x)
  * of two couplings against all of theirs (18 tensors). */
@@ -254,7 +237,7 @@ static void grad_flows(void)
             c.x = gm_buffer_new(&c.P, "x", gm_shape2(3, 3));
             gm_init_uniform(c.x, -1.0f, 1.0f, &rng);
         }
-        EXPECT(flow_grad(name[k], build[k], &c, &c.P, FLOW_GRAD_H) < GRAD_TOL);
+        EXPECT(gm_test_grad_h(name[k], build[k], &c, &c.P, FLOW_GRAD_H) < GRAD_TOL);
         gm_flow_free(&c.f);
     }
 }
