@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.7.0
+/* genmod.h - deep generative models taught in one C header.   v0.7.1
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -102,6 +102,8 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.7.1  gm_diffusion's spacing field: the samplers' steps evenly spaced (the default, as
+ *          before) or GM_SPACING_NOISY, dense near t = T; gm_diffusion_steps lists them.
  *   0.7.0  exact likelihoods: normalizing flows (gm_flow, gm_coupling and its inverse,
  *          gm_flow_forward, gm_flow_inverse, gm_flow_nll, gm_flow_sample) and MADE
  *          (gm_masked_dense, gm_made_order, gm_made_degrees, gm_made_mask,
@@ -157,7 +159,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.7.0"
+#define GENMOD_VERSION "0.7.1"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -591,10 +593,18 @@ GMDEF void gm_clip_weights(gm_params *P, float c);
  *   GM_PREDICT_V    v = sqrt(abar_t) eps - sqrt(1 - abar_t) x_0 (Salimans & Ho 2022) */
 typedef enum gm_schedule { GM_LINEAR, GM_COSINE } gm_schedule;
 typedef enum gm_target { GM_PREDICT_EPS, GM_PREDICT_X0, GM_PREDICT_V } gm_target;
+/* Where a sampler of S steps puts them: T = t_S > t_{S-1} > ... > t_0 = 0, with
+ *   GM_SPACING_EVEN   t_i = round(i T / S)
+ *   GM_SPACING_NOISY  t_i = round(T (1 - (1 - i/S)^2)), lowered to t_{i+1} - 1 where rounding
+ *                     repeats a step: dense at the noisy end (the stride shrinks to 0 as
+ *                     t -> T) and twice the even stride at t = 0.
+ * Song et al. 2021 (Appendix D.2) also use t_i ~ (i/S)^2, dense at the clean end instead. */
+typedef enum gm_spacing { GM_SPACING_EVEN, GM_SPACING_NOISY } gm_spacing;
 typedef struct gm_diffusion {
     int T;                      /* steps */
     gm_target target;           /* what the network predicts; GM_PREDICT_EPS unless set   */
     float clip;                 /* > 0: sampling clamps the predicted x_0 to [-clip, clip] */
+    gm_spacing spacing;         /* where the samplers' steps fall; GM_SPACING_EVEN unless set */
     double *beta;               /* beta[t], t = 1..T (beta[0] = 0)                        */
     double *alpha_bar;          /* abar[t], t = 0..T (abar[0] = 1: x_0 is clean)          */
 } gm_diffusion;
@@ -638,12 +648,14 @@ GMDEF gm_tensor *gm_diffusion_loss_at(gm_tape *T, const gm_diffusion *d, gm_tens
  * gives x0^ (sigma = 0). rng may be NULL when eta = 0. */
 GMDEF void gm_ddim_step(const gm_diffusion *d, int t, int s, float eta, float *x, const float *out, int n,
                         gm_rng *rng);
+/* The S + 1 steps a sampler of 1 <= S <= T steps visits, t[S] = T down to t[0] = 0, as
+ * d->spacing places them; S = T gives every step. */
+GMDEF void gm_diffusion_steps(const gm_diffusion *d, int S, int *t);
 /* The network as samplers call it: its output for x_t (B,...) at steps t[b], on tape T. */
 typedef gm_tensor *(*gm_denoiser)(gm_tape *T, void *model, gm_tensor *xt, const int *t);
 /* Draw s.d[0] samples of shape s: x_T ~ N(0, I), then `steps` updates of gm_ddim_step down
- * the steps t_i = round(i T / steps), i = steps, ..., 1, to t_0 = 0 (evenly spaced, ending
- * at T). steps = T with eta = 1 is ancestral sampling (DDPM); fewer steps with eta = 0 is
- * DDIM. Each step resets T and calls fn in inference mode. x receives the samples
+ * the steps of gm_diffusion_steps, t_steps = T to t_0 = 0. steps = T with eta = 1 is
+ * ancestral sampling (DDPM); fewer steps with eta = 0 is DDIM. Each step resets T and calls fn in inference mode. x receives the samples
  * (s's size in floats); trace, if not NULL, every x_{t_i} on the way ((steps + 1) times
  * that, x_T first). */
 GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
@@ -4553,19 +4565,34 @@ GMDEF void gm_ddim_step(const gm_diffusion *d, int t, int s, float eta, float *x
     }
 }
 
+GMDEF void gm_diffusion_steps(const gm_diffusion *d, int S, int *t)
+{
+    int i;
+    if (S < 1 || S > d->T || (d->spacing != GM_SPACING_EVEN && d->spacing != GM_SPACING_NOISY))
+        gm__fatal(__FILE__, __LINE__, "gm_diffusion_steps", "needs 1 <= S <= T = %d and a known spacing, got S = %d, "
+                  "spacing %d", d->T, S, (int)d->spacing);
+    t[S] = d->T;
+    for (i = S - 1; i >= 0; i--) {
+        double u = (double)(S - i) / S;
+        int ti = (int)floor((d->spacing == GM_SPACING_EVEN ? (double)i * d->T / S : d->T * (1.0 - u * u)) + 0.5);
+        t[i] = ti < t[i + 1] ? ti : t[i + 1] - 1;   /* both formulas give >= i, so t[0] = 0 */
+    }
+}
+
 GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
                                int steps, float eta, float *x, float *trace, gm_rng *rng)
 {
     int B = s.d[0], n = gm__shape_size(s, "gm_diffusion_sample", GM__HERE), i, b, was;
-    int *t = (int *)GM_MALLOC(sizeof(int) * (size_t)B);
-    if (!d->alpha_bar || steps < 1 || steps > d->T || !t)
+    int *t = (int *)GM_MALLOC(sizeof(int) * (size_t)B), *ts = (int *)GM_MALLOC(sizeof(int) * ((size_t)steps + 1));
+    if (!d->alpha_bar || steps < 1 || steps > d->T || !t || !ts)
         gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "needs 1 <= steps <= T = %d, got %d%s", d->T, steps,
-                  t ? "" : " (or out of memory)");
+                  t && ts ? "" : " (or out of memory)");
+    gm_diffusion_steps(d, steps, ts);
     was = gm_tape_inference(T, 1);
     for (i = 0; i < n; i++) x[i] = gm_rng_normal(rng);
     if (trace) memcpy(trace, x, sizeof(float) * (size_t)n);
     for (i = steps; i >= 1; i--) {
-        int now = (int)floor((double)i * d->T / steps + 0.5), next = (int)floor((double)(i - 1) * d->T / steps + 0.5);
+        int now = ts[i], next = ts[i - 1];
         gm_tensor *out;
         char sa[64], sb[64];
         for (b = 0; b < B; b++) t[b] = now;
@@ -4580,6 +4607,7 @@ GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *mode
     gm_tape_reset(T);
     gm_tape_inference(T, was);
     GM_FREE(t);
+    GM_FREE(ts);
 }
 
 // >>flows

@@ -43,6 +43,7 @@ static const char *usage =
     "  --from PATH    no training: sample from this model.ckpt\n"
     "  --sampler S    for samples.npy: ddimN (eta 0) or ancestralN (eta 1), N steps of 1..1000\n"
     "                 (default ddim50; ancestral1000 is DDPM's sampler)\n"
+    "  --spacing P    where the samplers' steps fall: even (default) or noisy (dense near t = T)\n"
     "  --samples N    samples written to samples.npy and scored (default 2000; 100 with --quick)\n"
     "  the recipe, one choice at a time (lecture 12 measures each):\n"
     "  --schedule S   cosine (default) or linear\n"
@@ -305,6 +306,7 @@ int main(int argc, char **argv)
     int n_samples = demo_int(&d, "--samples", d.quick ? 100 : 2000, 2, 100000);
     const char *from = demo_arg(&d, "--from"), *resume = demo_arg(&d, "--resume");
     sampler s = sampler_parse(&d, demo_str(&d, "--sampler", "ddim50"));
+    const char *spacing = demo_str(&d, "--spacing", "even");
     recipe r = recipe_parse(&d);
     gm_diffusion dif;
     gm_rng rng = gm_rng_new(d.seed);
@@ -315,6 +317,10 @@ int main(int argc, char **argv)
     double loss = 0, fid, is, t0;
     int i, shape[4] = {0, 1, 28, 28};
 
+    if (strcmp(spacing, "even") != 0 && strcmp(spacing, "noisy") != 0) {
+        fprintf(stderr, "%s: --spacing %s: give even or noisy\n", d.name, spacing);
+        exit(2);
+    }
     classifier_need_file(&d);
     need_files(&d, from, resume);
     demo_images(&d, &train_set, &test, 2000);
@@ -338,6 +344,7 @@ int main(int argc, char **argv)
     demo_check(&d, dif.beta != NULL, "making the schedule");
     dif.target = r.target;
     dif.clip = 1.0f;                                    /* images live in [-1, 1] */
+    dif.spacing = strcmp(spacing, "noisy") == 0 ? GM_SPACING_NOISY : GM_SPACING_EVEN;
     printf("U-Net: %ld parameters; %s schedule, T = %d, %s target, min-SNR-%g weights (0: none); EMA %g\n",
            gm_params_count(&m.P), r.schedule == GM_COSINE ? "cosine" : "linear", TSTEPS,
            r.target == GM_PREDICT_V ? "v" : r.target == GM_PREDICT_EPS ? "eps" : "x0", r.gamma, r.ema);
@@ -362,7 +369,8 @@ int main(int argc, char **argv)
     samples = (float *)malloc(sizeof(float) * n_samples * 784);
     t0 = gm_seconds();
     draw(&avg, &dif, s, n_samples, samples, &rng);
-    printf("sampler %s: %d samples -> samples.npy\n", s.name, n_samples);
+    printf("sampler %s%s: %d samples -> samples.npy\n", s.name, dif.spacing == GM_SPACING_NOISY ? " (steps dense at the noisy end)" : "",
+           n_samples);
     fprintf(stderr, "ddpm: sampling took %.1f s\n", gm_seconds() - t0);
     shape[0] = n_samples;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");

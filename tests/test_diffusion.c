@@ -237,11 +237,49 @@ static void samplers_find_a_point(void)
     gm_diffusion_free(&d);
 }
 
+/* Where the steps fall: even strides, or strides that shrink towards t = T; always T down
+ * to 0 without a repeat, and every step when S = T. */
+static void sampler_steps(void)
+{
+    gm_diffusion d = gm_diffusion_new(GM_COSINE, 1000), e = gm_diffusion_new(GM_LINEAR, 7);
+    int t[1001], S, i, sp, ok = 1;
+    gm_diffusion_steps(&d, 50, t);
+    EXPECT(t[50] == 1000 && t[49] == 980 && t[1] == 20 && t[0] == 0);
+    d.spacing = GM_SPACING_NOISY;                    /* T (1 - (1 - i/S)^2), by hand: */
+    gm_diffusion_steps(&d, 50, t);
+    EXPECT(t[50] == 1000 && t[49] == 999 && t[48] == 998 && t[47] == 996);  /* 999.6 -> 1000, a repeat: 999 */
+    EXPECT(t[25] == 750 && t[1] == 40 && t[0] == 0);                        /* 39.6 -> 40 */
+    for (sp = 0; sp < 2; sp++) {       /* network calls where abar_t < 0.01 (t >= 936) */
+        int calls = 0;
+        d.spacing = (gm_spacing)sp;
+        gm_diffusion_steps(&d, 50, t);
+        for (i = 1; i <= 50; i++) calls += d.alpha_bar[t[i]] < 0.01;
+        printf("  steps: DDIM-50 %s makes %d of its 50 network calls where abar_t < 0.01 (cosine)\n",
+               sp ? "dense at the noisy end" : "evenly spaced", calls);
+        EXPECT(calls == (sp ? 13 : 4));               /* i >= 37.35 of 50, and 940 ... 1000 */
+    }
+    for (sp = 0; sp < 2; sp++)
+        for (S = 1; S <= 1000; S++) {
+            d.spacing = e.spacing = (gm_spacing)sp;
+            gm_diffusion_steps(&d, S, t);
+            ok &= t[S] == 1000 && t[0] == 0;
+            for (i = 1; i <= S; i++) ok &= t[i] > t[i - 1] && (S < 1000 || t[i] == i);
+            if (S > 7) continue;
+            gm_diffusion_steps(&e, S, t);
+            ok &= t[S] == 7 && t[0] == 0;
+            for (i = 1; i <= S; i++) ok &= t[i] > t[i - 1] && (S < 7 || t[i] == i);
+        }
+    EXPECT(ok);
+    gm_diffusion_free(&d);
+    gm_diffusion_free(&e);
+}
+
 /* A Gaussian data set, x_0 ~ N(mu, s2) in every coordinate: its ideal denoiser is linear,
  * E[x_0 | x_t] = mu + k_t (x_t - sqrt(abar_t) mu), k_t = sqrt(abar_t) s2 / (abar_t s2 + 1 - abar_t),
  * so every sampler step is x_s = A x_t + b + sigma z and the mean and variance of x_0 follow
  * exactly from m_T = 0, V_T = 1: m_s = A m_t + b, V_s = A^2 V_t + sigma^2. Where the one
- * point above pins only the last step, this checks the coefficients of every step. It also
+ * point above pins only the last step, this checks the coefficients of every step, evenly
+ * spaced or dense at the noisy end. It also
  * shows what the lecture says of few steps: DDIM-10's samples are too narrow, even given
  * the ideal network. */
 typedef struct gauss_model { const gm_diffusion *d; double mu, s2; } gauss_model;
@@ -276,18 +314,20 @@ static void samplers_match_a_gaussian(void)
     gm_tape *T = gm_tape_new(1 << 22);
     gauss_model g;
     float *x = (float *)malloc(sizeof(float) * N);
-    int steps[4] = {1000, 1000, 50, 10}, k, i, n, t, s;
-    float etas[4] = {1, 0, 0, 0};
-    double m_t, v_t, ab_t, ab_s, kt, sig2, c, A, x0, m, v, v_ddim10 = 0;
+    int steps[6] = {1000, 1000, 50, 10, 50, 10}, ts[1001], k, i, n, t, s;
+    float etas[6] = {1, 0, 0, 0, 0, 0};
+    double m_t, v_t, ab_t, ab_s, kt, sig2, c, A, x0, m, v, v_exact[6];
     d.target = GM_PREDICT_V;
     d.clip = 0;
     g.d = &d; g.mu = 0.3; g.s2 = 0.25;
-    for (k = 0; k < 4; k++) {
+    for (k = 0; k < 6; k++) {
         gm_rng rng = gm_rng_new(11);
+        d.spacing = k < 4 ? GM_SPACING_EVEN : GM_SPACING_NOISY;
+        gm_diffusion_steps(&d, steps[k], ts);
         m_t = 0; v_t = 1;
-        for (n = steps[k]; n >= 1; n--) {                  /* t_n = round(n T / S) */
-            t = (int)floor((double)n * d.T / steps[k] + 0.5);
-            s = (int)floor((double)(n - 1) * d.T / steps[k] + 0.5);
+        for (n = steps[k]; n >= 1; n--) {
+            t = ts[n];
+            s = ts[n - 1];
             ab_t = d.alpha_bar[t]; ab_s = d.alpha_bar[s]; kt = gauss_k(&g, t);
             sig2 = etas[k] * etas[k] * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s);
             c = sqrt(1 - ab_s - sig2);                         /* x_s = sqrt(ab_s) x0 + c eps + sigma z */
@@ -304,11 +344,15 @@ static void samplers_match_a_gaussian(void)
         EXPECT_NEAR(m, m_t, 5 * sqrt(v_t / N));
         EXPECT_NEAR(v, v_t, 5 * v_t * sqrt(2.0 / (N - 1)));
         printf("  gaussian: %s %4d steps: variance %.4f sampled, %.4f exact, of the data's %.2f\n",
-               etas[k] > 0 ? "ancestral" : "DDIM     ", steps[k], v, v_t, g.s2);
-        if (k == 1) EXPECT_NEAR(v_t, g.s2, 0.01 * g.s2);          /* DDIM-1000: the ODE, nearly exact */
-        if (k == 3) v_ddim10 = v_t;
+               etas[k] > 0 ? "ancestral " : k < 4 ? "DDIM      " : "DDIM noisy", steps[k], v, v_t, g.s2);
+        v_exact[k] = v_t;
     }
-    EXPECT(v_ddim10 < 0.9 * g.s2);                                   /* DDIM-10: too narrow */
+    EXPECT_NEAR(v_exact[1], g.s2, 0.01 * g.s2);                      /* DDIM-1000: the ODE, nearly exact */
+    EXPECT(v_exact[3] < 0.9 * g.s2);                                 /* DDIM-10: too narrow */
+    /* the narrowing comes from the strides where sigma_t = sqrt((1 - abar_t) / abar_t) is at
+     * the data's scale or below, near t = 0: the noisy-end spacing, whose strides there are
+     * twice the even ones, narrows more */
+    EXPECT(v_exact[4] < v_exact[2] && v_exact[5] < v_exact[3]);
     free(x);
     gm_tape_free(T);
     gm_diffusion_free(&d);
@@ -398,6 +442,7 @@ void tests_diffusion(void)
     TEST(grad_diffusion_ops);
     TEST(diffusion_loss_known_values);
     TEST(ddim_step_known_value);
+    TEST(sampler_steps);
     TEST(ancestral_step_is_ddpm_posterior);
     TEST(samplers_find_a_point);
     TEST(samplers_match_a_gaussian);
