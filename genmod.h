@@ -596,9 +596,9 @@ typedef enum gm_target { GM_PREDICT_EPS, GM_PREDICT_X0, GM_PREDICT_V } gm_target
 /* Where a sampler of S steps puts them: T = t_S > t_{S-1} > ... > t_0 = 0, with
  *   GM_SPACING_EVEN   t_i = round(i T / S)
  *   GM_SPACING_NOISY  t_i = round(T (1 - (1 - i/S)^2)), lowered to t_{i+1} - 1 where rounding
- *                     repeats a step: dense at the noisy end (the stride shrinks to 0 as
- *                     t -> T) and twice the even stride at t = 0.
- * Song et al. 2021 (Appendix D.2) also use t_i ~ (i/S)^2, dense at the clean end instead. */
+ *                     repeats a step: dense at the noisy end (strides of 1 or 2 next to
+ *                     t = T) and twice the even stride at t = 0.
+ * Song et al. 2021 (Appendix D.2) use the mirror image, t_i ~ (i/S)^2, dense at the clean end. */
 typedef enum gm_spacing { GM_SPACING_EVEN, GM_SPACING_NOISY } gm_spacing;
 typedef struct gm_diffusion {
     int T;                      /* steps */
@@ -655,9 +655,9 @@ GMDEF void gm_diffusion_steps(const gm_diffusion *d, int S, int *t);
 typedef gm_tensor *(*gm_denoiser)(gm_tape *T, void *model, gm_tensor *xt, const int *t);
 /* Draw s.d[0] samples of shape s: x_T ~ N(0, I), then `steps` updates of gm_ddim_step down
  * the steps of gm_diffusion_steps, t_steps = T to t_0 = 0. steps = T with eta = 1 is
- * ancestral sampling (DDPM); fewer steps with eta = 0 is DDIM. Each step resets T and calls fn in inference mode. x receives the samples
- * (s's size in floats); trace, if not NULL, every x_{t_i} on the way ((steps + 1) times
- * that, x_T first). */
+ * ancestral sampling (DDPM); fewer steps with eta = 0 is DDIM. Each step resets T and
+ * calls fn in inference mode. x receives the samples (s's size in floats); trace, if not
+ * NULL, every x_{t_i} on the way ((steps + 1) times that, x_T first). */
 GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
                                int steps, float eta, float *x, float *trace, gm_rng *rng);
 
@@ -4582,11 +4582,15 @@ GMDEF void gm_diffusion_steps(const gm_diffusion *d, int S, int *t)
 GMDEF void gm_diffusion_sample(const gm_diffusion *d, gm_denoiser fn, void *model, gm_tape *T, gm_shape s,
                                int steps, float eta, float *x, float *trace, gm_rng *rng)
 {
-    int B = s.d[0], n = gm__shape_size(s, "gm_diffusion_sample", GM__HERE), i, b, was;
-    int *t = (int *)GM_MALLOC(sizeof(int) * (size_t)B), *ts = (int *)GM_MALLOC(sizeof(int) * ((size_t)steps + 1));
-    if (!d->alpha_bar || steps < 1 || steps > d->T || !t || !ts)
-        gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "needs 1 <= steps <= T = %d, got %d%s", d->T, steps,
-                  t && ts ? "" : " (or out of memory)");
+    int B = s.d[0], n = gm__shape_size(s, "gm_diffusion_sample", GM__HERE), i, b, was, *t, *ts;
+    if (!d->alpha_bar || steps < 1 || steps > d->T)
+        gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "needs 1 <= steps <= T = %d, got %d", d->T, steps);
+    t = (int *)GM_MALLOC(sizeof(int) * (size_t)B);
+    ts = (int *)GM_MALLOC(sizeof(int) * ((size_t)steps + 1));
+    if (!t || !ts) {
+        GM_FREE(t); GM_FREE(ts);
+        gm__fatal(__FILE__, __LINE__, "gm_diffusion_sample", "out of memory for %d steps of %d samples", steps, B);
+    }
     gm_diffusion_steps(d, steps, ts);
     was = gm_tape_inference(T, 1);
     for (i = 0; i < n; i++) x[i] = gm_rng_normal(rng);

@@ -24,7 +24,8 @@
  *                                                 (samples from a trained model, no training)
  * Output:  out/ddpm/ancestral1000.png, ddim50.png, ddim10.png   64 samples of each sampler, from
  *                                                 the same 64 starting noises
- *          out/ddpm/reverse.png      8 rows: x_t at 11 evenly spaced steps of DDIM-50, x_T to x_0
+ *          out/ddpm/reverse.png      8 rows: x_t at every fifth step of DDIM-50, x_T to x_0
+ *                                    (the grids and these rows walk the steps --spacing places)
  *          out/ddpm/loss.png         the training loss
  *          out/ddpm/samples.npy      --samples samples (N,1,28,28) in [0,1] by --sampler
  *          out/ddpm/model.ckpt       the averaged weights (what samples come from);
@@ -247,7 +248,7 @@ static void sampler_grids(demo *d, const unet *avg, const gm_diffusion *dif)
     }
 }
 
-/* 8 reverse processes of DDIM-50 as rows: x_t at 11 evenly spaced steps from x_T to x_0 */
+/* 8 reverse processes of DDIM-50 as rows: x_t at every fifth step, from x_T to x_0 */
 static void reverse_rows(demo *d, const unet *avg, const gm_diffusion *dif)
 {
     enum { N = 8, S = 50, F = 11 };
