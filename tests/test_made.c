@@ -29,7 +29,7 @@ static made made_new(const int *sizes, int L, float scale, uint64_t seed)   /* s
     memset(&m, 0, sizeof m);
     m.L = L; m.D = sizes[0];
     for (i = 0; i < L; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "l%d", i);
         m.l[i] = gm_masked_dense_new(&m.P, name, sizes[i], sizes[i + 1], &rng);
         for (k = 0; k < m.l[i].lin.w->size; k++) m.l[i].lin.w->val[k] *= scale;   /* sharper p */
