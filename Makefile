@@ -39,7 +39,7 @@ $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
 build:
 	mkdir -p build
 
-TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/test_probability.c tests/test_gan.c tests/test_eval.c tests/test_diffusion.c tests/test_flows.c tests/test_made.c tests/stb_impl.c
+TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/test_probability.c tests/test_gan.c tests/test_eval.c tests/test_diffusion.c tests/test_flows.c tests/test_made.c tests/test_tape.c tests/stb_impl.c
 build/tests: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
