@@ -45,6 +45,9 @@ build/tests: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+# the tiny step whose tape lecture 00 prints and draws (lectures/figures/runs.txt)
+build/tape: lectures/figures/tape.c genmod.h | build
+	$(CC) $(DEMO_CFLAGS) -o $@ $< $(LDLIBS)
 build/crash_ckpt: tests/crash_ckpt.c genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ tests/crash_ckpt.c $(LDLIBS)
 
