@@ -39,12 +39,15 @@ $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
 build:
 	mkdir -p build
 
-TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/test_probability.c tests/test_gan.c tests/test_eval.c tests/test_diffusion.c tests/test_flows.c tests/test_made.c tests/stb_impl.c
+TEST_SRC := tests/main.c tests/test_ops.c tests/test_io.c tests/test_data.c tests/test_output.c tests/test_probability.c tests/test_gan.c tests/test_eval.c tests/test_diffusion.c tests/test_flows.c tests/test_made.c tests/test_tape.c tests/stb_impl.c
 build/tests: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
+# the tiny step whose tape lecture 00 prints and draws (lectures/figures/runs.txt)
+build/tape: lectures/figures/tape.c genmod.h | build
+	$(CC) $(DEMO_CFLAGS) -o $@ $< $(LDLIBS)
 build/crash_ckpt: tests/crash_ckpt.c genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ tests/crash_ckpt.c $(LDLIBS)
 

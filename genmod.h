@@ -95,6 +95,7 @@
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
  *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
  *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
+ *     >>output-tape                    a step's tape printed as a table and drawn as DOT
  *     >>checkpoints >>metrics >>fid >>mode-coverage   saving parameters; active units,
  *                                      AUROC; the symmetric eigendecomposition, matrix square
  *                                      root, FID and IS; modes of a 2-D mixture a generator
@@ -102,6 +103,10 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
+ *   0.8.0  the tape made visible: gm_tape_print (the step's tensors as a table: op, the
+ *          caller's file:line, shape, bytes held, gradient, inputs) and gm_tape_save_dot
+ *          (the step's graph as Graphviz DOT, parameters, data and the loss drawn apart).
+ *          A tape tensor keeps the arena's fill when it was made (one store per op).
  *   0.7.1  gm_diffusion's spacing field: the samplers' steps evenly spaced (the default, as
  *          before) or GM_SPACING_NOISY, dense near t = T; gm_diffusion_steps lists them.
  *   0.7.0  exact likelihoods: normalizing flows (gm_flow, gm_coupling and its inverse,
@@ -163,6 +168,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>      /* FILE, for gm_tape_print */
 
 /* ======================================================================================
  * 1. config and platform
@@ -220,6 +226,8 @@ GMDEF void     gm_rng_shuffle(gm_rng *r, int *a, int n); /* uniform permutation 
  *     before stops with an error naming where it was made (tensors older than that are
  *     caught on a best-effort basis only: do not keep tape tensors across steps);
  *   - gm_backward runs once per step; a second call before gm_tape_reset is an error.
+ *
+ *   gm_tape_print and gm_tape_save_dot (section 10) show what a step has recorded.
  * ====================================================================================== */
 typedef struct gm_shape { int ndim; int d[4]; } gm_shape;
 
@@ -249,6 +257,7 @@ struct gm_tensor {
     const char *op;             /* "gm_relu"                                            */
     const char *file;           /* the caller that made it                              */
     int line;
+    size_t arena;               /* the arena's fill when it was made: what it holds follows */
     gm_kernel backward;         /* adds dloss/dy into the inputs' grads                 */
     gm_tensor *in[3];           /* the inputs                                           */
     int iarg[8];                /* integer arguments (strides, paddings, ...)           */
@@ -849,7 +858,8 @@ GMDEF int        gm_batches(const gm_dataset *ds, int B);   /* ceil(n / B): batc
 /* ======================================================================================
  * 10. output
  *    What a run leaves behind: PNG grids of samples, .npy arrays of raw values, plots of
- *    losses, latent spaces and densities as PNG, and a progress bar on stderr.
+ *    losses, latent spaces and densities as PNG, a progress bar on stderr, and a step's
+ *    tape as a table or a Graphviz graph.
  *    Every file is written to a temporary of its own in the same folder,
  *    "<path>.<pid>.<k>.tmp", and renamed over <path> only when complete, so a failed or
  *    interrupted write never leaves half a file nor destroys the old one, and processes
@@ -954,6 +964,28 @@ GMDEF gm_progress gm_progress_start(const char *what, long total);
 GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)  /* fmt may be NULL */
     GM__PRINTF(3, 4);
 GMDEF void gm_progress_finish(gm_progress *p);
+
+/* The tape of a step, made visible (lecture 00). Both show the tensors the step has recorded
+ * so far, in the order they were made: the order gm_backward walks back along.
+ * gm_tape_print writes a table to f, one line per tensor: its number #k, the op, the caller's
+ * file:line, its shape, the arena bytes it holds (its values and what its op saved for the
+ * backward; 0 for a view such as gm_reshape), the bytes of its gradient once gm_backward has
+ * run, and its inputs (#k, or a parameter by its name); then the totals, which add up to the
+ * arena's fill.
+ * gm_tape_save_dot writes the same graph as Graphviz DOT (`dot -Tpng step.dot -o step.png`
+ * draws it): an edge from every input to the op that read it; ops are ellipses labelled with
+ * their name, shape and the caller's file name and line, dashed when they recorded no
+ * backward (no gradient passes through gm_detach, nor through an op on data alone);
+ * parameters are blue boxes, data and constants (tensors made from no input: gm_batch,
+ * gm_from, gm_randn, gm_zeros) grey boxes, and `loss` (NULL: the newest tensor) is red. A
+ * loss that is not a tensor of this step stops with an error. Returns 1, or 0 with
+ * gm_last_error().
+ * In inference mode (gm_tape_inference) the ops are recorded with their inputs all the same,
+ * only without backwards: both work, the print says so on its first line, and every op in
+ * the picture is dashed. */
+GMDEF void gm_tape_print(const gm_tape *T, FILE *f);
+GMDEF int  gm_tape_save_dot_at(const gm_tape *T, const gm_tensor *loss, const char *path, GM__SITE);
+#define gm_tape_save_dot(...) gm_tape_save_dot_at(__VA_ARGS__, GM__HERE)
 /* ======================================================================================
  * 11. checkpoints
  *   A file of named tensors, integers as little-endian u32 and values as little-endian
@@ -1364,6 +1396,7 @@ struct gm_tape {
     gm_tensor *last;            /* the newest tensor: the tape walks back from here */
     unsigned long step;         /* how many resets so far */
     int backward_done;
+    size_t backward_from, backward_to;  /* the arena bytes gm_backward took (gm_tape_print) */
     int inference;              /* gm_tape_inference: record no backwards */
     int check_finite;           /* GM_CHECK_FINITE=1: scan each op's inputs and grads */
 };
@@ -1520,6 +1553,7 @@ static gm_tensor *gm__record(gm_tape *T, gm_shape s, const char *op, gm_kernel b
     y->shape = s;
     y->size = gm__shape_size(s, op, file, line);
     y->op = op; y->file = file; y->line = line;
+    y->arena = T->used;
     y->tape = T; y->step = T->step;
     y->prev = T->last;
     T->last = y;
@@ -1628,6 +1662,7 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
                   "records nothing to differentiate");
     gm__check_input(T, y, "gm_backward", file, line);
     T->backward_done = 1;
+    T->backward_from = T->used;
     y->flags |= GM__REACHED | GM__FLOWS;
     for (t = y; t; t = t->prev) {
         int passes = (t->flags & GM__FLOWS) && t->backward;     /* hands a gradient on to its inputs */
@@ -1656,6 +1691,7 @@ static void gm__backprop(gm_tape *T, gm_tensor *y, const float *seed, GM__SITE)
         t->backward(t);
         if (T->check_finite) gm__backward_finite(t, file, line);
     }
+    T->backward_to = T->used;
     gm__passes++;
     for (t = y; t; t = t->prev)
         for (i = 0; i < 3; i++)
@@ -7656,6 +7692,121 @@ GMDEF void gm_progress_update(gm_progress *p, long done, const char *fmt, ...)
 
 /* The last line, always printed, with the total time instead of an ETA. */
 GMDEF void gm_progress_finish(gm_progress *p) { gm__progress_print(p, 1); }
+
+// >>output-tape
+/* The step's tensors: gm__record lays their headers side by side in this step's pool, in
+ * the order they were made, so tensor #k is t[k] and an input x of the step is #(x - t). */
+static const gm_tensor *gm__tape_tensors(const gm_tape *T, int *n)
+{
+    *n = (int)(T->heads_used / sizeof(gm_tensor));
+    return (const gm_tensor *)(const void *)T->heads[T->step & 1];
+}
+
+/* The arena bytes tensor #k holds: from the arena's fill when it was made to the fill when
+ * the next one was (for the newest, the fill now), less what gm_backward took in between.
+ * Ops give their scratch back before they return, so this is the tensor's values and what
+ * its op saved for the backward. */
+static size_t gm__tape_held(const gm_tape *T, const gm_tensor *t, int k, int n)
+{
+    size_t from = t[k].arena, to = k + 1 < n ? t[k + 1].arena : T->used;
+    if (T->backward_done && from <= T->backward_from && T->backward_to <= to) to -= T->backward_to - T->backward_from;
+    return to - from;
+}
+
+GMDEF void gm_tape_print(const gm_tape *T, FILE *f)
+{
+    int n, k, i, wop = 2, wsite = 7;
+    const gm_tensor *t = gm__tape_tensors(T, &n);
+    size_t held = 0, grads = 0;
+    char site[256], sh[64], b1[32], b2[32], b3[32], b4[32];
+    for (k = 0; k < n; k++) {                                   /* the columns' widths */
+        int w = snprintf(site, sizeof site, "%s:%d", t[k].file, t[k].line);
+        if ((int)strlen(t[k].op) > wop) wop = (int)strlen(t[k].op);
+        if (w > wsite) wsite = w < (int)sizeof site ? w : (int)sizeof site - 1;
+    }
+    fprintf(f, "the tape at step %lu: %d tensors%s\n", T->step, n,
+            T->inference ? ", in inference mode (no backwards recorded)" : "");
+    fprintf(f, "%4s  %-*s  %-*s  %-15s %10s %10s  %s\n", "#", wop, "op", wsite, "made at", "shape", "bytes", "grad", "inputs");
+    for (k = 0; k < n; k++) {
+        const gm_tensor *y = t + k;
+        const char *sep = "  ";
+        size_t h = gm__tape_held(T, t, k, n);
+        size_t g = y->grad ? ((size_t)y->size * sizeof(float) + GM__ALIGN - 1) & ~(size_t)(GM__ALIGN - 1) : 0;
+        held += h; grads += g;
+        snprintf(site, sizeof site, "%s:%d", y->file, y->line);
+        fprintf(f, "%4d  %-*s  %-*s  %-15s %10s %10s", k, wop, y->op, wsite, site, gm__shape_str(y->shape, sh),
+                gm__size_str(h, b1), g ? gm__size_str(g, b2) : "-");
+        for (i = 0; i < 3; i++) {
+            const gm_tensor *x = y->in[i];
+            if (!x) continue;
+            if (x->tape) fprintf(f, "%s#%d", sep, (int)(x - t));
+            else fprintf(f, "%s%s", sep, x->name ? x->name : "?");
+            sep = ", ";
+        }
+        fputc('\n', f);
+    }
+    fprintf(f, "in all: values and saved numbers %s, gradients %s; the arena holds %s of %s\n",
+            gm__size_str(held, b1), gm__size_str(grads, b2), gm__size_str(T->used, b3), gm__size_str(T->cap, b4));
+}
+
+/* s inside a DOT string: quotes and backslashes escaped */
+static void gm__dot_text(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+/* Node t<k> is the step's tensor #k; node o<j> the j-th tensor from outside the step
+ * (a parameter, or a buffer such as a mask) in the order the step first reads them. */
+GMDEF int gm_tape_save_dot_at(const gm_tape *T, const gm_tensor *loss, const char *path, GM__SITE)
+{
+    int n, k, i, j, nout = 0;
+    const gm_tensor *t = gm__tape_tensors(T, &n), **out;
+    const char *base, *c;
+    gm__outfile o;
+    char sh[64], id[3][16];
+    if (!loss) loss = T->last;
+    else if (loss->tape != T || loss->step != T->step)
+        gm__fatal(file, line, "gm_tape_save_dot", "the loss (%s) is not a tensor of this step of the tape",
+                  loss->tape ? loss->op : "a parameter");
+    out = (const gm_tensor **)GM_MALLOC(sizeof *out * (3 * (size_t)n + 1));
+    if (!out) return gm__error("%s: out of memory", path);
+    if (!gm__out_open(&o, path)) { GM_FREE(out); return 0; }
+    fprintf(o.f, "digraph tape {\n  node [fontname=\"Helvetica\", fontsize=10];\n  edge [arrowsize=0.6];\n");
+    for (k = 0; k < n; k++) {
+        const gm_tensor *y = t + k;
+        int leaf = !y->in[0] && !y->in[1] && !y->in[2], dashed = !leaf && !y->backward;
+        for (i = 0; i < 3; i++) {                 /* its inputs, each outside one drawn once */
+            const gm_tensor *x = y->in[i];
+            if (!x) continue;
+            if (x->tape) { snprintf(id[i], sizeof id[i], "t%d", (int)(x - t)); continue; }
+            for (j = 0; j < nout && out[j] != x; j++) {}
+            snprintf(id[i], sizeof id[i], "o%d", j);
+            if (j < nout) continue;
+            out[nout++] = x;
+            fprintf(o.f, "  o%d [label=\"", j);
+            gm__dot_text(o.f, x->name ? x->name : "?");
+            fprintf(o.f, "\\n%s\", shape=box, style=filled, fillcolor=\"%s\"];\n", gm__shape_str(x->shape, sh),
+                    x->flags & GM_PARAM ? "#cfe2f3" : "#e0e0e0");
+        }
+        fprintf(o.f, "  t%d [label=\"", k);                   /* "relu\n(128,400)\nvae.h:100" */
+        gm__dot_text(o.f, strncmp(y->op, "gm_", 3) == 0 ? y->op + 3 : y->op);
+        fprintf(o.f, "\\n%s\\n", gm__shape_str(y->shape, sh));
+        for (c = base = y->file; *c; c++) if (*c == '/' || *c == '\\') base = c + 1;   /* the file's own name */
+        gm__dot_text(o.f, base);
+        fprintf(o.f, ":%d\"", y->line);
+        if (leaf) fputs(", shape=box", o.f);
+        fprintf(o.f, ", style=\"filled%s\", fillcolor=\"%s\"%s];\n", dashed ? ",dashed" : "",
+                y == loss ? "#f4cccc" : leaf ? "#e0e0e0" : "white", y == loss ? ", penwidth=2" : "");
+        for (i = 0; i < 3; i++) if (y->in[i]) fprintf(o.f, "  %s -> t%d;\n", id[i], k);
+    }
+    fputs("}\n", o.f);
+    if (ferror(o.f) && !o.err) o.err = EIO;
+    GM_FREE(out);
+    return gm__out_close(&o, path);
+}
 // >>checkpoints
 /* Layout, all integers little-endian u32, values little-endian float32:
  *   "GMCKPT\r\n"  version  count

@@ -14,6 +14,7 @@
  * Lecture: lectures/05-variational-autoencoders.md
  * Run:     make build/vae && ./build/vae                  (10 epochs, about 35 s on 2 cores)
  *          ./build/vae --arch conv --epochs 5
+ *          ./build/vae --tape step.dot                      (one step's tape, printed and as DOT)
  * Output:  out/vae/curve.png        -ELBO, rec and KL of every training batch
  *          out/vae/recon.png        rows: test images, reconstructions (decoded mu)
  *          out/vae/samples.png      64 samples, x = sigmoid(logits(z)), z ~ N(0, I)
@@ -33,7 +34,9 @@ static const char *usage =
     "  --arch A       mlp (default) or conv\n"
     "  --epochs N     passes over the training set (default 10; 2 with --quick)\n"
     "  --latent Z     latent dimensions (default 20)\n"
-    "  --samples N    samples written to samples.npy (default 10000)\n";
+    "  --samples N    samples written to samples.npy (default 10000)\n"
+    "  --tape F.dot   print the tape of one training step, write it to F.dot as Graphviz DOT,\n"
+    "                 and stop (dot -Tpng F.dot -o F.png draws it)\n";
 
 /* test images on top, their reconstructions sigmoid(logits(mu(x))) below */
 static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dataset *test)
@@ -108,6 +111,7 @@ int main(int argc, char **argv)
     demo d = demo_start(argc, argv, "vae", usage);
     int arch = vae_arch(&d), Z = demo_int(&d, "--latent", 20, 1, 784);
     int n_samples = demo_int(&d, "--samples", 10000, 1, 60000);
+    const char *tape = demo_str(&d, "--tape", NULL);
     vae_cfg cfg = vae_cfg_default(demo_epochs(&d, d.quick ? 2 : 10));
     vae_lab L;
     vae m;
@@ -116,10 +120,23 @@ int main(int argc, char **argv)
     long steps;
     char ckpt[32];
 
+    if (tape && (strlen(tape) < 5 || strcmp(tape + strlen(tape) - 4, ".dot") != 0)) {
+        fprintf(stderr, "vae: --tape wants a file name ending in .dot, got \"%s\"\n", tape);
+        return 2;
+    }
     L = vae_lab_open(&d, 3000);
     m = vae_new(arch, Z, &L.rng);
     printf("VAE (%s), Z = %d, %ld parameters, %d epochs of %d batches of %d\n", arch == VAE_MLP ? "mlp" : "conv",
            Z, gm_params_count(&m.P), cfg.epochs, gm_batches(&L.train, cfg.B), cfg.B);
+    if (tape) {                           /* the first training step as vae_train takes it, shown */
+        vae_terms t;
+        gm_tape_reset(L.T);
+        t = vae_forward(L.T, &m, gm_batch(L.T, &L.train, 0, cfg.B), &L.rng);
+        gm_backward(L.T, vae_loss(L.T, &t, &cfg, 0));
+        gm_tape_print(L.T, stdout);
+        demo_check(&d, gm_tape_save_dot(L.T, NULL, tape), "writing the tape");
+        return vae_lab_close(&d, &L, &m.P);
+    }
     steps = (long)cfg.epochs * gm_batches(&L.train, cfg.B);
     cfg.curve_rec = (float *)malloc((size_t)steps * sizeof(float));
     cfg.curve_kl = (float *)malloc((size_t)steps * sizeof(float));

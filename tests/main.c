@@ -90,6 +90,7 @@ int main(int argc, char **argv)
     tests_diffusion();
     tests_flows();
     tests_made();
+    tests_tape();
     tests_data();
     tests_output();
     printf("%d passed, %d failed\n", gm_test_passed, gm_test_failed);

@@ -54,9 +54,11 @@ if $CC -std=c99 -Wall -Wextra -pedantic -Werror -O2 -DGM_NO_THREADS $STB tests/q
 printf '#define GM_STATIC\n#define GENMOD_IMPLEMENTATION\n#include "genmod.h"\nint main(void){return 0;}\n' > $tmp/static.c
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -I. -pthread $STB $tmp/static.c -o $tmp/static -lm; then ok; else fail "GM_STATIC build"; fi
 if command -v clang >/dev/null; then
-    if clang -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "clang build of the demos"; fi
+    if clang -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c lectures/figures/tape.c; then ok
+    else fail "clang build of the demos"; fi
 fi
-if $CC -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c; then ok; else fail "warning-free gcc build of the demos"; fi
+if $CC -std=c99 -Wall -Wextra -pedantic -Werror -fsyntax-only -I. $STB demos/[0-9]*.c lectures/figures/tape.c; then ok
+else fail "warning-free gcc build of the demos"; fi
 
 # the unit tests again with GENMOD_CBLAS (products through the system's cblas_sgemm), when
 # a BLAS with its header is installed (Debian: libblas-dev or libopenblas-dev)

@@ -30,6 +30,7 @@ void tests_eval(void);
 void tests_diffusion(void);
 void tests_flows(void);
 void tests_made(void);
+void tests_tape(void);
 
 /* A scratch directory for files the tests write (created by main). */
 extern const char *gm_test_dir;
