@@ -7,10 +7,13 @@
 #                   flags: changing CC or CFLAGS rebuilds the object and the demos.
 #   make test       unit tests (plain, under ASan+UBSan, under valgrind), the fuzz corpora
 #                   and a short fuzzing pass, the checkpoint crash test, C++/GM_STATIC/clang
-#                   builds, a demo compiled in one line (the same numbers as build/), the
-#                   demos misused, every demo with --quick; ends with "N passed, N failed"
+#                   builds, a demo compiled in one line (the same numbers as build/), make
+#                   install and uninstall with pkg-config (tests/install.sh), the demos
+#                   misused, every demo with --quick; ends with "N passed, N failed"
 #   make clean      remove build/ and out/
-#   make install    genmod.h into $(PREFIX)/include
+#   make install    genmod.h into $(PREFIX)/include and genmod.pc into $(PREFIX)/lib/pkgconfig
+#                   (PREFIX=/usr/local; DESTDIR stages it), so `pkg-config --cflags --libs
+#                   genmod` gives the flags; make uninstall removes those two files
 #   make fuzz       each loader's libFuzzer target for FUZZ_SECONDS (180) with clang; make test
 #                   replays their corpora and fuzzes each 30 s (tests/fuzz/run.sh)
 #   make valgrind   the unit tests under valgrind memcheck: no errors, no leaks (make test
@@ -77,7 +80,7 @@ fuzz:
 .PHONY: fuzz
 
 test: build/tests build/tests-san build/crash_ckpt $(DEMOS) $(FUZZ_REPLAY)
-	@CC="$(CC)" CXX="$(CXX)" CFLAGS="$(CFLAGS)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
+	@CC="$(CC)" CXX="$(CXX)" CFLAGS="$(CFLAGS)" STB="$(STB)" MAKE="$(MAKE)" sh tests/run.sh $(notdir $(DEMOS))
 
 valgrind: build/tests
 	@sh tests/valgrind.sh
@@ -91,11 +94,19 @@ bench: build/bench
 figures:
 	@sh lectures/figures/run.sh $(RUNS)
 
+VERSION  = $(shell sed -n 's/.*GENMOD_VERSION "\(.*\)"/\1/p' genmod.h)
 install:
-	install -d $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: genmod' \
+	    'Description: deep generative models taught in one C header' 'Version: $(VERSION)' \
+	    'Cflags: -I$${includedir} $(strip $(STB))' 'Libs: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
+
+# the two files install wrote; the folders stay (they may hold other files of yours)
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/genmod.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
 
 clean:
 	rm -rf build out
 
-.PHONY: all test install clean bench figures valgrind FORCE
+.PHONY: all test install uninstall clean bench figures valgrind FORCE

@@ -3,9 +3,10 @@
 #   the unit tests (each TEST counts), the same under ASan+UBSan (leaks included) and
 #   under valgrind, the fuzz corpora replayed and a short fuzzing pass, the header compiled
 #   as C++ / with GM_STATIC / by clang, a demo compiled in one line with the implementation
-#   in it (as C, the same numbers as the Makefile's build, and as C++), the checkpoint
-#   crash test, the lectures against their logs, the demos misused, and every demo's
-#   --quick run (twice with one seed: the result lines must be identical).
+#   in it (as C, the same numbers as the Makefile's build, and as C++), make install and
+#   uninstall with pkg-config (tests/install.sh), the checkpoint crash test, the lectures
+#   against their logs, the demos misused, and every demo's --quick run (twice with one
+#   seed: the result lines must be identical).
 # Ends with the line "N passed, N failed"; exits non-zero on any failure.
 passed=0; failed=0
 export GM_CHECK_FINITE=1        # every op's inputs and grads scanned for NaN (genmod.h: ERRORS)
@@ -78,6 +79,14 @@ if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $CC -x c - -o $tmp
     else tail -5 $tmp/cblas.log; fail "unit tests with GENMOD_CBLAS"; fi
 else
     echo "== (no cblas.h and -lblas here: the GENMOD_CBLAS build is not tested)"
+fi
+
+# make install and make uninstall, and a program built with pkg-config's flags
+if command -v pkg-config >/dev/null; then
+    echo "== make install, pkg-config, make uninstall"
+    if sh tests/install.sh $tmp/install; then ok; else fail "install (tests/install.sh)"; fi
+else
+    echo "== (pkg-config not installed: make install and genmod.pc were not tested)"
 fi
 
 # checkpoints: saves killed at many points and concurrent savers never leave a broken file
