@@ -1,11 +1,19 @@
 # genmod - build the demos, run the tests, install the header.
-#   make            every demo into build/<topic>  (e.g. build/autoencoder)
+#   make            every demo into build/<topic>  (e.g. build/autoencoder); make -j works.
+#                   genmod's implementation, stb's with it, is compiled once into
+#                   build/genmod.o, which every demo links: a demo compiles with
+#                   -DGENMOD_NO_IMPLEMENTATION, so after editing only the demo its own file
+#                   is all that compiles again. build/flags records the compiler and
+#                   flags: changing CC or CFLAGS rebuilds the object and the demos.
 #   make test       unit tests (plain, under ASan+UBSan, under valgrind), the fuzz corpora
 #                   and a short fuzzing pass, the checkpoint crash test, C++/GM_STATIC/clang
-#                   builds, the demos misused, every demo with --quick; ends with
-#                   "N passed, N failed"
+#                   builds, a demo compiled in one line (the same numbers as build/), make
+#                   install and uninstall with pkg-config (tests/install.sh), the demos
+#                   misused, every demo with --quick; ends with "N passed, N failed"
 #   make clean      remove build/ and out/
-#   make install    genmod.h into $(PREFIX)/include
+#   make install    genmod.h into $(PREFIX)/include and genmod.pc into $(PREFIX)/lib/pkgconfig
+#                   (PREFIX=/usr/local; DESTDIR stages it), so `pkg-config --cflags --libs
+#                   genmod` gives the flags; make uninstall removes those two files
 #   make fuzz       each loader's libFuzzer target for FUZZ_SECONDS (180) with clang; make test
 #                   replays their corpora and fuzzes each 30 s (tests/fuzz/run.sh)
 #   make valgrind   the unit tests under valgrind memcheck: no errors, no leaks (make test
@@ -24,17 +32,26 @@ DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(THREADS) $(STB)
 LDLIBS  := -lm
 
 DEMO_SRC := $(sort $(wildcard demos/[0-9][0-9]_*.c))
-# demos/02_autoencoder.c -> build/autoencoder
-topic    = $(shell echo $(basename $(notdir $(1))) | cut -c4-)
+# demos/02_autoencoder.c -> build/autoencoder (string functions, not a shell per demo: a
+# make that has nothing to do takes 0.03 s instead of 0.45)
+topic    = $(patsubst $(firstword $(subst _, ,$(notdir $(1))))_%.c,%,$(notdir $(1)))
 DEMOS    := $(foreach f,$(DEMO_SRC),build/$(call topic,$(f)))
 
 all: $(DEMOS)
 
 define demo_rule
-build/$(call topic,$(1)): $(1) genmod.h $(wildcard demos/*.h) | build
-	$$(CC) $$(DEMO_CFLAGS) -o $$@ $$< $$(LDLIBS)
+build/$(call topic,$(1)): $(1) genmod.h $(wildcard demos/*.h) build/genmod.o
+	$$(CC) $$(DEMO_CFLAGS) -DGENMOD_NO_IMPLEMENTATION -o $$@ $$< build/genmod.o $$(LDLIBS)
 endef
 $(foreach f,$(DEMO_SRC),$(eval $(call demo_rule,$(f))))
+
+build/genmod.o: genmod.h build/flags
+	$(CC) $(DEMO_CFLAGS) -DGENMOD_IMPLEMENTATION -c -x c -o $@ genmod.h
+
+# rewritten only when the compiler or the flags differ from the last build's
+build/flags: FORCE | build
+	@echo '$(CC) $(DEMO_CFLAGS)' | cmp -s - $@ || echo '$(CC) $(DEMO_CFLAGS)' > $@
+FORCE:
 
 build:
 	mkdir -p build
@@ -66,7 +83,7 @@ fuzz:
 .PHONY: fuzz
 
 test: build/tests build/tests-san build/crash_ckpt $(DEMOS) $(FUZZ_REPLAY)
-	@CC="$(CC)" CXX="$(CXX)" STB="$(STB)" sh tests/run.sh $(notdir $(DEMOS))
+	@CC="$(CC)" CXX="$(CXX)" CFLAGS="$(CFLAGS)" STB="$(STB)" MAKE="$(MAKE)" sh tests/run.sh $(notdir $(DEMOS))
 
 valgrind: build/tests
 	@sh tests/valgrind.sh
@@ -80,11 +97,19 @@ bench: build/bench
 figures:
 	@sh lectures/figures/run.sh $(RUNS)
 
+VERSION  = $(shell sed -n 's/.*GENMOD_VERSION "\(.*\)"/\1/p' genmod.h)
 install:
-	install -d $(DESTDIR)$(PREFIX)/include
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
+	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: genmod' \
+	    'Description: deep generative models taught in one C header' 'Version: $(VERSION)' \
+	    'Cflags: -I$${includedir} $(strip $(STB))' 'Libs: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
+
+# the two files install wrote; the folders stay (they may hold other files of yours)
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/genmod.h $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
 
 clean:
 	rm -rf build out
 
-.PHONY: all test install clean bench figures valgrind
+.PHONY: all test install uninstall clean bench figures valgrind FORCE

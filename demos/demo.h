@@ -21,6 +21,7 @@
 #define GENMOD_DEMO_H
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,9 +226,11 @@ static inline void demo_images(demo *d, gm_dataset *train, gm_dataset *test, int
             exit(2);
         }
         printf("data: %s and %s\n", train->name, test->name);
-        if (d->data) {              /* any MNIST-format files: their classes are unknown, so */
-            GM_FREE((void *)train->class_names); train->class_names = NULL;   /* legends show numbers */
-            GM_FREE((void *)test->class_names); test->class_names = NULL;
+        /* any MNIST-format files: their classes are unknown, so legends show numbers (the
+         * names go with free(): the demos leave genmod's GM_FREE at its default, libc's) */
+        if (d->data) {
+            free((void *)train->class_names); train->class_names = NULL;
+            free((void *)test->class_names); test->class_names = NULL;
         }
     } else {
         if (d->data && !builtin) { fprintf(stderr, "%s: %s\n", d->name, gm_last_error()); exit(1); }

@@ -2,9 +2,11 @@
 # tests/run.sh DEMO... - everything `make test` checks, in one tally:
 #   the unit tests (each TEST counts), the same under ASan+UBSan (leaks included) and
 #   under valgrind, the fuzz corpora replayed and a short fuzzing pass, the header compiled
-#   as C++ / with GM_STATIC / by clang, the checkpoint crash test, the lectures against
-#   their logs, the demos misused, and every demo's --quick run (twice with one seed: the
-#   result lines must be identical).
+#   as C++ / with GM_STATIC / by clang, a demo compiled in one line with the implementation
+#   in it (as C, the same numbers as the Makefile's build, and as C++), make install and
+#   uninstall with pkg-config (tests/install.sh), the checkpoint crash test, the lectures
+#   against their logs, the demos misused, and every demo's --quick run (twice with one
+#   seed: the result lines must be identical).
 # Ends with the line "N passed, N failed"; exits non-zero on any failure.
 passed=0; failed=0
 export GM_CHECK_FINITE=1        # every op's inputs and grads scanned for NaN (genmod.h: ERRORS)
@@ -44,10 +46,19 @@ passed=$((passed + p)); failed=$((failed + f))
 # the header in other languages and modes
 echo "== header builds"
 # (C++ warns about C's "= {0}" idiom, which the quick start uses; in C++ one writes "= {}")
+# The Makefile links the demos with build/genmod.o; compiled in one line as the README
+# shows, with the implementation in the demo's own file, the autoencoder must still build
+# warning-free, and as C print exactly the numbers of build/autoencoder. (As C++ it only
+# has to run: g++ fuses a * b + c in the demo's own code, gcc -std=c99 does not.)
+./build/autoencoder --quick --seed 7 --out $tmp/ae-make > $tmp/ae-make.out 2> $tmp/ae-make.err
 for lang in "$CC -std=c99" "$CXX -x c++ -std=c++11"; do
-    extra=""; case "$lang" in *c++*) extra=-Wno-missing-field-initializers;; esac
+    extra=""; cxx=""; case "$lang" in *c++*) extra=-Wno-missing-field-initializers; cxx=1;; esac
     if $lang -Wall -Wextra $extra -pedantic -Werror -O2 -pthread $STB tests/quickstart.c -o $tmp/quickstart -lm && $tmp/quickstart; then ok
     else fail "quick start as $lang"; fi
+    if $lang -Wall -Wextra $extra -pedantic -Werror $CFLAGS -pthread $STB demos/02_autoencoder.c -o $tmp/ae-1line -lm &&
+       $tmp/ae-1line --quick --seed 7 --out $tmp/ae-1line-out > $tmp/ae-1line.out 2> $tmp/ae-1line.err &&
+       grep -q '^result ' $tmp/ae-1line.out && { [ -n "$cxx" ] || cmp $tmp/ae-1line.out $tmp/ae-make.out; }; then ok
+    else tail -3 $tmp/ae-1line.err; fail "demos/02_autoencoder.c compiled in one line as $lang"; fi
 done
 if $CC -std=c99 -Wall -Wextra -pedantic -Werror -O2 -DGM_NO_THREADS $STB tests/quickstart.c -o $tmp/quickstart-nothreads -lm &&
    $tmp/quickstart-nothreads; then ok; else fail "quick start with GM_NO_THREADS"; fi
@@ -70,6 +81,14 @@ if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $CC -x c - -o $tmp
     else tail -5 $tmp/cblas.log; fail "unit tests with GENMOD_CBLAS"; fi
 else
     echo "== (no cblas.h and -lblas here: the GENMOD_CBLAS build is not tested)"
+fi
+
+# make install and make uninstall, and a program built with pkg-config's flags
+if command -v pkg-config >/dev/null; then
+    echo "== make install, pkg-config, make uninstall"
+    if sh tests/install.sh $tmp/install; then ok; else fail "install (tests/install.sh)"; fi
+else
+    echo "== (pkg-config not installed: make install and genmod.pc were not tested)"
 fi
 
 # checkpoints: saves killed at many points and concurrent savers never leave a broken file
