@@ -232,7 +232,7 @@ int main(int argc, char **argv)
         gm_flow_free(&f); gm_params_free(&P);
         gm_dataset_free(&data); gm_dataset_free(&test);
     }
-    demo_check(&d, gm_plot_save_row(dens, 2 * n_sets, demo_path(&d, "density.png"), 340, 320), "saving density.png");
+    demo_check(&d, gm_plot_save_row(dens, 2 * n_sets, demo_path(&d, "density.png"), 380, 320), "saving density.png");
     demo_check(&d, gm_plot_save_row(samp, n_sets, demo_path(&d, "samples.png"), 400, 400), "saving samples.png");
     shape[0] = n_sets; shape[1] = N; shape[2] = 2;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), out, 3, shape), "saving samples.npy");
