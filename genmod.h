@@ -1,4 +1,4 @@
-/* genmod.h - deep generative models taught in one C header.   v0.7.1
+/* genmod.h - deep generative models taught in one C header.   v0.8.0
  *
  *   A minimal reverse-mode autodiff tape, dense / conv / transposed-conv layers,
  *   optimizers and the objectives of generative modelling, in one stb-style file.
@@ -102,8 +102,8 @@
  *                                      masks, sampling one value at a time
  *     >>data >>data-files >>data-idx >>data-fashion >>data-folder >>data-alloc
  *     >>data-shapes >>data-toy2d >>data-ops >>batch      loaders, built-in sets, batches
- *     >>output >>output-files >>output-grid >>output-npy >>output-canvas >>output-text
- *     >>output-plot >>output-progress  PNG grids, .npy, plots, the progress bar
+ *     >>output >>output-files >>output-npy >>output-canvas >>output-text >>output-grid
+ *     >>output-plot >>output-progress  .npy, the plot font, PNG grids, plots, the progress bar
  *     >>output-tape                    a step's tape printed as a table and drawn as DOT
  *     >>checkpoints >>metrics >>fid >>mode-coverage   saving parameters; active units,
  *                                      AUROC; the symmetric eigendecomposition, matrix square
@@ -112,10 +112,16 @@
  *   Lectures point at these markers. lectures/00-design.md walks through adding an op.
  *
  * RECENT CHANGES
- *   0.8.0  the tape made visible: gm_tape_print (the step's tensors as a table: op, the
- *          caller's file:line, shape, bytes held, gradient, inputs) and gm_tape_save_dot
- *          (the step's graph as Graphviz DOT, parameters, data and the loss drawn apart).
- *          A tape tensor keeps the arena's fill when it was made (one store per op).
+ *   0.8.0  the student's view. The tape made visible: gm_tape_print (the step's tensors as a
+ *          table: op, the caller's file:line, shape, bytes held, gradient, inputs) and
+ *          gm_tape_save_dot (the step's graph as Graphviz DOT, parameters, data and the loss
+ *          drawn apart); a tape tensor keeps the arena's fill when it was made (one store
+ *          per op). Plots: text in an embedded outline font derived from DejaVu Sans,
+ *          anti-aliased (stb_easy_font is no longer used); titles wrap and shrink until
+ *          they fit; gm_save_image_grid_labeled puts a caption, row and column labels
+ *          around a grid; gm_plot_legend; gm_synthetic_2d's sets name their classes (a
+ *          mode by its centre). GENMOD_NO_IMPLEMENTATION: link the implementation from an
+ *          object compiled once (the Makefile's build/genmod.o).
  *   0.7.1  gm_diffusion's spacing field: the samplers' steps evenly spaced (the default, as
  *          before) or GM_SPACING_NOISY, dense near t = T; gm_diffusion_steps lists them.
  *   0.7.0  exact likelihoods: normalizing flows (gm_flow, gm_coupling and its inverse,
@@ -173,7 +179,7 @@
 #ifndef GENMOD_H
 #define GENMOD_H
 
-#define GENMOD_VERSION "0.7.1"
+#define GENMOD_VERSION "0.8.0"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -839,7 +845,8 @@ GMDEF void gm_synthetic_shapes(gm_dataset *ds, int n, uint64_t seed);
  *                 fills about [-2,2]^2; label 0, nclass 1
  *   GM_TWO_MOONS  scikit-learn's two moons with noise 0.1, centred and scaled by 1.3 to
  *                 about [-2,2] x [-1,1]; label = the moon, 0 (upper) or 1 (lower)
- * Labels are balanced (i % K, shuffled). Same seed, same bytes. */
+ * Labels are balanced (i % K, shuffled). Same seed, same bytes. class_names name a mode by
+ * its centre ("(1.4, 1.4)"), the moons "upper moon" and "lower moon", the roll "swiss roll". */
 typedef enum gm_toy { GM_RING8, GM_GRID25, GM_SWISS_ROLL, GM_TWO_MOONS } gm_toy;
 GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed);
 
@@ -889,6 +896,19 @@ GMDEF int        gm_batches(const gm_dataset *ds, int B);   /* ceil(n / B): batc
  * the PNG is s (ncols W + ncols + 1) wide and s (rows H + rows + 1) high. */
 GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int h, int w,
                              int ncols, float lo, float hi);
+/* Text around a grid, so a reader knows what each row or column holds. Any may be NULL. */
+typedef struct gm_grid_labels {
+    const char *caption;            /* above the grid, wrapped or shrunk to fit its width */
+    const char *const *rows;        /* rows[r] left of row r, one for every row of the grid */
+    const char *const *cols;        /* cols[j] over column j, one for every column (shrunk
+                                       to the column's width when longer) */
+} gm_grid_labels;
+/* gm_save_image_grid with labels (NULL, or all three NULL: the same PNG as it). The images
+ * are drawn as gm_save_image_grid draws them, at the same magnification, into an RGB PNG
+ * with white margins for the text: left of them the widest row label plus 16 px, above
+ * them the caption's lines and a line of column labels. */
+GMDEF int gm_save_image_grid_labeled(const char *path, const float *x, int n, int c, int h, int w,
+                                     int ncols, float lo, float hi, const gm_grid_labels *labels);
 
 /* NumPy .npy (format 1.0, little-endian float32 '<f4', C order): ndim in 0..4 and shape
  * as in x[shape[0]][shape[1]]...; np.load(path) reads it back. */
@@ -902,7 +922,9 @@ GMDEF void   gm_npy_free(float *x);
 /* Plots to PNG. Add series, then save; all data are copied in, so the caller may free its
  * arrays at once. Axes fit the data with a small margin and get "nice" ticks (1, 2 or 5
  * times a power of ten); a legend appears when there are 2 to 40 labelled series or classes.
- * A title too wide for the picture is wrapped onto more lines at its spaces.
+ * Text is DejaVu Sans, anti-aliased, 12 px per em up to 640 x 480 and larger on bigger
+ * canvases. A title too wide for the picture wraps at its spaces onto at most 3 lines,
+ * shrinking until it fits: it is never cut.
  * Non-finite points (and points <= 0 on a log axis) are skipped, not drawn.
  * The adders never fail loudly: the first problem (out of memory, n < 0) is remembered
  * and reported by gm_plot_save, which then writes nothing. */
@@ -923,6 +945,8 @@ GMDEF void gm_plot_scatter_labeled(gm_plot *p, const float *xy, const int *label
 GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
                            float x0, float x1, float y0, float y1);
 GMDEF void gm_plot_logy(gm_plot *p, int on);    /* y on a log10 axis: loss curves */
+/* on = 0 leaves the legend out (say, on all but the first of a row of frames). */
+GMDEF void gm_plot_legend(gm_plot *p, int on);
 /* One unit is as long on x as on y (the shorter range is widened): a circle stays round,
  * as a picture of a latent space needs. Not with gm_plot_logy. */
 GMDEF void gm_plot_equal_aspect(gm_plot *p, int on);
@@ -6121,13 +6145,26 @@ GMDEF void gm_synthetic_2d(gm_dataset *ds, gm_toy kind, int n, uint64_t seed)
 {
     static const char *names[4] = { "ring of 8 Gaussians", "grid of 25 Gaussians", "swiss roll", "two moons" };
     static const int nclass[4] = { 8, 25, 1, 2 };
+    static const char *const moons[2] = { "upper moon", "lower moon" };
     const double pi = gm__pi;
     gm_rng rng = gm_rng_new(seed);
     gm_dataset t;
+    char centre[25][24];        /* a mode's class name is its centre, "(1.4, -1.4)" */
+    const char *names_of[25];
     int i;
     if (!ds || n < 1 || (int)kind < 0 || (int)kind > 3)
         gm__fatal(__FILE__, __LINE__, "gm_synthetic_2d", "need ds, a gm_toy and n >= 1, got kind %d n %d", (int)kind, n);
-    if (!gm__dataset_new(&t, n, 2, 1, 1, 1)) { memset(ds, 0, sizeof *ds); return; }
+    for (i = 0; i < nclass[kind]; i++) {
+        double x = 0, y = 0;
+        if (kind == GM_RING8 || kind == GM_GRID25) gm__toy_mode(kind, i, &x, &y);
+        snprintf(centre[i], sizeof centre[i], "(%.2g, %.2g)", fabs(x) < 1e-9 ? 0.0 : x, fabs(y) < 1e-9 ? 0.0 : y);
+        names_of[i] = kind == GM_TWO_MOONS ? moons[i] : kind == GM_SWISS_ROLL ? names[kind] : centre[i];
+    }
+    if (!gm__dataset_new(&t, n, 2, 1, 1, 1) || !(t.class_names = gm__strings_copy(names_of, nclass[kind]))) {
+        gm_dataset_free(&t);
+        memset(ds, 0, sizeof *ds);
+        return;
+    }
     t.nclass = nclass[kind];
     /* draw the labels first, then each point from the mode or the moon its label names */
     gm__balanced_labels(t.y, n, t.nclass, &rng);
@@ -6283,17 +6320,6 @@ GMDEF int *gm_batch_labels_at(gm_tape *T, const gm_dataset *ds, long i, int B, G
 #  include <unistd.h>      /* isatty; declared by glibc and BSD libcs even in strict C99 */
 #endif
 
-/* stb_easy_font: a public-domain font made of little bars, all of it static functions. */
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic push
-#  pragma GCC diagnostic ignored "-Wunused-function"
-#  pragma GCC diagnostic ignored "-Wmissing-braces"
-#endif
-#include <stb_easy_font.h>
-#if defined(__GNUC__) || defined(__clang__)
-#  pragma GCC diagnostic pop
-#endif
-
 // >>output-files
 /* Every file goes to a temporary of its own next to it, "<path>.<pid>.<k>.tmp" with k the
  * first number whose name is free, and is renamed over <path> only when all of it was
@@ -6387,91 +6413,6 @@ static int gm__write_png(const char *path, const unsigned char *px, int w, int h
     if (!stbi_write_png_to_func(gm__out_stbi, &o, w, h, comp, px, w * comp) && !o.err)
         o.err = ENOMEM;    /* the encoder's only failure is running out of memory */
     return gm__out_close(&o, path);
-}
-
-// >>output-grid
-/* v in [lo, hi] -> 0..255; NaN and everything below lo -> 0. */
-static unsigned char gm__byte(float v, double lo, double scale)
-{
-    double t = ((double)v - lo) * scale;
-    if (!(t > 0.0)) return 0;
-    if (t >= 255.0) return 255;
-    return (unsigned char)(t + 0.5);
-}
-
-GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int h, int w,
-                             int ncols, float lo, float hi)
-{
-    long long gw, gh;   /* grid size before magnification */
-    int rows, s, W, H, i, ch, r, col, X, Y, ok;
-    size_t plane = (size_t)h * (size_t)w;
-    double scale;
-    unsigned char *grid, *big;
-
-    if (!x || n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0)
-        return gm__error("%s: cannot make an image grid of n=%d images (C=%d, H=%d, W=%d): "
-                         "need n, H, W > 0, C = 1 or 3 and x not NULL", path, n, c, h, w);
-    /* rows x ncols cells; ncols <= 0 asks for a square-ish grid */
-    if (ncols <= 0) ncols = (int)ceil(sqrt((double)n));
-    if (ncols > n) ncols = n;
-    rows = (n - 1) / ncols + 1;
-    gw = (long long)ncols * ((long long)w + 1) + 1;
-    gh = (long long)rows * ((long long)h + 1) + 1;
-    /* stb_image_write takes int sizes; a quarter gigapixel is beyond any sensible grid */
-    if (gw > 32768 || gh > 32768 || gw * gh > (1 << 28))
-        return gm__error("%s: a grid of %lld x %lld pixels is too large for a PNG", path, gw, gh);
-
-    /* lo == hi asks for the data's own range */
-    if (lo == hi) {
-        size_t k, total = (size_t)n * (size_t)c * plane;
-        int seen = 0;
-        for (k = 0; k < total; k++) {
-            if (!(x[k] - x[k] == 0)) continue;     /* NaN or infinite */
-            if (!seen || x[k] < lo) lo = x[k];
-            if (!seen || x[k] > hi) hi = x[k];
-            seen = 1;
-        }
-        if (lo == hi) hi = lo + 1.0f;              /* a constant image shows as black */
-    }
-    scale = 255.0 / ((double)hi - (double)lo);   /* hi < lo is allowed: a negative image */
-
-    /* the smallest integer magnification that brings the longer side to 400 px */
-    for (s = 1; s < 8 && s * (gw > gh ? gw : gh) < 400; s++) {}
-    W = (int)gw * s;
-    H = (int)gh * s;
-    grid = (unsigned char *)GM_MALLOC((size_t)(gw * gh) * (size_t)c);
-    big = (unsigned char *)GM_MALLOC((size_t)W * (size_t)H * (size_t)c);
-    if (!grid || !big) {
-        GM_FREE(grid);
-        GM_FREE(big);
-        return gm__error("%s: out of memory for a %d x %d image", path, W, H);
-    }
-    memset(grid, 128, (size_t)(gw * gh) * (size_t)c);   /* grey border everywhere first */
-
-    /* image i goes to cell (row r, column col); its pixel (y, x) to grid pixel
-     * (1 + r (H+1) + y, 1 + col (W+1) + x); NCHW planes become interleaved RGB */
-    for (i = 0; i < n; i++) {
-        r = i / ncols;
-        col = i % ncols;
-        for (ch = 0; ch < c; ch++) {
-            const float *src = x + ((size_t)i * (size_t)c + (size_t)ch) * plane;
-            for (Y = 0; Y < h; Y++) {
-                unsigned char *dst = grid + ((size_t)(1 + r * (h + 1) + Y) * (size_t)gw
-                                             + (size_t)(1 + col * (w + 1))) * (size_t)c + (size_t)ch;
-                for (X = 0; X < w; X++)
-                    dst[(size_t)X * (size_t)c] = gm__byte(src[Y * w + X], lo, scale);
-            }
-        }
-    }
-    /* nearest-neighbour magnification: output pixel (X, Y) shows grid pixel (X/s, Y/s) */
-    for (Y = 0; Y < H; Y++)
-        for (X = 0; X < W; X++)
-            memcpy(big + ((size_t)Y * (size_t)W + (size_t)X) * (size_t)c,
-                   grid + ((size_t)(Y / s) * (size_t)gw + (size_t)(X / s)) * (size_t)c, (size_t)c);
-    ok = gm__write_png(path, big, W, H, c);
-    GM_FREE(grid);
-    GM_FREE(big);
-    return ok;
 }
 
 // >>output-npy
@@ -6701,6 +6642,8 @@ typedef struct gm__canvas {
     unsigned char *px;
     int w, h;
     int cx0, cy0, cx1, cy1;
+    float *ink;         /* gm__text's scratch (gm__ink_new), ink_w by ink_h floats */
+    int ink_w, ink_h;
 } gm__canvas;
 
 static void gm__clip(gm__canvas *cv, int x0, int y0, int x1, int y1)
@@ -6776,40 +6719,185 @@ static void gm__disc(gm__canvas *cv, float cx, float cy, float rad, unsigned rgb
 }
 
 // >>output-text
-/* stb_easy_font glyphs are axis-aligned bars on a grid of font units: capitals 7 units
- * high, descenders to 10, about 6 units of advance. We paint each bar as an s x s scaled
- * rectangle. GM__TEXT_H is the height a line of text takes, in font units. */
-#define GM__TEXT_H 10
+/* The plot font: the printable ASCII characters of DejaVu Sans (Bitstream Vera's design,
+ * see the font's licence at the end of this file) as outlines, quadratic curves as in the
+ * TrueType file, made by tools/font.c. Glyph c is gm__glyph[c - 32]: its advance, then
+ * 'M' x y (start a contour), 'L' x y (line to), 'Q' cx cy x y (quadratic curve through
+ * control point c). Every number is one character, worth its rank among the printable
+ * characters from ' ' on, '"', '?' and '\' left out (gm__font_num); units are 1/82 em, x is
+ * stored plus 6 and y, upwards from the baseline, plus 21. The outlines are filled with
+ * exact anti-aliasing at any size (gm__text), so text is smooth, scales and turns. */
+#define GM__EM  82.0f     /* font units per em: a size of s pixels is s / 82 pixels a unit */
+#define GM__ASC 0.80f     /* the tallest glyph reaches 0.8 em above the baseline ... */
+#define GM__DSC 0.24f     /* ... the deepest 0.24 em below it; capitals are 0.73 em high */
+#define GM__INK 0x222222  /* the colour of text */
+static const char *const gm__glyph[95] = {
+    ";",  /*   */
+    "CM3AL<AL<6L36L3AM3tL<tL<YL;JL4JL3YL3t",  /* ! */
+    "HM6tL6^L/^L/tL6tMFtLF^L>^L>tLFt",  /* " */
+    "hMR[LF[LCNLONLR[MLsLHbLSbLXsL_sLZbLgbLg[LX[LUNLcNLcHLTHLO6LI6LMHLAHL<6L66L:HL-HL"
+    "-NL;NL@[L2[L2bLAbLEsLLs",  /* # */
+    "VMD*L@*L@6Q:667Q28.:L.BQ2>6=Q:<@<L@OQ6P2TQ.W.^Q.e2iQ7l@mL@vLDvLDmQGmKlQNlRkLRdQN"
+    "eKfQGgDgLDUQMTQPQUMUFQU>Q;QL7D6LD*M@VL@gQ:g8eQ5b5_Q5[7YQ:W@VMDNLD<QI<K@QNBNEQNIK"
+    "KQIMDN",  /* $ */
+    "qMeQQaQ_NQ]K]FQ]A_=Qa:e:Qh:j=QlAlFQlKjNQhQeQMeVQkVoRQrNrFQr>o9Qk5e5Q^5Y9QV>VFQVN"
+    "YRQ^VeVM9pQ6p4mQ2j2eQ2_4[Q6X9XQ=X@[QB_BeQBj@mQ=p9pM_uLfuL>5L85L_uM9uQAuDpQHlHeQH"
+    "]DXQAS9SQ3S/XQ,],eQ,l/pQ3u9u",  /* % */
+    "cM;WQ7T6QQ4M4JQ4D8@Q<;D;QH;K=QN>QAL;WMB]LVGQXJZNQ[S[WLdWQcRaMQ_GZBLf6L[6LV<QQ8M7"
+    "QH5C5Q852:Q,A,IQ,O/SQ2X7]Q5_4bQ3d3fQ3m7qQ<uDuQHuKtQNsRrLRkQNmKnQHoEoQAo=lQ;j;gQ;"
+    "e<bQ=`B]",  /* & */
+    "8M6tL6^L/^L/tL6t",  /* ' */
+    "BMAvQ;m8dQ6Z6QQ6G8=Q;4A+L:+Q451>Q.H.QQ.Z1dQ4m:vLAv",  /* ( */
+    "BM.vL4vQ:m=dQAZAQQAH=>Q:54+L.+Q345=Q8G8QQ8Z5dQ3m.v",  /* ) */
+    "KMOjL@bLOYLLUL>_L>NL9NL9_L,UL)YL8bL)jL,nL9fL9uL>uL>fLLnLOj",  /* * */
+    "hMNkLNTLeTLeMLNMLN6LG6LGML0ML0TLGTLGkLNk",  /* + */
+    ";M1AL9AL99L2,L-,L19L1A",  /* , */
+    "@M+QLBQLBJL+JL+Q",  /* - */
+    ";M0AL8AL86L06L0A",  /* . */
+    "=M<tLDtL..L'.L<t",  /* / */
+    "VMBnQ;n8hQ5b5UQ5I8BQ;;B;QH;KBQOIOUQObKhQHnBnMBuQLuQmQWeWUQWFQ=QL5B5Q752=Q,F,UQ,e"
+    "2mQ7uBu",  /* 0 */
+    "VM1=L>=L>lL0jL0qL>tLGtLG=LU=LU6L16L1=",  /* 1 */
+    "VM7=LT=LT6L-6L-=Q2C:KQCSEUQHYJ]QL`LcQLhHkQEn>nQ;n6mQ2k-iL-qQ2s7tQ;u>uQIuNpQTlTdQ"
+    "T`R]QQYMTQLSGMQBH7=",  /* 2 */
+    "VMIWQOVRRQVNVHQV@P:QI5=5Q9556Q16-8L-AQ1>5=Q9<=<QF<J@QNCNHQNNJQQFT@TL8TL8ZL@ZQFZI"
+    "^QL`LeQLiIlQFn@nQ;n7mQ4m/kL/rQ4t8tQ<u@uQIuOqQTlTeQT`Q]QOYIW",  /* 3 */
+    "VMGmL2LLGLLGmMEtLOtLOLLXLLXELOELO6LG6LGEL+EL+MLEt",  /* 4 */
+    "VM0tLQtLQmL7mL7^Q9_;_Q=`>`QI`OYQUTUJQUAO:QI5=5Q9555Q16-7L-AQ1>5=Q9<=<QE<I@QMDMJQ"
+    "MPITQEX=XQ:X6WQ3V0UL0t",  /* 5 */
+    "VMCXQ=X9TQ6Q6JQ6D9@Q=;C;QI;L@QODOJQOQLTQIXCXMSrLSkQPmMmQJnGnQ>n:iQ5c5WQ7[;^Q>`D`"
+    "QM`RYQWTWJQWAR:QL5C5Q852=Q-F-UQ-d3lQ:uGuQJuMtQPtSr",  /* 6 */
+    "VM.tLUtLUpL>6L66LKmL.mL.t",  /* 7 */
+    "VMBSQ;S8PQ5M5HQ5B8>Q;;B;QH;K>QNBNHQNMKPQHSBSM9WQ4X1]Q.`.eQ.m3qQ8uBuQKuPqQUmUeQU`"
+    "R]QOXJWQPUSRQWNWHQW>Q9QL5B5Q7529Q->-HQ-N0RQ3U9WM6eQ6`9]Q<ZBZQGZJ]QM`MeQMiJlQGnBn"
+    "Q<n9lQ6i6e",  /* 8 */
+    "VM07L0@Q3=6<Q9<<<QE<JBQNGNRQLOHMQEKAKQ7K1QQ,V,aQ,j2oQ7uAuQKuQmQVeVUQVGP=QI5=5Q:5"
+    "65Q3607MARQGRJUQMYMaQMgJkQGnAnQ;n7kQ4g4aQ4Y7UQ;RAR",  /* 9 */
+    "=M1AL9AL96L16L1AM1bL9bL9WL1WL1b",  /* : */
+    "=M1bL9bL9WL1WL1bM1AL9AL99L2,L-,L19L1A",  /* ; */
+    "hMe`L:QLeBLe:L0ML0TLehLe`",  /* < */
+    "hM0]Le]LeVL0VL0]M0LLeLLeEL0EL0L",  /* = */
+    "hM0`L0hLeTLeML0:L0BLZQL0`",  /* > */
+    "NM7AL@AL@6L76L7AM@GL7GL7MQ7Q8TQ9V=ZLA^QDaEbQFdFfQFjClQ@n;nQ8n4mQ1k-iL-pQ1s4tQ8u="
+    "uQEuIqQNmNgQNdLaQK^GZLDVQBTASQ@R@QQ@P@OQ@N@LL@G",  /* ? */
+    "uMGMQGGICQL@Q@QV@YDQ]G]MQ]RYUQVYQYQLYIUQGRGMM]AQZ<W;QT:P:QI:D>Q@D@MQ@UDZQI`P`QT`"
+    "W^QZ]]XL]_Lc_Lc@QiAlFQpJpQQpUnYQm^jaQff`iQYlRlQMlIkQDi@gQ9c6[Q2T2MQ2F4AQ7:;6Q@2F"
+    "0QK-R-QW-]/Qb1f4Li0Qd,_*QX(R(QJ(D*Q<-72Q27/>Q,E,MQ,T/[Q2b7gQ<lDoQKrRrQ[rcnQjkodQ"
+    "r`t[QuVuQQuGoAQi:]9L]A",  /* @ */
+    "ZMDlL8MLOMLDlM>tLItL`6LW6LRFL6FL06L(6L>t",  /* A */
+    "ZM7TL7=LE=QL=O@QRCRIQRNOQQLTETL7TM7mL7ZLDZQJZM]QP`PdQPiMkQJmDmL7mM/tLEtQNtSpQXlX"
+    "eQX`U[QSXNWQTVWRQZNZHQZ@U:QP6F6L/6L/t",  /* B */
+    "[M^oL^gQYjTlQOnJnQ@n:hQ4b4UQ4I:CQ@;J;QO;T=QY@^DL^;QY8T6QO5J5Q;53=Q,F,UQ,d3mQ;uJu"
+    "QOuTsQYr^o",  /* C */
+    "bM7mL7=LB=QN=TCQZIZUQZbThQNmBmL7mM/tLAtQRtZmQcecUQcEZ=QR6A6L/6L/t",  /* D */
+    "VM/tLVtLVmL7mL7ZLUZLUSL7SL7=LW=LW6L/6L/t",  /* E */
+    "QM/tLRtLRmL7mL7ZLPZLPTL7TL76L/6L/t",  /* F */
+    "cMY@LYPLLPLLVLbVLb<Q]8V7QQ5J5Q;53=Q,F,UQ,d3mQ;uJuQPuVsQ[r`oL`gQ[jVlQQnKnQ@n:hQ4b"
+    "4UQ4I:CQ@;K;QO;S<QV=Y@",  /* G */
+    "aM/tL7tL7ZLVZLVtL_tL_6LV6LVSL7SL76L/6L/t",  /* H */
+    "9M/tL7tL76L/6L/t",  /* I */
+    "9M/tL7tL7:Q7/3*Q/&&&L#&L#,L%,Q+,-/Q/2/:L/t",  /* J */
+    "XM/tL7tL7ZLStL^tL@WL`6LU6L7TL76L/6L/t",  /* K */
+    "PM/tL7tL7=LU=LU6L/6L/t",  /* L */
+    "jM/tL;tLKJL[tLhtLh6L`6L`lLOBLGBL7lL76L/6L/t",  /* M */
+    "`M/tL:tLUALUtL^tL^6LR6L7jL76L/6L/t",  /* N */
+    "dMHnQ@n9hQ4a4UQ4J9CQ@;H;QQ;VCQ[J[UQ[aVhQQnHnMHuQUu]lQedeUQeG]=QU5H5Q;53=Q,G,UQ,d"
+    "3lQ;uHu",  /* O */
+    "SM7mL7VLBVQHVKYQN]NbQNgKjQHmBmL7mM/tLBtQLtQoQWkWbQWXQTQLOBOL7OL76L/6L/t",  /* P */
+    "dMHnQ@n9hQ4a4UQ4J9CQ@;H;QQ;VCQ[J[UQ[aVhQQnHnMT7L_+LU+LL5QJ5J5QI5H5Q;53=Q,G,UQ,d3"
+    "lQ;uHuQUu]lQedeUQeJaCQ];T7",  /* Q */
+    "[MLSQORQOQTLVGL`6LV6LNFQKLINQFPAPL7PL76L/6L/tLBtQMtRoQWkWcQW]TXQQTLSM7mL7WLBWQHW"
+    "KZQN]NcQNhKjQHmBmL7m",  /* R */
+    "VMTrLTjQOlKmQGnCnQ<n8lQ5i5dQ5`7^Q9[AZLFYQOWSSQWOWGQW>R9QL5A5Q;576Q27-9L-BQ2>6=Q;"
+    ";A;QH;K>QOBOGQOKLNQJPCRL>RQ4T0XQ,],dQ,l2pQ8uBuQGuKtQOsTr",  /* S */
+    "TM'tLZtLZmLEmLE6L<6L<mL'mL't",  /* T */
+    "_M.tL6tL6NQ6E:AQ=;F;QN;QAQUEUNLUtL^tL^MQ^BW;QQ5F5Q:54;Q.B.ML.t",  /* U */
+    "ZM>6L(tL0tLD@LWtL`tLI6L>6",  /* V */
+    "tM*tL2tL>@LLtLUtLc@LotLwtLh6L^6LQlLD6L96L*t",  /* W */
+    "ZM,tL5tLE^LTtL]tLIVL_6LU6LDPL26L)6L@WL,t",  /* X */
+    "TM'tL0tLAZLRtLZtLESLE6L<6L<SL't",  /* Y */
+    "ZM,tL]tL]nL5=L]=L]6L+6L+<LQmL,mL,t",  /* Z */
+    "BM.vL@vL@qL5qL51L@1L@+L.+L.v",  /* [ */
+    "=M.tLD.L<.L'tL.t",  /* \ */
+    "BMAvLA+L/+L/1L91L9qL/qL/vLAv",  /* ] */
+    "hMNtLe]L]]LJmL8]L0]LFtLNt",  /* ^ */
+    "KMR(LR#L&#L&(LR(",  /* _ */
+    "KM6zLBkL;kL.zL6z",  /* ` */
+    "TMDNQ:N7LQ3I3EQ3A6=Q8;=;QD;H@QKEKLLKNLDNMSQLS6LK6LK=QI9E7QA5;5Q4509Q,=,DQ,L1OQ6S"
+    "ASLKSLKTQKYH]QE`>`Q:`6_Q3^/[L/cQ3d7eQ;f>fQIfNaQS[SQ",  /* a */
+    "VMPMQPVMZQI`C`Q=`9ZQ6V6MQ6E9AQ=;C;QI;MAQPEPMM6^Q8b<dQ@fEfQMfR_QXXXMQXCR;QM5E5Q@5"
+    "<7Q896=L66L.6L.vL6vL6^",  /* b */
+    "OMPcLP[QM^J_QG`C`Q;`7ZQ3V3MQ3E7AQ;;C;QG;J<QM=P@LP8QM6J6QF5C5Q751;Q,C,MQ,X2`Q8fCf"
+    "QFfJeQMePc",  /* c */
+    "VMM^LMvLUvLU6LM6LM=QK9G7QD5>5Q651;Q,C,MQ,X1_Q6f>fQDfGdQKbM^M3MQ3E6AQ:;A;QG;JAQME"
+    "MMQMVJZQG`A`Q:`6ZQ3V3M",  /* d */
+    "TMVOLVLL3LQ4D8@Q<;D;QH;L<QP=T@LT8QP7L6QH5D5Q852;Q,B,MQ,X1_Q7fCfQLfQ`QVYVOMOQQOWK"
+    "[QH`C`Q;`8[Q4X3QLOQ",  /* e */
+    ">MFvLFpL>pQ:p9oQ7m7iL7eLDeLD_L7_L76L06L0_L)_L)eL0eL0hQ0o3sQ7v>vLFv",  /* f */
+    "VMMNQMVJZQG`A`Q:`6ZQ3V3NQ3F6BQ:<A<QG<JBQMFMNMU<QU0P+QJ%@%Q;%8&Q4&1'L1.Q4-7,Q:+>+"
+    "QF+J/QM3M:LM>QK:G8QD6>6Q661<Q,D,NQ,X1`Q6f>fQDfGdQKbM^LMeLUeLU<",  /* g */
+    "VMURLU6LN6LNRQNXK[QI`D`Q=`9[Q6W6PL66L.6L.vL6vL6^Q8b<dQAfEfQMfQaQU[UR",  /* h */
+    "8M/eL6eL66L/6L/eM/vL6vL6mL/mL/v",  /* i */
+    "8M/eL6eL65Q6-3)Q0%(%L&%L&+L'+Q,+--Q///5L/eM/vL6vL6mL/mL/v",  /* j */
+    "QM.vL6vL6QLMeLVeL=OLW6LN6L6ML66L.6L.v",  /* k */
+    "8M/vL6vL66L/6L/v",  /* l */
+    "sMS[QUaYdQ^fcfQjfnaQr[rRLr6Lk6LkRQkXh[Qf`a`Q[`W[QTWTPLT6LL6LLRQLXJ[QH`C`Q=`9[Q6W"
+    "6PL66L.6L.eL6eL6^Q8b<dQ@fEfQJfNcQQaS[",  /* m */
+    "VMURLU6LN6LNRQNXK[QI`D`Q=`9[Q6W6PL66L.6L.eL6eL6^Q8b<dQAfEfQMfQaQU[UR",  /* n */
+    "TMA`Q:`7ZQ3U3MQ3E7AQ:;A;QG;JAQNENMQNUJZQG`A`MAfQKfP`QVXVMQVBP;QK5A5Q651;Q,B,MQ,X"
+    "1`Q6fAf",  /* o */
+    "VM6=L6%L.%L.eL6eL6^Q8b<dQ@fEfQMfR_QXXXMQXCR;QM5E5Q@5<7Q896=MPMQPVMZQI`C`Q=`9ZQ6V"
+    "6MQ6E9AQ=;C;QI;MAQPEPM",  /* p */
+    "VM3MQ3E6AQ:;A;QG;JAQMEMMQMVJZQG`A`Q:`6ZQ3V3MMM=QK9G7QD5>5Q651;Q,C,MQ,X1_Q6f>fQDf"
+    "GdQKbM^LMeLUeLU%LM%LM=",  /* q */
+    "DMJ^QH_G_QF_D_Q=_9ZQ6V6OL66L.6L.eL6eL6^Q8b<dQAfFfQGfHfQIfJfLJ^",  /* r */
+    "MMLdLL]QI^F_QB`>`Q8`6^Q3[3XQ3U5TQ7S=QL@QQHOKLQOIOCQO<J8QE5;5Q8546Q06+8L+@Q0=3<Q7"
+    ";;;QB;D=QG@GCQGFEGQCI;JL9KQ2M/PQ,S,XQ,_0bQ5f=fQBfFeQIeLd",  /* s */
+    "BM6rL6eLFeLF_L6_L6FQ6@7>Q9<><LF<LF6L>6Q5629Q/</FL/_L)_L)eL/eL/rL6r",  /* t */
+    "VM.IL.eL5eL5IQ5C8>Q:;@;QF;J@QMDMJLMeLUeLU6LM6LM=QJ9G7QC5>5Q652:Q.>.IMBfLBf",  /* u */
+    "SM)eL1eL@=LNeLVeLE6L:6L)e",  /* v */
+    "fM*eL2eL;ALEeLNeLWALaeLieL]6LS6LJ]L@6L66L*e",  /* w */
+    "SMUeLENLV6LM6L@IL26L)6L;NL+eL4eL@TLLeLUe",  /* x */
+    "SMB2Q>*;'Q8%3%L-%L-+L2+Q5+7-Q8.:3L<7L)eL1eL@ALNeLVeLB2",  /* y */
+    "MM,eLPeLP^L3<LP<LP6L+6L+=LG_L,_L,e",  /* z */
+    "VMR.LR)LO)QE)B,Q>/>7L>BQ>H<JQ9M4ML1ML1RL4RQ9R<UQ>W>^L>hQ>pBsQEvOvLRvLRqLOqQJqHoQ"
+    "FmFgLF]QFVDSQBQ=PQCNDLQFIFBLF8QF2H0QJ.O.LR.",  /* { */
+    "=M8wL8#L1#L1wL8w",  /* | */
+    "VM1.L4.Q:.;0Q=2=8L=BQ=I@LQBNFPQBQ@SQ=V=]L=gQ=m;oQ:q4qL1qL1vL4vQ>vBsQEpEhLE^QEWHU"
+    "QJRORLRRLRMLOMQJMHJQEHEBLE7QE/B,Q>)4)L1)L1.",  /* } */
+    "hMeXLeQQaM]LQYKUKQPKKMQJMJMQJMINQCP>PQ:P7OQ4M0JL0QQ4T7UQ;W@WQDWJTQKTKTQKTLTQRQVQ"
+    "QYQ]SQaTeX",  /* ~ */
+};
 
-/* Width in pixels of the first n characters: the sum of the glyphs' advances, drawn one
- * glyph at a time below. */
-static int gm__text_span(const char *str, size_t n, int s)
+static int gm__font_num(char c) { return c - ' ' - (c > '"') - (c > '?') - (c > '\\'); }
+
+/* Glyph of character c; anything outside printable ASCII shows as '?'. */
+static const char *gm__glyph_of(char c) { return gm__glyph[(c >= 32 && c <= 126 ? c : '?') - 32]; }
+
+/* Width in pixels of the first n characters at size pixels per em: the sum of their advances. */
+static float gm__text_span(const char *str, size_t n, float size)
 {
-    char one[2] = {0, 0};
-    int w = 0;
-    for (; n > 0 && *str; str++, n--) {
-        one[0] = (*str >= 32 && *str <= 126) ? *str : '?';    /* the font is plain ASCII */
-        w += stb_easy_font_width(one);
-    }
-    return w * s;
+    float units = 0;
+    for (; n > 0 && *str; str++, n--) units += (float)gm__font_num(gm__glyph_of(*str)[0]);
+    return units * size / GM__EM;
 }
 
-static int gm__text_width(const char *str, int s) { return gm__text_span(str, strlen(str), s); }
+static float gm__text_width(const char *str, float size) { return gm__text_span(str, strlen(str), size); }
 
-/* Break str at spaces into lines at most width pixels wide at scale s (a word wider than
- * that gets a line of its own): line i is the len[i] characters from start[i]. Returns
- * the number of lines, at most max (the last one then takes the rest). */
-static int gm__wrap(const char *str, int s, int width, int *start, int *len, int max)
+/* Break str at spaces into lines at most width pixels wide at `size`: line i is the len[i]
+ * characters from start[i]. Returns the number of lines, or max + 1 when more than max
+ * lines or a word wider than width would be needed. */
+static int gm__wrap(const char *str, float size, float width, int *start, int *len, int max)
 {
     int n = 0, at = 0, end = (int)strlen(str);
-    while (at < end && n < max) {
+    while (at < end) {
         int stop = at, next;
         while (stop < end) {                       /* take words while the line still fits */
             for (next = stop + 1; next < end && str[next] != ' '; next++) {}
-            if (stop > at && (n == max - 1 ? 0 : gm__text_span(str + at, (size_t)(next - at), s) > width)) break;
+            if (gm__text_span(str + at, (size_t)(next - at), size) > width) break;
             stop = next;
         }
-        if (n == max - 1) stop = end;
+        if (stop == at || n == max) return max + 1;
         start[n] = at;
         len[n++] = stop - at;
         for (at = stop; at < end && str[at] == ' '; at++) {}
@@ -6817,26 +6905,290 @@ static int gm__wrap(const char *str, int s, int width, int *start, int *len, int
     return n;
 }
 
-/* Text with its top-left corner at (x, y), s pixels per font unit. vertical != 0 turns it
- * a quarter turn counter-clockwise (read from bottom to top); (x, y) is then the corner at
- * the bottom-left, where reading starts. */
-static void gm__text(gm__canvas *cv, int x, int y, const char *str, int s, unsigned rgb, int vertical)
+/* The size, `size` or smaller, at which str wraps into at most max lines of at most width
+ * pixels (each smaller try is 0.9 times the last): so text is shrunk, never cut. The lines
+ * go to start, len and their count to *n. */
+static float gm__fit_text(const char *str, float size, float width, int *start, int *len, int max, int *n)
 {
-    float quads[256];    /* one glyph: at most 11 bars x 4 vertices x (x, y, z, colour) */
-    char one[2] = {0, 0};
-    int pen = 0, q, nq;
-    for (; *str; str++) {
-        one[0] = (*str >= 32 && *str <= 126) ? *str : '?';
-        nq = stb_easy_font_print((float)pen, 0.0f, one, NULL, quads, (int)sizeof quads);
-        for (q = 0; q < nq; q++) {
-            /* vertex 0 is the bar's top-left (u0, v0), vertex 2 its bottom-right (u1, v1) */
-            int u0 = (int)quads[q * 16 + 0] * s, v0 = (int)quads[q * 16 + 1] * s;
-            int u1 = (int)quads[q * 16 + 8] * s, v1 = (int)quads[q * 16 + 9] * s;
-            if (vertical) gm__rect(cv, x + v0, y - u1, x + v1, y - u0, rgb, 1.0f);
-            else          gm__rect(cv, x + u0, y + v0, x + u1, y + v1, rgb, 1.0f);
+    while ((*n = gm__wrap(str, size, width, start, len, max)) > max && size > 0.01f) size *= 0.9f;
+    return size;
+}
+
+/* Filling an outline, exactly: row by row, the coverage of pixel c is the running sum
+ * acc[0] + ... + acc[c] of what its edges added (the signed area they enclose to their
+ * right). An edge piece inside pixel c, dy high (its sign the edge's direction) at mean
+ * horizontal position c + f, covers (1 - f) dy of pixel c and all dy of every pixel right
+ * of it: so it adds (1 - f) dy to acc[c] and f dy to acc[c + 1]. Outer contours and holes
+ * run opposite ways, so |sum| clamped to 1 is the pixel's coverage. acc is w + 1 wide. */
+static void gm__ink_add(float *row, int w, float xm, float dy)
+{
+    int c = (int)floor(xm);
+    float f = xm - (float)c;
+    if (c < 0) row[0] += dy;                    /* left of the box: all of its row */
+    else if (c < w) { row[c] += (1 - f) * dy; row[c + 1] += f * dy; }
+}
+
+/* Add the edge (x0, y0) -> (x1, y1) to acc (w + 1 by h), cut into pieces of one pixel. */
+static void gm__ink_line(float *acc, int w, int h, float x0, float y0, float x1, float y1)
+{
+    float dir = 1, t;
+    int r, c;
+    if (y0 == y1) return;                       /* horizontal: it encloses no area */
+    if (y0 > y1) { t = x0; x0 = x1; x1 = t; t = y0; y0 = y1; y1 = t; dir = -1; }
+    for (r = y0 > 0 ? (int)y0 : 0; r < h && (float)r < y1; r++) {
+        /* the part of the edge in row r: from height ya to yb, from xa to xb */
+        float ya = y0 > (float)r ? y0 : (float)r, yb = y1 < (float)(r + 1) ? y1 : (float)(r + 1);
+        float xa = x0 + (ya - y0) / (y1 - y0) * (x1 - x0), xb = x0 + (yb - y0) / (y1 - y0) * (x1 - x0);
+        float lo = xa < xb ? xa : xb, hi = xa < xb ? xb : xa, dy = dir * (yb - ya);
+        float *row = acc + (size_t)r * (size_t)(w + 1);
+        if (hi - lo < 1e-6f) { gm__ink_add(row, w, lo, dy); continue; }
+        for (c = (int)floor(lo); (float)c < hi; c++) {      /* each pixel column it crosses */
+            float s0 = lo > (float)c ? lo : (float)c, s1 = hi < (float)(c + 1) ? hi : (float)(c + 1);
+            gm__ink_add(row, w, 0.5f * (s0 + s1), dy * (s1 - s0) / (hi - lo));
         }
-        pen += stb_easy_font_width(one);
     }
+}
+
+/* Text whose baseline starts at (x, y), size pixels per em. vertical != 0 turns it a quarter
+ * turn counter-clockwise: it reads upwards from (x, y), its letters standing left of x. The
+ * text is filled into the canvas's scratch (cv->ink, a box as long as the text and a line
+ * high), then blended into the canvas, turned if asked. */
+static void gm__text(gm__canvas *cv, int x, int y, const char *str, float size, unsigned rgb, int vertical)
+{
+    int asc = (int)ceil(GM__ASC * size) + 1, h = asc + (int)ceil(GM__DSC * size) + 2;
+    int w = (int)ceil(gm__text_width(str, size)) + 3, u, v;
+    float k = size / GM__EM, pen = 1, cx = 0, cy = 0, sx = 0, sy = 0;
+    if (w + 1 > cv->ink_w) w = cv->ink_w - 1;   /* longer than the canvas: the rest is off it */
+    if (h > cv->ink_h) return;
+    memset(cv->ink, 0, (size_t)(w + 1) * (size_t)h * sizeof(float));
+    for (; *str; str++) {
+        const char *g = gm__glyph_of(*str);
+        float adv = (float)gm__font_num(*g++);
+        while (*g) {            /* the outline in box pixels: x right of the pen, y down from the top */
+            char op = *g++;
+            float px[2], py[2];
+            int i, n = op == 'Q' ? 2 : 1, seg;
+            for (i = 0; i < n; i++, g += 2) {
+                px[i] = pen + (float)(gm__font_num(g[0]) - 6) * k;
+                py[i] = (float)asc - (float)(gm__font_num(g[1]) - 21) * k;
+            }
+            if (op == 'M') {                    /* close the last contour, start the next */
+                gm__ink_line(cv->ink, w, h, cx, cy, sx, sy);
+                cx = sx = px[0];
+                cy = sy = py[0];
+            } else if (op == 'L') {
+                gm__ink_line(cv->ink, w, h, cx, cy, px[0], py[0]);
+                cx = px[0];
+                cy = py[0];
+            } else {                /* a curve from (bx, by), as lines about 2 px long */
+                float bx = cx, by = cy;
+                float len = (float)(fabs(px[0] - bx) + fabs(py[0] - by) + fabs(px[1] - px[0]) + fabs(py[1] - py[0]));
+                int m = 1 + (int)(len / 2);
+                for (seg = 1; seg <= m; seg++) {   /* (1-t)^2 b + 2t(1-t) control + t^2 end */
+                    float t = (float)seg / (float)m, a = (1 - t) * (1 - t), b = 2 * t * (1 - t), e = t * t;
+                    float nx = a * bx + b * px[0] + e * px[1], ny = a * by + b * py[0] + e * py[1];
+                    gm__ink_line(cv->ink, w, h, cx, cy, nx, ny);
+                    cx = nx;
+                    cy = ny;
+                }
+            }
+        }
+        gm__ink_line(cv->ink, w, h, cx, cy, sx, sy);   /* close the glyph's last contour */
+        cx = sx;
+        cy = sy;
+        pen += adv * k;
+    }
+    for (v = 0; v < h; v++) {               /* running sums along each row: the coverage */
+        float sum = 0;
+        for (u = 0; u < w; u++) {
+            float a;
+            sum += cv->ink[(size_t)v * (size_t)(w + 1) + (size_t)u];
+            a = sum < 0 ? -sum : sum;
+            if (a < 1e-3f) continue;
+            if (vertical) gm__blend(cv, x + v - asc, y - u + 1, rgb, a > 1 ? 1 : a);
+            else gm__blend(cv, x + u - 1, y + v - asc, rgb, a > 1 ? 1 : a);
+        }
+    }
+}
+
+/* Room in cv->ink for gm__text at sizes up to `size`: a line high, as long as the canvas's
+ * longer side (so turned text fits too). 0 when out of memory. */
+static int gm__ink_new(gm__canvas *cv, float size)
+{
+    cv->ink_w = (cv->w > cv->h ? cv->w : cv->h) + 4;
+    cv->ink_h = (int)ceil((GM__ASC + GM__DSC) * size) + 4;
+    cv->ink = (float *)GM_MALLOC(sizeof(float) * (size_t)cv->ink_w * (size_t)cv->ink_h);
+    return cv->ink != NULL;
+}
+
+// >>output-grid
+/* v in [lo, hi] -> 0..255; NaN and everything below lo -> 0. */
+static unsigned char gm__byte(float v, double lo, double scale)
+{
+    double t = ((double)v - lo) * scale;
+    if (!(t > 0.0)) return 0;
+    if (t >= 255.0) return 255;
+    return (unsigned char)(t + 0.5);
+}
+
+GMDEF int gm_save_image_grid(const char *path, const float *x, int n, int c, int h, int w,
+                             int ncols, float lo, float hi)
+{
+    return gm_save_image_grid_labeled(path, x, n, c, h, w, ncols, lo, hi, NULL);
+}
+
+/* The labels' margins: left of the grid (the widest row label), above it (the caption's
+ * lines, then a line of column labels). Text is GM__GRID_FS pixels per em; the caption
+ * shrinks to fit the PNG's width on 3 lines. */
+#define GM__GRID_FS 13.0f
+typedef struct gm__grid_text {
+    int left, top, col_top;             /* margins; where the column labels' line starts */
+    float csize;                        /* the caption's size */
+    int nc, cstart[3], clen[3];         /* the caption's lines */
+} gm__grid_text;
+
+static void gm__grid_margins(const gm_grid_labels *lb, int rows, int grid_w, gm__grid_text *g)
+{
+    int r, line = (int)ceil((GM__ASC + GM__DSC) * GM__GRID_FS);
+    float widest = 0;
+    memset(g, 0, sizeof *g);
+    for (r = 0; lb->rows && r < rows; r++) {
+        float lw = lb->rows[r] ? gm__text_width(lb->rows[r], GM__GRID_FS) : 0;
+        if (lw > widest) widest = lw;
+    }
+    if (lb->rows) g->left = (int)ceil(widest) + 16;
+    if (lb->caption)
+        g->csize = gm__fit_text(lb->caption, 1.15f * GM__GRID_FS, (float)(g->left + grid_w) - 16,
+                                g->cstart, g->clen, 3, &g->nc);
+    g->col_top = g->nc ? 8 + (int)ceil((1.2f * (float)g->nc - 0.2f + GM__DSC) * g->csize) + 4 : 4;
+    g->top = lb->cols ? g->col_top + line + 4 : g->nc ? g->col_top : 0;
+}
+
+/* The caption centred on the PNG, row labels right-aligned left of their rows' middles,
+ * column labels centred over their columns (shrunk to a column's width). */
+static void gm__grid_draw_text(gm__canvas *cv, const gm_grid_labels *lb, const gm__grid_text *g,
+                               int rows, int ncols, int cell_w, int cell_h, int s)
+{
+    int i;
+    for (i = 0; i < g->nc; i++) {
+        char line[256];
+        int len = g->clen[i] < 255 ? g->clen[i] : 255;
+        memcpy(line, lb->caption + g->cstart[i], (size_t)len);
+        line[len] = 0;
+        gm__text(cv, (int)(0.5f * ((float)cv->w - gm__text_width(line, g->csize))),
+                 8 + (int)((GM__ASC + 1.2f * (float)i) * g->csize), line, g->csize, GM__INK, 0);
+    }
+    for (i = 0; lb->rows && i < rows; i++) {     /* row i's images span s (1 + i (h+1)) .. + s h */
+        const char *t = lb->rows[i] ? lb->rows[i] : "";
+        int mid = g->top + s * (1 + i * (cell_h + 1)) + s * cell_h / 2;
+        gm__text(cv, g->left - 8 - (int)ceil(gm__text_width(t, GM__GRID_FS)), mid + (int)(0.36f * GM__GRID_FS),
+                 t, GM__GRID_FS, GM__INK, 0);
+    }
+    for (i = 0; lb->cols && i < ncols; i++) {
+        const char *t = lb->cols[i] ? lb->cols[i] : "";
+        float tw = gm__text_width(t, GM__GRID_FS), room = (float)(s * cell_w - 4);
+        float size = tw > room ? GM__GRID_FS * room / tw : GM__GRID_FS;
+        int mid = g->left + s * (1 + i * (cell_w + 1)) + s * cell_w / 2;
+        gm__text(cv, mid - (int)(0.5f * gm__text_width(t, size)), g->col_top + (int)ceil(GM__ASC * GM__GRID_FS),
+                 t, size, GM__INK, 0);
+    }
+}
+
+GMDEF int gm_save_image_grid_labeled(const char *path, const float *x, int n, int c, int h, int w,
+                                     int ncols, float lo, float hi, const gm_grid_labels *labels)
+{
+    long long gw, gh;   /* grid size before magnification */
+    int rows, s, W, H, i, ch, r, col, X, Y, oc, ok;
+    size_t plane = (size_t)h * (size_t)w;
+    double scale;
+    unsigned char *grid, *big;
+    gm__grid_text g;
+    gm__canvas cv;
+    int text = labels && (labels->caption || labels->rows || labels->cols);
+
+    if (!x || n <= 0 || (c != 1 && c != 3) || h <= 0 || w <= 0)
+        return gm__error("%s: cannot make an image grid of n=%d images (C=%d, H=%d, W=%d): "
+                         "need n, H, W > 0, C = 1 or 3 and x not NULL", path, n, c, h, w);
+    /* rows x ncols cells; ncols <= 0 asks for a square-ish grid */
+    if (ncols <= 0) ncols = (int)ceil(sqrt((double)n));
+    if (ncols > n) ncols = n;
+    rows = (n - 1) / ncols + 1;
+    gw = (long long)ncols * ((long long)w + 1) + 1;
+    gh = (long long)rows * ((long long)h + 1) + 1;
+    /* stb_image_write takes int sizes; a quarter gigapixel is beyond any sensible grid */
+    if (gw > 32768 || gh > 32768 || gw * gh > (1 << 28))
+        return gm__error("%s: a grid of %lld x %lld pixels is too large for a PNG", path, gw, gh);
+
+    /* lo == hi asks for the data's own range */
+    if (lo == hi) {
+        size_t k, total = (size_t)n * (size_t)c * plane;
+        int seen = 0;
+        for (k = 0; k < total; k++) {
+            if (!(x[k] - x[k] == 0)) continue;     /* NaN or infinite */
+            if (!seen || x[k] < lo) lo = x[k];
+            if (!seen || x[k] > hi) hi = x[k];
+            seen = 1;
+        }
+        if (lo == hi) hi = lo + 1.0f;              /* a constant image shows as black */
+    }
+    scale = 255.0 / ((double)hi - (double)lo);   /* hi < lo is allowed: a negative image */
+
+    /* the smallest integer magnification that brings the longer side to 400 px; labels
+     * add margins and make the PNG RGB (oc channels out) */
+    for (s = 1; s < 8 && s * (gw > gh ? gw : gh) < 400; s++) {}
+    memset(&g, 0, sizeof g);
+    if (text) gm__grid_margins(labels, rows, (int)gw * s, &g);
+    if ((long long)g.left + gw * s > 32768)
+        return gm__error("%s: row labels %d pixels wide make the grid too wide for a PNG", path, g.left);
+    W = g.left + (int)gw * s;
+    H = g.top + (int)gh * s;
+    oc = text ? 3 : c;
+    grid = (unsigned char *)GM_MALLOC((size_t)(gw * gh) * (size_t)c);
+    big = (unsigned char *)GM_MALLOC((size_t)W * (size_t)H * (size_t)oc);
+    cv.w = W;
+    cv.h = H;
+    cv.ink = NULL;
+    if (!grid || !big || (text && !gm__ink_new(&cv, 1.15f * GM__GRID_FS))) {
+        GM_FREE(grid);
+        GM_FREE(big);
+        return gm__error("%s: out of memory for a %d x %d image", path, W, H);
+    }
+    memset(big, 255, (size_t)W * (size_t)H * (size_t)oc);       /* white margins */
+    memset(grid, 128, (size_t)(gw * gh) * (size_t)c);   /* grey border everywhere first */
+
+    /* image i goes to cell (row r, column col); its pixel (y, x) to grid pixel
+     * (1 + r (H+1) + y, 1 + col (W+1) + x); NCHW planes become interleaved RGB */
+    for (i = 0; i < n; i++) {
+        r = i / ncols;
+        col = i % ncols;
+        for (ch = 0; ch < c; ch++) {
+            const float *src = x + ((size_t)i * (size_t)c + (size_t)ch) * plane;
+            for (Y = 0; Y < h; Y++) {
+                unsigned char *dst = grid + ((size_t)(1 + r * (h + 1) + Y) * (size_t)gw
+                                             + (size_t)(1 + col * (w + 1))) * (size_t)c + (size_t)ch;
+                for (X = 0; X < w; X++)
+                    dst[(size_t)X * (size_t)c] = gm__byte(src[Y * w + X], lo, scale);
+            }
+        }
+    }
+    /* nearest-neighbour magnification: pixel (X, Y) of the grid's part, which starts at
+     * (left, top), shows grid pixel (X/s, Y/s); a grey value fills all of an RGB pixel */
+    for (Y = 0; Y < H - g.top; Y++)
+        for (X = 0; X < W - g.left; X++) {
+            unsigned char *dst = big + ((size_t)(g.top + Y) * (size_t)W + (size_t)(g.left + X)) * (size_t)oc;
+            const unsigned char *src = grid + ((size_t)(Y / s) * (size_t)gw + (size_t)(X / s)) * (size_t)c;
+            for (ch = 0; ch < oc; ch++) dst[ch] = src[c == 1 ? 0 : ch];
+        }
+    if (text) {
+        cv.px = big;
+        gm__clip(&cv, 0, 0, W, H);
+        gm__grid_draw_text(&cv, labels, &g, rows, ncols, w, h, s);
+        GM_FREE(cv.ink);
+    }
+    ok = gm__write_png(path, big, W, H, oc);
+    GM_FREE(grid);
+    GM_FREE(big);
+    return ok;
 }
 
 // >>output-plot
@@ -6861,6 +7213,7 @@ struct gm_plot {
     int rows, cols;
     float hx0, hx1, hy0, hy1;
     int logy, equal, ydown;  /* gm_plot_logy, gm_plot_equal_aspect, gm_plot_ydown */
+    int no_legend;          /* gm_plot_legend(p, 0) */
     char error[200];        /* the first thing that went wrong, reported by gm_plot_save */
 };
 
@@ -6875,7 +7228,6 @@ static const unsigned gm__palette[10] = {
  * circle drawn over ten classes is not taken for one of them. */
 static const unsigned gm__neutral[3] = { 0x000000, 0x888888, 0xC00000 };
 
-#define GM__INK   0x222222   /* text */
 #define GM__FRAME 0x444444   /* axes box and ticks */
 #define GM__GRID  0xEBEBEB   /* light grid lines at the ticks */
 
@@ -7047,6 +7399,7 @@ GMDEF void gm_plot_heatmap(gm_plot *p, const float *v, int rows, int cols,
 }
 
 GMDEF void gm_plot_logy(gm_plot *p, int on) { if (p) p->logy = on != 0; }
+GMDEF void gm_plot_legend(gm_plot *p, int on) { if (p) p->no_legend = on == 0; }
 GMDEF void gm_plot_equal_aspect(gm_plot *p, int on) { if (p) p->equal = on != 0; }
 GMDEF void gm_plot_ydown(gm_plot *p, int on) { if (p) p->ydown = on != 0; }
 
@@ -7141,14 +7494,15 @@ static void gm__ticks(gm__axis *a, int want)
 }
 
 /* Pixels the widest tick label takes, to size the margin or space the ticks. */
-static int gm__widest_label(const gm__axis *a, int s)
+static int gm__widest_label(const gm__axis *a, float size)
 {
-    int i, w = 0;
+    float w = 0;
+    int i;
     for (i = 0; i < a->ntick; i++) {
-        int lw = gm__text_width(a->label[i], s);
+        float lw = gm__text_width(a->label[i], size);
         if (lw > w) w = lw;
     }
-    return w;
+    return (int)ceil(w);
 }
 
 /* Fit [lo, hi] (axis space) to the data with a 5% margin, then stretch it to cover the
@@ -7230,26 +7584,27 @@ static const char *gm__legend_text(const gm__series *s, int k, char *num, size_t
 }
 
 /* Draw one legend entry's sample: a short line or a dot. */
-static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, unsigned rgb)
+static void gm__legend_key(gm__canvas *cv, int kind, int x, int y, int len, unsigned rgb)
 {
-    if (kind == GM__LINE) gm__segment(cv, (float)x, (float)y, (float)x + 18, (float)y, 2.0f, rgb);
-    else gm__disc(cv, (float)x + 9, (float)y, 3.5f, rgb, 1.0f);
+    if (kind == GM__LINE) gm__segment(cv, (float)x, (float)y, (float)(x + len), (float)y, 2.0f, rgb);
+    else gm__disc(cv, (float)x + 0.5f * (float)len, (float)y, 3.5f, rgb, 1.0f);
 }
 
 /* The legend box: entries stacked in columns, put in the corner of the plot area where it
  * hides the fewest points. */
-static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay, int ts)
+static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay, float fs)
 {
-    int n = gm__legend_count(p), i, k, e, tw = 0, lh = 12 * ts + 4, per_col, ncol, bw, bh;
+    int n = gm__legend_count(p), i, k, e, tw = 0, lh = (int)(1.5f * fs), key = (int)(1.5f * fs);
+    int per_col, ncol, bw, bh;
     int c, pl = (int)ax->p0, pr = (int)ax->p1, b[4];
     int pt = (int)(ay->p1 < ay->p0 ? ay->p1 : ay->p0), pb = (int)(ay->p1 < ay->p0 ? ay->p0 : ay->p1);
     long fewest = -1;
     char num[16];
-    if (n < 2 || n > 40) return;    /* one series needs no legend; 40 would be wallpaper */
+    if (n < 2 || n > 40 || p->no_legend) return;   /* one series needs none; 40 would be wallpaper */
     for (i = 0; i < p->ns; i++) {
         const gm__series *s = &p->s[i];
         for (k = 0; k < (s->cls ? s->nclass : 1); k++) {
-            int w = gm__text_width(gm__legend_text(s, k, num, sizeof num), ts);
+            int w = (int)ceil(gm__text_width(gm__legend_text(s, k, num, sizeof num), fs));
             if (w > tw) tw = w;
         }
     }
@@ -7258,7 +7613,7 @@ static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, con
     if (per_col < 1) per_col = 1;
     ncol = (n - 1) / per_col + 1;
     per_col = (n - 1) / ncol + 1;
-    bw = ncol * (18 + 6 + tw + 12) + 8;
+    bw = ncol * (key + 6 + tw + 12) + 8;
     bh = per_col * lh + 10;
     /* the corner (top-right, top-left, bottom-right, bottom-left) hiding the fewest points */
     for (c = 0; c < 4; c++) {
@@ -7279,10 +7634,10 @@ static void gm__legend(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, con
         const gm__series *s = &p->s[i];
         int m = s->cls ? s->nclass : s->label[0] != 0;
         for (k = 0; k < m; k++, e++) {
-            int x = b[0] + 8 + (e / per_col) * (18 + 6 + tw + 12), y = b[1] + 5 + (e % per_col) * lh;
+            int x = b[0] + 8 + (e / per_col) * (key + 6 + tw + 12), y = b[1] + 5 + (e % per_col) * lh + lh / 2;
             unsigned rgb = gm__series_rgb(p, s, k);
-            gm__legend_key(cv, s->kind, x, y + lh / 2 - 2, rgb);
-            gm__text(cv, x + 24, y + (lh - 4 - 7 * ts) / 2, gm__legend_text(s, k, num, sizeof num), ts, GM__INK, 0);
+            gm__legend_key(cv, s->kind, x, y, key, rgb);       /* y: the entry's middle */
+            gm__text(cv, x + key + 6, y + (int)(0.36f * fs), gm__legend_text(s, k, num, sizeof num), fs, GM__INK, 0);
         }
     }
 }
@@ -7313,8 +7668,8 @@ static void gm__draw_heat(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, 
 typedef struct gm__layout {
     int w, h;                       /* canvas */
     int left, right, top, bottom;   /* margins around the plot area */
-    int ts;                         /* pixels per font unit for labels; the title gets ts + 1 */
-    int nt, tstart[4], tlen[4];     /* the title's lines: from tstart[i], tlen[i] characters */
+    float fs, tsize;                /* font sizes (pixels per em) of labels and of the title */
+    int nt, tstart[3], tlen[3];     /* the title's lines: from tstart[i], tlen[i] characters */
     float vmin, vmax;               /* heatmap value range, mapped to colours 0..1 */
     char vlo[24], vhi[24];          /* their labels on the colour bar */
 } gm__layout;
@@ -7357,34 +7712,38 @@ static void gm__plot_ranges(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
 
 /* Margins and ticks. The left margin waits for the y tick labels, whose number depends on
  * the plot's height; the x ticks thin out until their labels no longer touch. */
+/* Labels are 12 px per em on a canvas up to 640 x 480 and grow with bigger ones; the title
+ * starts 1.25 times as big and shrinks until it fits on 3 lines (gm__fit_text). */
 static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__layout *L)
 {
-    int ts, want, wl, wh;
-    L->ts = ts = (L->w < 1000 || L->h < 750) ? 1 : 2;
-    L->nt = gm__wrap(p->title, ts + 1, L->w - 24, L->tstart, L->tlen, 4);
-    L->top = L->nt ? 14 + L->nt * GM__TEXT_H * (ts + 1) + 10 : 16;
+    float grow = (float)L->w / 640 < (float)L->h / 480 ? (float)L->w / 640 : (float)L->h / 480, fs;
+    int line, want, wl, wh;
+    L->fs = fs = 12.0f * (grow > 1 ? grow : 1);
+    line = (int)ceil((GM__ASC + GM__DSC) * fs);         /* the height of a line of labels */
+    L->tsize = gm__fit_text(p->title, 1.25f * fs, (float)L->w - 16, L->tstart, L->tlen, 3, &L->nt);
+    L->top = L->nt ? 8 + (int)ceil((1.2f * (float)L->nt - 0.2f + GM__DSC) * L->tsize) + 8 : 12;
     /* tick, gap, tick labels, the x label, edge */
-    L->bottom = 6 + 6 + GM__TEXT_H * ts + (p->xlabel[0] ? 10 + GM__TEXT_H * ts : 0) + 12;
+    L->bottom = 5 + 3 + line + (p->xlabel[0] ? 4 + line : 0) + 8;
     L->right = 24;
     if (p->heat) {
         snprintf(L->vlo, sizeof L->vlo, "%.3g", (double)L->vmin);
         snprintf(L->vhi, sizeof L->vhi, "%.3g", (double)L->vmax);
-        wl = gm__text_width(L->vlo, ts);
-        wh = gm__text_width(L->vhi, ts);
-        L->right = 18 + 16 + 6 + (wl > wh ? wl : wh) + 12;   /* gap, bar, gap, labels, edge */
+        wl = (int)ceil(gm__text_width(L->vlo, fs));
+        wh = (int)ceil(gm__text_width(L->vhi, fs));
+        L->right = 18 + 16 + 6 + (wl > wh ? wl : wh) + 8;   /* gap, bar, gap, labels, edge */
     }
     ay->p0 = p->ydown ? L->top : L->h - L->bottom;
     ay->p1 = p->ydown ? L->h - L->bottom : L->top;
-    want = (int)(fabs(ay->p0 - ay->p1) / (40 * ts)) + 1;   /* a y tick every 40 px or more */
+    want = (int)(fabs(ay->p0 - ay->p1) / (3.3f * fs)) + 1;   /* a y tick every 40 px or more */
     gm__ticks(ay, want > 10 ? 10 : want);
     /* edge, the y label turned upwards, tick labels, gap, tick */
-    L->left = 12 + (p->ylabel[0] ? GM__TEXT_H * ts + 10 : 0) + gm__widest_label(ay, ts) + 6 + 6;
+    L->left = 8 + (p->ylabel[0] ? line + 6 : 0) + gm__widest_label(ay, fs) + 4 + 5;
     ax->p0 = L->left;
     ax->p1 = L->w - L->right;
-    for (want = (int)((ax->p1 - ax->p0) / (70 * ts)) + 1; ; want--) {
+    for (want = (int)((ax->p1 - ax->p0) / (5.8f * fs)) + 1; ; want--) {
         if (want > 10) want = 10;
         gm__ticks(ax, want);
-        if (want <= 2 || (gm__widest_label(ax, ts) + 12 * ts) * ax->ntick < ax->p1 - ax->p0) break;
+        if (want <= 2 || (gm__widest_label(ax, fs) + fs) * ax->ntick < ax->p1 - ax->p0) break;
     }
 }
 
@@ -7442,32 +7801,35 @@ static void gm__draw_series(const gm_plot *p, gm__canvas *cv, const gm__axis *ax
 static void gm__draw_axes(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, const gm__axis *ay,
                           const gm__layout *L)
 {
-    int i, ts = L->ts, x0 = L->left, x1 = L->w - L->right, y0 = L->top, y1 = L->h - L->bottom;
+    int i, x0 = L->left, x1 = L->w - L->right, y0 = L->top, y1 = L->h - L->bottom;
+    float fs = L->fs, mid = 0.36f * fs;     /* a baseline mid below a line centres digits on it */
     gm__rect(cv, x0 - 1, y0 - 1, x1 + 1, y0, GM__FRAME, 1.0f);
     gm__rect(cv, x0 - 1, y1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
     gm__rect(cv, x0 - 1, y0 - 1, x0, y1 + 1, GM__FRAME, 1.0f);
     gm__rect(cv, x1, y0 - 1, x1 + 1, y1 + 1, GM__FRAME, 1.0f);
     for (i = 0; i < ax->ntick; i++) {      /* x labels centred under their ticks */
-        int x = gm__tick_px(ax, i), lw = gm__text_width(ax->label[i], ts);
+        int x = gm__tick_px(ax, i), lw = (int)gm__text_width(ax->label[i], fs);
         gm__rect(cv, x, y1 + 1, x + 1, y1 + 6, GM__FRAME, 1.0f);
-        gm__text(cv, x - lw / 2, y1 + 10, ax->label[i], ts, GM__INK, 0);
+        gm__text(cv, x - lw / 2, y1 + 8 + (int)ceil(0.73f * fs), ax->label[i], fs, GM__INK, 0);
     }
-    for (i = 0; i < ay->ntick; i++) {      /* y labels right-aligned, capitals centred on the tick */
-        int y = gm__tick_px(ay, i), lw = gm__text_width(ay->label[i], ts);
+    for (i = 0; i < ay->ntick; i++) {      /* y labels right-aligned, digits centred on the tick */
+        int y = gm__tick_px(ay, i), lw = (int)ceil(gm__text_width(ay->label[i], fs));
         gm__rect(cv, x0 - 6, y, x0 - 1, y + 1, GM__FRAME, 1.0f);
-        gm__text(cv, x0 - 10 - lw, y - (7 * ts) / 2, ay->label[i], ts, GM__INK, 0);
+        gm__text(cv, x0 - 9 - lw, y + (int)mid, ay->label[i], fs, GM__INK, 0);
     }
     for (i = 0; i < L->nt; i++) {         /* the title's lines, each centred on the canvas */
         char line[sizeof p->title];
         memcpy(line, p->title + L->tstart[i], (size_t)L->tlen[i]);
         line[L->tlen[i]] = 0;
-        gm__text(cv, (L->w - gm__text_width(line, ts + 1)) / 2, 14 + i * GM__TEXT_H * (ts + 1), line, ts + 1, GM__INK, 0);
+        gm__text(cv, (int)(0.5f * ((float)L->w - gm__text_width(line, L->tsize))),
+                 8 + (int)((GM__ASC + 1.2f * (float)i) * L->tsize), line, L->tsize, GM__INK, 0);
     }
     if (p->xlabel[0])
-        gm__text(cv, (x0 + x1 - gm__text_width(p->xlabel, ts)) / 2, L->h - 12 - GM__TEXT_H * ts,
-                 p->xlabel, ts, GM__INK, 0);
+        gm__text(cv, (int)(0.5f * ((float)(x0 + x1) - gm__text_width(p->xlabel, fs))),
+                 L->h - 8 - (int)ceil(GM__DSC * fs), p->xlabel, fs, GM__INK, 0);
     if (p->ylabel[0])
-        gm__text(cv, 12, (y0 + y1 + gm__text_width(p->ylabel, ts)) / 2, p->ylabel, ts, GM__INK, 1);
+        gm__text(cv, 8 + (int)ceil(GM__ASC * fs), (int)(0.5f * ((float)(y0 + y1) + gm__text_width(p->ylabel, fs))),
+                 p->ylabel, fs, GM__INK, 1);
 }
 
 /* The colour bar right of the plot: the map from max (top) to min (bottom), both labelled. */
@@ -7482,8 +7844,8 @@ static void gm__draw_colorbar(gm__canvas *cv, const gm__layout *L)
     gm__rect(cv, bx - 1, bb, bx + 17, bb + 1, GM__FRAME, 1.0f);
     gm__rect(cv, bx - 1, bt - 1, bx, bb + 1, GM__FRAME, 1.0f);
     gm__rect(cv, bx + 16, bt - 1, bx + 17, bb + 1, GM__FRAME, 1.0f);
-    gm__text(cv, bx + 22, bt, L->vhi, L->ts, GM__INK, 0);
-    gm__text(cv, bx + 22, bb - 7 * L->ts, L->vlo, L->ts, GM__INK, 0);
+    gm__text(cv, bx + 22, bt + (int)ceil(0.73f * L->fs), L->vhi, L->fs, GM__INK, 0);
+    gm__text(cv, bx + 22, bb, L->vlo, L->fs, GM__INK, 0);
 }
 
 /* Draw p into px, width x height RGB (sizes checked by the caller); 0 with the reason if p
@@ -7514,6 +7876,7 @@ static int gm__plot_draw(gm_plot *p, unsigned char *px, int width, int height, c
     cv.w = width;
     cv.h = height;
     cv.px = px;
+    if (!gm__ink_new(&cv, 1.25f * L.fs)) return gm__error("%s: out of memory for a plot's text", path);
     memset(cv.px, 255, (size_t)width * (size_t)height * 3);   /* white */
 
     /* inside the plot area, bottom to top: grid lines (hidden by a heatmap anyway), the
@@ -7529,12 +7892,13 @@ static int gm__plot_draw(gm_plot *p, unsigned char *px, int width, int height, c
     }
     if (p->heat) gm__draw_heat(p, &cv, &ax, &ay, L.vmin, L.vmax);
     gm__draw_series(p, &cv, &ax, &ay);
-    gm__legend(p, &cv, &ax, &ay, L.ts);
+    gm__legend(p, &cv, &ax, &ay, L.fs);
 
     /* outside it: frame, ticks, labels, colour bar */
     gm__clip(&cv, 0, 0, width, height);
     gm__draw_axes(p, &cv, &ax, &ay, &L);
     if (p->heat) gm__draw_colorbar(&cv, &L);
+    GM_FREE(cv.ink);
     return 1;
 }
 
@@ -8292,4 +8656,38 @@ GMDEF int gm_toy_modes(gm_toy kind, float *centers, float *sigma)
  * conditions: The above copyright notice and this permission notice shall be included in
  * all copies or substantial portions of the Software. THE SOFTWARE IS PROVIDED "AS IS",
  * WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED.
+ *
+ * THE PLOT FONT (gm__glyph, >>output-text) holds the outlines of DejaVu Sans's printable
+ * ASCII characters, rounded to 1/82 em (tools/font.c). DejaVu's changes to Bitstream Vera
+ * are in the public domain; Bitstream Vera comes with this notice:
+ * Copyright (c) 2003 by Bitstream, Inc. All Rights Reserved. Bitstream Vera is a trademark
+ * of Bitstream, Inc.
+ * Permission is hereby granted, free of charge, to any person obtaining a copy of the fonts
+ * accompanying this license ("Fonts") and associated documentation files (the "Font
+ * Software"), to reproduce and distribute the Font Software, including without limitation
+ * the rights to use, copy, merge, publish, distribute, and/or sell copies of the Font
+ * Software, and to permit persons to whom the Font Software is furnished to do so, subject
+ * to the following conditions:
+ * The above copyright and trademark notices and this permission notice shall be included in
+ * all copies of one or more of the Font Software typefaces.
+ * The Font Software may be modified, altered, or added to, and in particular the designs of
+ * glyphs or characters in the Fonts may be modified and additional glyphs or characters may
+ * be added to the Fonts, only if the fonts are renamed to names not containing either the
+ * words "Bitstream" or the word "Vera".
+ * This License becomes null and void to the extent applicable to Fonts or Font Software
+ * that has been modified and is distributed under the "Bitstream Vera" names.
+ * The Font Software may be sold as part of a larger software package but no copy of one or
+ * more of the Font Software typefaces may be sold by itself.
+ * THE FONT SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+ * INCLUDING BUT NOT LIMITED TO ANY WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR
+ * PURPOSE AND NONINFRINGEMENT OF COPYRIGHT, PATENT, TRADEMARK, OR OTHER RIGHT. IN NO EVENT
+ * SHALL BITSTREAM OR THE GNOME FOUNDATION BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER
+ * LIABILITY, INCLUDING ANY GENERAL, SPECIAL, INDIRECT, INCIDENTAL, OR CONSEQUENTIAL DAMAGES,
+ * WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF THE USE OR
+ * INABILITY TO USE THE FONT SOFTWARE OR FROM OTHER DEALINGS IN THE FONT SOFTWARE.
+ * Except as contained in this notice, the names of Gnome, the Gnome Foundation, and
+ * Bitstream Inc., shall not be used in advertising or otherwise to promote the sale, use or
+ * other dealings in this Font Software without prior written authorization from the Gnome
+ * Foundation or Bitstream Inc., respectively. For further information, contact: fonts at
+ * gnome dot org.
  */

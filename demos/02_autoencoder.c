@@ -233,7 +233,12 @@ static score run(demo *d, const gm_dataset *train0, const gm_dataset *test, int 
         pca_reconstruct(p, test->x + (size_t)i * D, grid + (size_t)(2 * show + i) * D);
     }
     snprintf(name, sizeof name, "recon_z%d.png", Z);
-    demo_check(d, gm_save_image_grid(demo_path(d, name), grid, 3 * show, 1, 28, 28, show, 0, 1), "saving");
+    {
+        static const char *const rows[3] = {"test images", "autoencoder", "PCA"};
+        gm_grid_labels labels = {NULL, rows, NULL};
+        demo_check(d, gm_save_image_grid_labeled(demo_path(d, name), grid, 3 * show, 1, 28, 28, show, 0, 1, &labels),
+                   "saving");
+    }
     shape[0] = test->n; shape[1] = 1; shape[2] = 28; shape[3] = 28;
     snprintf(name, sizeof name, "recon_z%d.npy", Z);
     demo_check(d, gm_save_npy(demo_path(d, name), recon, 4, shape), "saving");
@@ -250,6 +255,7 @@ static score run(demo *d, const gm_dataset *train0, const gm_dataset *test, int 
     if (Z == 2 && test->y) {
         gm_plot *pl = gm_plot_new(what, "z1", "z2");
         gm_plot_scatter_labeled(pl, lat, test->y, test->n, test->nclass, test->class_names);
+        gm_plot_equal_aspect(pl, 1);              /* a unit of z1 as long as one of z2 */
         demo_check(d, gm_plot_save(pl, demo_path(d, "latent_z2.png"), 0, 0), "saving");
         gm_plot_free(pl);
     }

@@ -195,8 +195,12 @@ int main(int argc, char **argv)
         for (s = 0; s < 4; s++) memcpy(grid + s * sd, rec + s * nd, sd * sizeof(float));
         for (i = 0; i < SHOW * D; i++)           /* DAE(x~) - x~, from [-1,1] to [0,1] */
             grid[4 * sd + i] = 0.5f + 0.5f * (rec[3 * nd + i] - rec[nd + i]);
-        demo_check(&d, gm_save_image_grid(demo_path(&d, "rows.png"), grid, 5 * SHOW, 1, 28, 28, SHOW, 0, 1),
-                   "gm_save_image_grid");
+        {
+            static const char *const rows[5] = {"clean x", "corrupted x~", "plain AE(x~)", "DAE(x~)", "DAE(x~) - x~"};
+            gm_grid_labels labels = {NULL, rows, NULL};
+            demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "rows.png"), grid, 5 * SHOW, 1, 28, 28, SHOW, 0, 1,
+                                                      &labels), "gm_save_image_grid_labeled");
+        }
         shape[0] = 4; shape[1] = n; shape[2] = 28; shape[3] = 28;
         demo_check(&d, gm_save_npy(demo_path(&d, "recon.npy"), rec, 4, shape), "gm_save_npy");
         free(rec);

@@ -290,8 +290,15 @@ int main(int argc, char **argv)
            "  KL(q(z|x) || p(z)) = %.1f, e^KL = %.2g\n", -elbo.neg_elbo, elbo.kl, exp(elbo.kl));
 
     /* ---- output: pictures ------------------------------------------------------------------ */
-    demo_check(&d, gm_save_image_grid(demo_path(&d, "samples.png"), grid, ROWS * GRID_W, 1, 28, 28, GRID_W, 0, 1),
-               "saving samples.png");
+    {
+        char caption[160];
+        gm_grid_labels labels = {NULL, NULL, NULL};
+        snprintf(caption, sizeof caption, "left to right: test images; samples of %s; of %s; of the VAE",
+                 name[0], name[1]);
+        labels.caption = caption;
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "samples.png"), grid, ROWS * GRID_W, 1, 28, 28,
+                                                  GRID_W, 0, 1, &labels), "saving samples.png");
+    }
     for (k = 0; k < NS; k++) log_s[k] = (float)k;
     pl = gm_plot_new("naive estimate of log p(x) with prior samples", "log10 S", "nats (mean over test images)");
     for (md = 0; md < 3; md++) {

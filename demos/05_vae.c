@@ -50,7 +50,10 @@ static void save_reconstructions(demo *d, gm_tape *T, const vae *m, const gm_dat
     p = gm_sigmoid(T, vae_decode(T, m, mu));
     memcpy(grid, x->val, sizeof(float) * N * 784);
     memcpy(grid + N * 784, p->val, sizeof(float) * N * 784);
-    demo_check(d, gm_save_image_grid(demo_path(d, "recon.png"), grid, 2 * N, 1, 28, 28, N, 0, 1), "saving");
+    static const char *const rows[2] = {"test images x", "sigmoid(logits(mu(x)))"};
+    gm_grid_labels labels = {NULL, rows, NULL};
+    demo_check(d, gm_save_image_grid_labeled(demo_path(d, "recon.png"), grid, 2 * N, 1, 28, 28, N, 0, 1, &labels),
+               "saving");
 }
 
 /* The variance loss. For (x, z) drawn as x from the data and z ~ q(z|x), the law of total
@@ -86,7 +89,12 @@ static void variance_loss(demo *d, gm_tape *T, const vae *m, const gm_dataset *t
     for (i = 0; i < ROW * m->Z; i++) z[i] = mu[i] + expf(0.5f * lv[i]) * gm_rng_normal(rng);
     vae_decode_all(T, m, z, ROW, grid + ROW * D);
     for (i = 0; i < ROW * D; i++) grid[2 * ROW * D + i] = gm_rng_uniform(rng) < grid[ROW * D + i] ? 1.0f : 0.0f;
-    demo_check(d, gm_save_image_grid(demo_path(d, "blur.png"), grid, 3 * ROW, 1, 28, 28, ROW, 0, 1), "saving");
+    {
+        static const char *const rows[3] = {"x", "E[x|z], z ~ q(z|x)", "x' ~ p(x|z)"};
+        gm_grid_labels labels = {NULL, rows, NULL};
+        demo_check(d, gm_save_image_grid_labeled(demo_path(d, "blur.png"), grid, 3 * ROW, 1, 28, 28, ROW, 0, 1, &labels),
+                   "saving");
+    }
     v[0] = var_data; v[1] = var_mean; v[2] = mse; v[3] = var_prior;
     free(mu); free(lv); free(z); free(mean);
 }

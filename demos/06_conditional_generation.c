@@ -184,11 +184,14 @@ int main(int argc, char **argv)
     {
         enum { COLS = 3 + 2 * SHOW };
         float grid[10 * COLS * D], xi[10 * D], z[SHOW * 32];
+        const char *names[10];                    /* each row's class, when the data name them */
+        gm_grid_labels labels = {NULL, NULL, NULL};
         int rows = 0, c;
         memset(grid, 0, sizeof grid);
         for (c = 0; c < 10; c++) {
             float *row = grid + (size_t)rows * COLS * D;
             if (first[c] < 0) continue;
+            names[rows] = L.test.class_names ? L.test.class_names[c] : "";
             memcpy(xi, L.test.x + (size_t)first[c] * D, sizeof(float) * D);
             encode(L.T, &m, xi, 1, mu, lv);
             memcpy(row, xi, sizeof(float) * D);
@@ -199,8 +202,10 @@ int main(int argc, char **argv)
             vae_decode_all(L.T, &m, z, SHOW, row + (3 + SHOW) * D);
             rows++;
         }
-        demo_check(&d, gm_save_image_grid(demo_path(&d, "cond-samples.png"), grid, rows * COLS, 1, 28, 28, COLS, 0, 1),
-                   "saving cond-samples.png");
+        labels.rows = names;
+        labels.caption = "left to right: x*, the decoded mu(x*), z ~ q(z|x*) decoded, then z ~ p(z) decoded";
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "cond-samples.png"), grid, rows * COLS, 1, 28, 28, COLS,
+                                                  0, 1, &labels), "saving cond-samples.png");
     }
 
     /* ---- interpolation: z_t = (1 - t) mu(x_a) + t mu(x_b), and the pixel cross-fade ---- */

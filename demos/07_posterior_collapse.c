@@ -305,10 +305,17 @@ int main(int argc, char **argv)
     printf("(test set, %d images, nats per image; active: Var_x mu_j(x) > 0.01; KL_j > 0.1: dimensions\n"
            " carrying more than 0.1 nats)\n\n", test.n);
     save_plots(&d, out, M, Z, steps, lambda);
-    demo_check(&d, gm_save_image_grid(demo_path(&d, "recon.png"), recon, (M + 1) * SHOW, 1, 28, 28, SHOW, 0, 1),
-               "saving recon.png");
-    demo_check(&d, gm_save_image_grid(demo_path(&d, "samples.png"), grid, M * SHOW, 1, 28, 28, SHOW, 0, 1),
-               "saving samples.png");
+    {   /* each row named by its model ("decoder, setting"), under the test images */
+        const char *rows[7];
+        gm_grid_labels labels = {NULL, rows, NULL};
+        rows[0] = "test images";
+        for (k = 0; k < M; k++) rows[k + 1] = out[k].name;
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "recon.png"), recon, (M + 1) * SHOW, 1, 28, 28, SHOW,
+                                                  0, 1, &labels), "saving recon.png");
+        labels.rows = rows + 1;
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "samples.png"), grid, M * SHOW, 1, 28, 28, SHOW, 0, 1,
+                                                  &labels), "saving samples.png");
+    }
     shape[0] = M * N;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), samples, 4, shape), "saving samples.npy");
     for (k = 0; k < M; k++) {                     /* the linear decoder's keys end in _linear */

@@ -168,7 +168,13 @@ static void save_extremes(demo *d, const image_set *sets)
         }
         free(used);
     }
-    demo_check(d, gm_save_image_grid(demo_path(d, "extremes.png"), grid, 4 * N, 1, 28, 28, N, 0, 1), "saving");
+    {
+        static const char *const rows[4] = {"inliers, most likely", "inliers, least likely", "held out, most likely",
+                                            "shapes, most likely"};
+        gm_grid_labels labels = {NULL, rows, NULL};
+        demo_check(d, gm_save_image_grid_labeled(demo_path(d, "extremes.png"), grid, 4 * N, 1, 28, 28, N, 0, 1, &labels),
+                   "saving");
+    }
     free(grid);
 }
 

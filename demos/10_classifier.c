@@ -40,7 +40,12 @@ static void per_class(demo *d, classifier *m, const gm_dataset *test)
         if (total[c])
             printf("  %d %-16s %.3f  (%d images)\n", c, test->class_names ? test->class_names[c] : "",
                    (double)right[c] / total[c], total[c]);
-    demo_check(d, gm_save_image_grid(demo_path(d, "mistakes.png"), grid, K * SHOW, 1, 28, 28, SHOW, 0, 1), "saving");
+    {
+        gm_grid_labels labels = {"test images the classifier got wrong, a row per true class", NULL, NULL};
+        labels.rows = test->nclass >= K ? test->class_names : NULL;   /* names of the K rows, if known */
+        demo_check(d, gm_save_image_grid_labeled(demo_path(d, "mistakes.png"), grid, K * SHOW, 1, 28, 28, SHOW, 0, 1,
+                                                 &labels), "saving");
+    }
     free(pred); free(grid);
 }
 

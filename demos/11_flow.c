@@ -135,7 +135,8 @@ static void layers_strip(demo *d, gm_tape *T, const gm_flow *f, const gm_dataset
         snprintf(title, sizeof title, upto == 0 ? "x (data)" : upto == f->K ? "z = f(x), %d layers" : upto == 1 ? "after %d layer" : "after %d layers",
                  upto);
         p[i] = gm_plot_new(title, NULL, NULL);
-        gm_plot_scatter_labeled(p[i], x->val, test->y, n, test->nclass, NULL);
+        gm_plot_scatter_labeled(p[i], x->val, test->y, n, test->nclass, test->class_names);
+        gm_plot_legend(p[i], i == 0);              /* the classes named once, on the data */
         gm_plot_equal_aspect(p[i], 1);
     }
     gm_tape_inference(T, was);
@@ -209,6 +210,8 @@ int main(int argc, char **argv)
         snprintf(file, sizeof file, "%s: log p(x)", set_name[s]);
         dens[2 * j + 1] = gm_plot_new(file, NULL, NULL);
         density(T, &f, half_width[s], dens[2 * j], dens[2 * j + 1]);
+        gm_plot_equal_aspect(dens[2 * j], 1);         /* the plane as it is: circles stay round */
+        gm_plot_equal_aspect(dens[2 * j + 1], 1);
         gm_flow_sample(T, &f, N, out + (size_t)j * N * 2, &rng);
         gm_tape_reset(T);
         snprintf(file, sizeof file, "%s: data and samples x = f^-1(z)", set_name[s]);
@@ -229,7 +232,7 @@ int main(int argc, char **argv)
         gm_flow_free(&f); gm_params_free(&P);
         gm_dataset_free(&data); gm_dataset_free(&test);
     }
-    demo_check(&d, gm_plot_save_row(dens, 2 * n_sets, demo_path(&d, "density.png"), 340, 320), "saving density.png");
+    demo_check(&d, gm_plot_save_row(dens, 2 * n_sets, demo_path(&d, "density.png"), 380, 320), "saving density.png");
     demo_check(&d, gm_plot_save_row(samp, n_sets, demo_path(&d, "samples.png"), 400, 400), "saving samples.png");
     shape[0] = n_sets; shape[1] = N; shape[2] = 2;
     demo_check(&d, gm_save_npy(demo_path(&d, "samples.npy"), out, 3, shape), "saving samples.npy");

@@ -222,8 +222,19 @@ int main(int argc, char **argv)
         }
         gm_tape_free(T);
     }
-    demo_check(&d, gm_save_image_grid(demo_path(&d, "strip.png"), grid, 4 * NSTRIP, 1, test.h, test.w, NSTRIP,
-                                      -1.0f, 1.0f), "saving strip.png");
+    {
+        static const char *const rows[4] = {"linear, step by step", "linear, one jump", "cosine, step by step",
+                                            "cosine, one jump"};
+        char cols[NSTRIP][16];
+        const char *col[NSTRIP];
+        gm_grid_labels labels = {NULL, rows, col};
+        for (k = 0; k < NSTRIP; k++) {
+            snprintf(cols[k], sizeof cols[k], "t=%d", STRIP[k]);
+            col[k] = cols[k];
+        }
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "strip.png"), grid, 4 * NSTRIP, 1, test.h, test.w,
+                                                  NSTRIP, -1.0f, 1.0f, &labels), "saving strip.png");
+    }
     {
         float ts[T_STEPS + 1], ab[T_STEPS + 1], snr[T_STEPS + 1];
         gm_plot *pa = gm_plot_new("abar_t: the share of x_0 left in x_t", "t", "abar_t");

@@ -172,7 +172,12 @@ int main(int argc, char **argv)
     binarize(test.x, (size_t)test.n * D, 1);
     binarize(again, (size_t)test.n * D, 2);          /* the test images binarized once more */
     memcpy(grid + COLS * D, test.x, sizeof(float) * COLS * D);
-    demo_check(&d, gm_save_image_grid(demo_path(&d, "data.png"), grid, 2 * COLS, 1, 28, 28, COLS, 0, 1), "saving");
+    {
+        static const char *const rows[2] = {"grey levels", "binarized"};
+        gm_grid_labels labels = {NULL, rows, NULL};
+        demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "data.png"), grid, 2 * COLS, 1, 28, 28, COLS, 0, 1,
+                                                  &labels), "saving");
+    }
     for (k = 0; k < test.n * D; k++) ones += test.x[k];
     printf("binarized once: b_d = [u_d < g_d], u_d from gm_rng seed 0 (train) and 1 (test); %.4f of the "
            "test pixels are 1\n", ones / ((double)test.n * D));

@@ -998,6 +998,8 @@ static void test_synthetic_2d(void)
     }
     EXPECT(ok);
     for (k = 0; k < 8; k++) EXPECT(count[k] == 500);
+    /* a mode's class name is its centre, for legends */
+    EXPECT(ds.class_names && strcmp(ds.class_names[0], "(2, 0)") == 0 && strcmp(ds.class_names[3], "(-1.4, 1.4)") == 0);
     gm_synthetic_2d(&again, GM_RING8, 4000, 3);
     EXPECT(memcmp(ds.x, again.x, 8000 * sizeof(float)) == 0 && memcmp(ds.y, again.y, 4000 * sizeof(int)) == 0);
     gm_dataset_free(&again);
@@ -1016,6 +1018,7 @@ static void test_synthetic_2d(void)
     }
     EXPECT(ok);
     for (k = 0; k < 25; k++) EXPECT(count[k] == 200);
+    EXPECT(ds.class_names && strcmp(ds.class_names[0], "(-4, -4)") == 0 && strcmp(ds.class_names[7], "(0, -2)") == 0);
     gm_dataset_free(&ds);
     /* two moons: labels 0/1 balanced, inside about [-2,2] x [-1,1], moon 0 on top */
     gm_synthetic_2d(&ds, GM_TWO_MOONS, 3000, 3);
@@ -1029,6 +1032,7 @@ static void test_synthetic_2d(void)
     }
     EXPECT(ok && count[0] == 1500 && count[1] == 1500);
     EXPECT(mean_y[0] > mean_y[1] + 0.5);
+    EXPECT(ds.class_names && strcmp(ds.class_names[0], "upper moon") == 0 && strcmp(ds.class_names[1], "lower moon") == 0);
     gm_dataset_free(&ds);
     /* swiss roll: one class, inside about [-2,2]^2, radius |(x,y)| * 7 = t in [1.5pi, 4.5pi] */
     gm_synthetic_2d(&ds, GM_SWISS_ROLL, 3000, 3);

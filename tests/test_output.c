@@ -461,7 +461,238 @@ static void test_plot_ydown(void)
     }
 }
 
-/* A title wider than the picture wraps onto a second line instead of running off it. */
+/* The box x0, y0, x1, y1 of the dark pixels (red below 128) in rows y0..y1-1 and columns
+ * x0..x1-1 of an RGB image, and how many there are (box[0] > box[2] when none). */
+static long dark_box(const unsigned char *px, int w, const int area[4], int box[4])
+{
+    long n = 0;
+    int x, y;
+    box[0] = area[2]; box[1] = area[3]; box[2] = -1; box[3] = -1;
+    for (y = area[1]; y < area[3]; y++)
+        for (x = area[0]; x < area[2]; x++) {
+            if (px[3 * ((size_t)y * w + x)] >= 128) continue;
+            n++;
+            if (x < box[0]) box[0] = x;
+            if (y < box[1]) box[1] = y;
+            if (x > box[2]) box[2] = x;
+            if (y > box[3]) box[3] = y;
+        }
+    return n;
+}
+
+/* How many pixels of colour rgb lie in one run through (x, y): along its row (across != 0)
+ * or its column. */
+static int colour_run(const unsigned char *px, int w, int h, unsigned rgb, int x, int y, int across)
+{
+    int n = 0, dir, k;
+    for (dir = -1; dir <= 1; dir += 2)
+        for (k = dir < 0 ? 0 : 1; ; k++) {
+            int u = across ? x + dir * k : x, v = across ? y : y + dir * k;
+            const unsigned char *q;
+            if (u < 0 || u >= w || v < 0 || v >= h) break;
+            q = px + 3 * ((size_t)v * w + u);
+            if (q[0] != rgb >> 16 || q[1] != ((rgb >> 8) & 255) || q[2] != (rgb & 255)) break;
+            n++;
+        }
+    return n;
+}
+
+/* The first row where most of the middle half of the image is the frame's colour 0x444444. */
+static int frame_top(const unsigned char *px, int w, int h)
+{
+    int x, y;
+    for (y = 0; y < h; y++) {
+        int hits = 0;
+        for (x = w / 4; x < 3 * w / 4; x++) {
+            const unsigned char *q = px + 3 * ((size_t)y * w + x);
+            hits += q[0] == 0x44 && q[1] == 0x44 && q[2] == 0x44;
+        }
+        if (hits > w / 4) return y;
+    }
+    return -1;
+}
+
+/* A title never runs off the picture: a long one wraps onto lines and shrinks until three
+ * hold it, a word wider than the picture shrinks, so all its ink lies between the edges
+ * (2 px in) and above the plot's frame, on a small plot and the default one. */
+static void test_plot_title_fits(void)
+{
+    static const char *const titles[2] = {
+        "the aggregate posterior q(z) = (1/N) sum_n q(z|x_n) of every test image against the prior "
+        "p(z) = N(0, I), the ratio log q(z)/p(z) clipped to [-6, 3], and prior samples where q is "
+        "below p/10, in more words than three lines at the usual size can hold",
+        "an_unbreakable_identifier_much_wider_than_a_plot_four_hundred_pixels_wide" };
+    static const int size[2][2] = { {400, 300}, {640, 480} };
+    float x[3] = {0, 1, 2}, y[3] = {0, 1, 4};
+    int k, j;
+    for (k = 0; k < 2; k++)
+        for (j = 0; j < 2; j++) {
+            int w = size[j][0], h = size[j][1], top, area[4], box[4];
+            unsigned char *px = plot_points("title-fits.png", titles[k], x, y, 3, 0, 0, w, h);
+            if (!px) return;
+            top = frame_top(px, w, h);
+            area[0] = 0; area[1] = 0; area[2] = w; area[3] = top > 0 ? top : h;
+            EXPECT(top > 10);
+            EXPECT(dark_box(px, w, area, box) > 50);                 /* the title is there */
+            EXPECT(box[0] >= 2 && box[2] <= w - 3 && box[3] < top - 1);
+            stbi_image_free(px);
+        }
+}
+
+/* With gm_plot_equal_aspect a unit takes as many pixels across as up, whatever the data's
+ * ranges, the picture's shape and the colour bar: points at (0, 0), (3, 0) and (0, 2), in
+ * three colours, on 800 x 300; and a heatmap of the square [-2, 2]^2 at 340 x 320 (beside its
+ * colour bar) paints a square. Without it, neither holds. */
+static void test_plot_equal_units(void)
+{
+    static const float px_[3] = {0, 3, 0}, py_[3] = {0, 0, 2};
+    static float v[20 * 20];                   /* all 0: the colour map's lowest, 0x440154 */
+    char path[512];
+    long ink;
+    int k, i, b[3][4];
+    for (k = 0; k < 2; k++) {
+        gm_plot *p = gm_plot_new("units", "x", "y");
+        unsigned char *px;
+        double ux, uy;
+        for (i = 0; i < 3; i++) gm_plot_scatter(p, "", px_ + i, py_ + i, 1);
+        gm_plot_equal_aspect(p, k);
+        out_path(path, sizeof path, "units.png");
+        EXPECT(gm_plot_save(p, path, 800, 300));
+        gm_plot_free(p);
+        if (!(px = load_plot(path, 800, 300, &ink))) return;
+        for (i = 0; i < 3; i++) colour_box(px, 800, 300, palette[i], 0, 800, b[i]);
+        ux = ((b[1][0] + b[1][2]) - (b[0][0] + b[0][2])) / 2.0 / 3;      /* pixels per unit */
+        uy = ((b[0][1] + b[0][3]) - (b[2][1] + b[2][3])) / 2.0 / 2;
+        if (k) EXPECT(fabs(ux / uy - 1) < 0.02);
+        else EXPECT(ux / uy > 1.5);
+        stbi_image_free(px);
+    }
+    for (k = 0; k < 2; k++) {
+        gm_plot *p = gm_plot_new("density", NULL, NULL);
+        unsigned char *px;
+        gm_plot_heatmap(p, v, 20, 20, -2, 2, -2, 2);
+        gm_plot_equal_aspect(p, k);
+        out_path(path, sizeof path, "units-heat.png");
+        EXPECT(gm_plot_save(p, path, 340, 320));
+        gm_plot_free(p);
+        if (!(px = load_plot(path, 340, 320, &ink))) return;
+        {   /* the heatmap's width along row 160, its height along column 150 */
+            int across = colour_run(px, 340, 320, 0x440154, 150, 160, 1);
+            int up = colour_run(px, 340, 320, 0x440154, 150, 160, 0);
+            EXPECT(across > 150 && up > 150);
+            if (k) EXPECT(abs(across - up) <= 1);
+            else EXPECT(abs(across - up) > 10);
+        }
+        stbi_image_free(px);
+    }
+}
+
+/* A labelled grid is the unlabelled one moved by (left, top) into an RGB PNG, the margins
+ * white but for the text: each row's label beside its row, the caption and the column
+ * labels above; with no labels it is the very file gm_save_image_grid writes. A caption of
+ * one word wider than the grid shrinks to fit between its edges. */
+static void test_grid_labeled(void)
+{
+    enum { N = 6, H = 4, W = 5, NCOLS = 3 };
+    static const char *const rows[2] = {"first", "second"}, *const cols[3] = {"a", "b", "c"};
+    gm_grid_labels none = {NULL, NULL, NULL}, all = {"a caption", rows, cols};
+    gm_grid_labels wide = {"one_caption_word_wider_than_the_grid", NULL, NULL};
+    float x[N * H * W];
+    char path[512], plain_path[512];
+    unsigned char *plain, *lab, *a, *b;
+    int k, i, r, w = 0, h = 0, comp = 0, lw = 0, lh = 0, lcomp = 0, left, top, same = 1, s, area[4], box[4];
+    long na = 0, nb = 0;
+    for (i = 0; i < N * H * W; i++) x[i] = (float)(i % 7) / 6.0f;
+    out_path(plain_path, sizeof plain_path, "grid-plain.png");
+    out_path(path, sizeof path, "grid-labeled.png");
+    EXPECT(gm_save_image_grid(plain_path, x, N, 1, H, W, NCOLS, 0, 1));
+    EXPECT(gm_save_image_grid_labeled(path, x, N, 1, H, W, NCOLS, 0, 1, &none));
+    a = read_all(plain_path, &na);
+    b = read_all(path, &nb);
+    EXPECT(a && b && na == nb && memcmp(a, b, (size_t)na) == 0);
+    free(a);
+    free(b);
+
+    EXPECT(gm_save_image_grid_labeled(path, x, N, 1, H, W, NCOLS, 0, 1, &all));
+    plain = stbi_load(plain_path, &w, &h, &comp, 1);
+    lab = stbi_load(path, &lw, &lh, &lcomp, 3);
+    EXPECT(plain && lab && comp == 1 && lcomp == 3);
+    if (!plain || !lab) return;
+    left = lw - w;
+    top = lh - h;
+    EXPECT(left > 20 && top > 20);
+    for (i = 0; i < w * h; i++)       /* plain pixel (x, y) is labelled pixel (left + x, top + y) */
+        for (k = 0; k < 3; k++)
+            same &= lab[3 * ((size_t)(top + i / w) * lw + left + i % w) + k] == plain[i];
+    EXPECT(same);
+    s = w / (NCOLS * (W + 1) + 1);
+    for (r = 0; r < 2; r++) {         /* row r's label: in the left margin, its middle in row r */
+        int y0 = top + s * (1 + r * (H + 1)), y1 = y0 + s * H;
+        area[0] = 0; area[1] = y0 - s; area[2] = left; area[3] = y1 + s;
+        EXPECT(dark_box(lab, lw, area, box) > 20);
+        EXPECT((box[1] + box[3]) / 2 >= y0 && (box[1] + box[3]) / 2 < y1);
+    }
+    area[0] = 0; area[1] = 0; area[2] = lw; area[3] = top;
+    EXPECT(dark_box(lab, lw, area, box) > 40);        /* caption and column labels */
+    stbi_image_free(lab);
+
+    EXPECT(gm_save_image_grid_labeled(path, x, N, 1, H, W, N, 0, 1, &wide));   /* one row */
+    lab = stbi_load(path, &lw, &lh, &lcomp, 3);
+    EXPECT(lab && lw == (N * (W + 1) + 1) * 8 && lh > (H + 2) * 8);              /* s = 8 */
+    if (lab) {
+        area[0] = 0; area[1] = 0; area[2] = lw; area[3] = lh - (H + 2) * 8;
+        EXPECT(dark_box(lab, lw, area, box) > 20 && box[0] >= 2 && box[2] <= lw - 3);
+        stbi_image_free(lab);
+    }
+    stbi_image_free(plain);
+}
+
+/* The font draws every printable ASCII character, each its own way: a grid of 95 rows
+ * labelled ' ' to '~' shows ink beside every row but the space's, and no two characters
+ * leave the same pixels. */
+static void test_font_glyphs(void)
+{
+    enum { N = 95, S = 20, BAND = 16 };
+    static float x[N * S * S];
+    static char text[N][2];
+    static unsigned char ink[N][BAND * 40];
+    const char *rows[N];
+    gm_grid_labels labels = {NULL, NULL, NULL};
+    char path[512];
+    unsigned char *px;
+    int k, j, u, v, w = 0, h = 0, comp = 0, left, drawn = 1, distinct = 1;
+    for (k = 0; k < N; k++) { text[k][0] = (char)(' ' + k); rows[k] = text[k]; }
+    labels.rows = rows;
+    out_path(path, sizeof path, "glyphs.png");
+    EXPECT(gm_save_image_grid_labeled(path, x, N, 1, S, S, 1, 0, 1, &labels));
+    px = stbi_load(path, &w, &h, &comp, 3);
+    EXPECT(px && h == N * (S + 1) + 1);       /* magnification 1: no caption, no column labels */
+    if (!px || h != N * (S + 1) + 1) { if (px) stbi_image_free(px); return; }
+    left = w - (S + 2);
+    EXPECT(left > 10 && left <= 40);
+    if (left > 40) left = 40;                 /* what ink[] holds */
+    memset(ink, 0, sizeof ink);
+    for (k = 0; k < N; k++) {                 /* the band of 16 rows around row k's middle */
+        long dark = 0;
+        int mid = 1 + k * (S + 1) + S / 2;
+        for (v = 0; v < BAND; v++)
+            for (u = 0; u < left; u++) {
+                unsigned char g = px[3 * ((size_t)(mid - 7 + v) * w + u)];
+                ink[k][v * 40 + u] = g;
+                dark += 255 - g;
+            }
+        drawn &= k == 0 ? dark == 0 : dark > 255;
+    }
+    for (k = 1; k < N; k++)
+        for (j = 1; j < k; j++) distinct &= memcmp(ink[k], ink[j], sizeof ink[k]) != 0;
+    EXPECT(drawn);
+    EXPECT(distinct);
+    stbi_image_free(px);
+}
+
+/* A title wider than the picture wraps onto more lines at its full size instead of running
+ * off it: its ink, between the edges and above the frame, is more than two lines high where
+ * a short title's is one line. */
 static void test_plot_title_wraps(void)
 {
     const char *long_title = "a title much too long for a picture four hundred pixels wide, "
@@ -471,19 +702,13 @@ static void test_plot_title_wraps(void)
     for (k = 0; k < 2; k++) {
         unsigned char *px = plot_points(k ? "title-long.png" : "title-short.png", k ? long_title : "short",
                                         x, y, 3, 0, 0, 400, 300);
-        long edge = 0, second = 0;
-        int r, c;
+        int top, area[4], box[4];
         if (!px) return;
-        for (r = 0; r < 60; r++)
-            for (c = 0; c < 400; c++) {
-                const unsigned char *q = px + 3 * ((size_t)r * 400 + c);
-                int dark = q[0] < 128;
-                if (dark && (c < 3 || c >= 397)) edge++;
-                if (dark && r >= 35 && r <= 41) second++;     /* where a second title line is */
-            }
-        EXPECT(edge == 0);
-        if (k) EXPECT(second > 20);
-        else EXPECT(second == 0);
+        top = frame_top(px, 400, 300);
+        area[0] = 0; area[1] = 0; area[2] = 400; area[3] = top > 0 ? top : 300;
+        EXPECT(dark_box(px, 400, area, box) > 20 && box[0] >= 3 && box[2] < 397);
+        if (k) EXPECT(box[3] - box[1] > 30);          /* 15 px a line, 18 px apart */
+        else EXPECT(box[3] - box[1] < 18);
         stbi_image_free(px);
     }
 }
@@ -507,6 +732,29 @@ static void test_plot_class_names(void)
         if (px) stbi_image_free(px);
     }
     EXPECT(ink[1] > ink[0] + 150);          /* the names' letters */
+}
+
+/* gm_plot_legend(p, 0) leaves the legend out: its names and keys no longer ink the plot. */
+static void test_plot_no_legend(void)
+{
+    float a[20], b[20];
+    long ink[2];
+    char path[512];
+    int i, k;
+    for (i = 0; i < 20; i++) { a[i] = (float)i; b[i] = (float)(20 - i); }
+    for (k = 0; k < 2; k++) {
+        gm_plot *p = gm_plot_new("two series", "x", "y");
+        unsigned char *px;
+        gm_plot_line(p, "rising", NULL, a, 20);
+        gm_plot_line(p, "falling", NULL, b, 20);
+        gm_plot_legend(p, k == 0);
+        out_path(path, sizeof path, k ? "no-legend.png" : "legend.png");
+        EXPECT(gm_plot_save(p, path, 400, 300));
+        gm_plot_free(p);
+        px = load_plot(path, 400, 300, &ink[k]);
+        if (px) stbi_image_free(px);
+    }
+    EXPECT(ink[0] > ink[1] + 200);
 }
 
 /* A density as a heatmap, alone and with points on top. */
@@ -671,7 +919,12 @@ void tests_output(void)
     TEST(test_plot_equal_aspect);
     TEST(test_plot_ydown);
     TEST(test_plot_title_wraps);
+    TEST(test_plot_title_fits);
+    TEST(test_plot_equal_units);
+    TEST(test_grid_labeled);
+    TEST(test_font_glyphs);
     TEST(test_plot_class_names);
+    TEST(test_plot_no_legend);
     TEST(test_heatmap);
     TEST(test_plot_degenerate);
     TEST(test_plot_row);
