@@ -21,6 +21,10 @@
 #   make bench      genmod against PyTorch, side by side (bench/README.md; BENCH_QUICK=1: a smoke run)
 #   make figures    every number and picture in lectures/, from the demos as they are now
 #                   (lectures/figures/run.sh; RUNS="vae ..." for some runs only)
+#   make gallery    every demo once, on one page with its pictures, results and command:
+#                   out/index.html (tools/gallery.sh; about 15 min on 2 cores)
+#   make gallery-check  that page in headless Chromium: screenshot out/gallery.png, fails on a
+#                   missing or broken picture (tools/gallery-check.sh)
 CC      ?= cc
 CXX     ?= c++
 PREFIX  ?= /usr/local
@@ -96,6 +100,12 @@ bench: build/bench
 
 figures:
 	@sh lectures/figures/run.sh $(RUNS)
+
+gallery: all
+	@sh tools/gallery.sh
+gallery-check:
+	@sh tools/gallery-check.sh
+.PHONY: gallery gallery-check
 
 VERSION  = $(shell sed -n 's/.*GENMOD_VERSION "\(.*\)"/\1/p' genmod.h)
 install:

@@ -95,6 +95,23 @@ fi
 echo "== build/crash_ckpt"
 if ./build/crash_ckpt $tmp/crash; then ok; else fail "checkpoint crash test (tests/crash_ckpt.c)"; fi
 
+# the gallery's browser check (tools/gallery-check.sh, make gallery-check), when Chromium is
+# installed: a page whose picture loads passes; a page with a missing and a corrupt picture fails
+# and names both
+if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then
+    echo "== the gallery's browser check"
+    g=$tmp/gallery; mkdir -p $g
+    cp lectures/img/05-vae-samples.png $g/ok.png; echo "not a PNG" > $g/corrupt.png
+    echo '<!doctype html><html><body><img src="ok.png"></body></html>' > $g/good.html
+    echo '<!doctype html><html><body><img src="ok.png"><img src="missing.png"><img src="corrupt.png"></body></html>' > $g/bad.html
+    if sh tools/gallery-check.sh $g/good.html > $g/good.log 2>&1; then ok; else cat $g/good.log; fail "gallery-check on a good page"; fi
+    if sh tools/gallery-check.sh $g/bad.html > $g/bad.log 2>&1; then fail "gallery-check passed a page with broken pictures"
+    elif grep -q 'broken missing.png' $g/bad.log && grep -q 'broken corrupt.png' $g/bad.log; then ok
+    else cat $g/bad.log; fail "gallery-check did not name the broken pictures"; fi
+else
+    echo "== (chromium not installed: the gallery's browser check was not tested)"
+fi
+
 # every number and picture a lecture quotes is marked with the run it comes from: the
 # lectures must say exactly what their logs in lectures/figures/logs/ say (make figures
 # remakes both from the code as it is)
