@@ -4,6 +4,7 @@
  *   --out DIR    where pictures and arrays go (default out/<demo>/); in a folder of your
  *                own the demo names each file it replaces
  *   --seed N     the random seed, 0 to 2^64 - 1 (default 1); the same seed gives the same numbers
+ *                (with the same build on the same CPU; see README)
  *   --quick      a run of a few seconds, for the tests
  *   --data DIR   a folder of MNIST-format IDX files, 28x28 images, 100 or more in each half
  *                (default: Fashion-MNIST from the Debian package, else the built-in synthetic
