@@ -34,6 +34,8 @@ CFLAGS  ?= -O2 -march=native -fno-math-errno
 THREADS ?= -pthread
 DEMO_CFLAGS = -std=c99 $(WARN) $(CFLAGS) $(THREADS) $(STB)
 LDLIBS  := -lm
+# make for tests/install.sh, under another name: a recipe that names $(MAKE) runs even under make -n
+SUBMAKE := $(MAKE)
 
 DEMO_SRC := $(sort $(wildcard demos/[0-9][0-9]_*.c))
 # demos/02_autoencoder.c -> build/autoencoder (string functions, not a shell per demo: a
@@ -67,8 +69,8 @@ build/tests-san: $(TEST_SRC) tests/test.h tests/student_ops.h genmod.h | build
 	$(CC) -std=c99 $(WARN) -O1 -g $(THREADS) -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined $(STB) -o $@ $(TEST_SRC) $(LDLIBS)
 # the tiny step whose tape lecture 00 prints and draws (lectures/figures/runs.txt)
-build/tape: lectures/figures/tape.c genmod.h | build
-	$(CC) $(DEMO_CFLAGS) -o $@ $< $(LDLIBS)
+build/tape: lectures/figures/tape.c genmod.h build/genmod.o
+	$(CC) $(DEMO_CFLAGS) -DGENMOD_NO_IMPLEMENTATION -o $@ $< build/genmod.o $(LDLIBS)
 build/crash_ckpt: tests/crash_ckpt.c genmod.h | build
 	$(CC) -std=c99 $(WARN) -O2 -g $(THREADS) $(STB) -o $@ tests/crash_ckpt.c $(LDLIBS)
 
@@ -87,7 +89,7 @@ fuzz:
 .PHONY: fuzz
 
 test: build/tests build/tests-san build/crash_ckpt $(DEMOS) $(FUZZ_REPLAY)
-	@CC="$(CC)" CXX="$(CXX)" CFLAGS="$(CFLAGS)" STB="$(STB)" MAKE="$(MAKE)" sh tests/run.sh $(notdir $(DEMOS))
+	@CC="$(CC)" CXX="$(CXX)" CFLAGS="$(CFLAGS)" STB="$(STB)" MAKE="$(SUBMAKE)" sh tests/run.sh $(notdir $(DEMOS))
 
 valgrind: build/tests
 	@sh tests/valgrind.sh
@@ -113,7 +115,7 @@ install:
 	install -m 644 genmod.h $(DESTDIR)$(PREFIX)/include/genmod.h
 	printf '%s\n' 'prefix=$(PREFIX)' 'includedir=$${prefix}/include' '' 'Name: genmod' \
 	    'Description: deep generative models taught in one C header' 'Version: $(VERSION)' \
-	    'Cflags: -I$${includedir} $(strip $(STB))' 'Libs: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
+	    'Cflags: -I$${includedir} $(strip $(STB)) -pthread' 'Libs: -lm -pthread' > $(DESTDIR)$(PREFIX)/lib/pkgconfig/genmod.pc
 
 # the two files install wrote; the folders stay (they may hold other files of yours)
 uninstall:

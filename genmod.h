@@ -1002,9 +1002,10 @@ GMDEF void gm_progress_finish(gm_progress *p);
  * so far, in the order they were made: the order gm_backward walks back along.
  * gm_tape_print writes a table to f, one line per tensor: its number #k, the op, the caller's
  * file:line, its shape, the arena bytes it holds (its values and what its op saved for the
- * backward; 0 for a view such as gm_reshape), the bytes of its gradient once gm_backward has
- * run, and its inputs (#k, or a parameter by its name); then the totals, which add up to the
- * arena's fill.
+ * backward, and any gm_tape_alloc made after it and before the next tensor; 0 for a view
+ * such as gm_reshape), the bytes of its gradient once gm_backward has run, and its inputs
+ * (#k, or a parameter by its name); then the totals, which add up to the arena's fill (with
+ * what gm_tape_alloc took before the first tensor, if anything).
  * gm_tape_save_dot writes the same graph as Graphviz DOT (`dot -Tpng step.dot -o step.png`
  * draws it): an edge from every input to the op that read it; ops are ellipses labelled with
  * their name, shape and the caller's file name and line, dashed when they recorded no
@@ -6907,11 +6908,19 @@ static int gm__wrap(const char *str, float size, float width, int *start, int *l
 
 /* The size, `size` or smaller, at which str wraps into at most max lines of at most width
  * pixels (each smaller try is 0.9 times the last): so text is shrunk, never cut. The lines
- * go to start, len and their count to *n. */
+ * go to start, len and their count to *n; none (*n = 0) when no size fits (a width of a
+ * pixel or two). */
 static float gm__fit_text(const char *str, float size, float width, int *start, int *len, int max, int *n)
 {
     while ((*n = gm__wrap(str, size, width, start, len, max)) > max && size > 0.01f) size *= 0.9f;
+    if (*n > max) *n = 0;
     return size;
+}
+
+/* The height of the n lines gm__text_lines draws at `size`, from the top edge. */
+static int gm__lines_height(int n, float size)
+{
+    return 8 + (int)ceil((1.2f * (float)n - 0.2f + GM__DSC) * size);
 }
 
 /* Filling an outline, exactly: row by row, the coverage of pixel c is the running sum
@@ -6953,15 +6962,18 @@ static void gm__ink_line(float *acc, int w, int h, float x0, float y0, float x1,
  * turn counter-clockwise: it reads upwards from (x, y), its letters standing left of x. The
  * text is filled into the canvas's scratch (cv->ink, a box as long as the text and a line
  * high), then blended into the canvas, turned if asked. */
-static void gm__text(gm__canvas *cv, int x, int y, const char *str, float size, unsigned rgb, int vertical)
+static void gm__text_n(gm__canvas *cv, int x, int y, const char *str, size_t n, float size, unsigned rgb,
+                       int vertical)
 {
     int asc = (int)ceil(GM__ASC * size) + 1, h = asc + (int)ceil(GM__DSC * size) + 2;
-    int w = (int)ceil(gm__text_width(str, size)) + 3, u, v;
+    int w = (int)ceil(gm__text_span(str, n, size)) + 3, u, v;
     float k = size / GM__EM, pen = 1, cx = 0, cy = 0, sx = 0, sy = 0;
+    if (!(size > 0)) return;
     if (w + 1 > cv->ink_w) w = cv->ink_w - 1;   /* longer than the canvas: the rest is off it */
-    if (h > cv->ink_h) return;
+    if (h > cv->ink_h)                          /* a bug of genmod's: gm__ink_new sets the room */
+        gm__fatal(__FILE__, __LINE__, "gm__text", "text of %g px in room for %d rows", (double)size, cv->ink_h);
     memset(cv->ink, 0, (size_t)(w + 1) * (size_t)h * sizeof(float));
-    for (; *str; str++) {
+    for (; n > 0 && *str; str++, n--) {
         const char *g = gm__glyph_of(*str);
         float adv = (float)gm__font_num(*g++);
         while (*g) {            /* the outline in box pixels: x right of the pen, y down from the top */
@@ -7011,12 +7023,26 @@ static void gm__text(gm__canvas *cv, int x, int y, const char *str, float size, 
     }
 }
 
-/* Room in cv->ink for gm__text at sizes up to `size`: a line high, as long as the canvas's
- * longer side (so turned text fits too). 0 when out of memory. */
+static void gm__text(gm__canvas *cv, int x, int y, const char *str, float size, unsigned rgb, int vertical)
+{
+    gm__text_n(cv, x, y, str, strlen(str), size, rgb, vertical);
+}
+
+/* The n lines gm__fit_text made of str, each centred on the canvas, from its top edge. */
+static void gm__text_lines(gm__canvas *cv, const char *str, const int *start, const int *len, int n, float size)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        gm__text_n(cv, (int)(0.5f * ((float)cv->w - gm__text_span(str + start[i], (size_t)len[i], size))),
+                   8 + (int)((GM__ASC + 1.2f * (float)i) * size), str + start[i], (size_t)len[i], size, GM__INK, 0);
+}
+
+/* Room in cv->ink for gm__text at sizes up to `size`: a line high (as gm__text_n counts it),
+ * as long as the canvas's longer side (so turned text fits too). 0 when out of memory. */
 static int gm__ink_new(gm__canvas *cv, float size)
 {
     cv->ink_w = (cv->w > cv->h ? cv->w : cv->h) + 4;
-    cv->ink_h = (int)ceil((GM__ASC + GM__DSC) * size) + 4;
+    cv->ink_h = (int)ceil(GM__ASC * size) + (int)ceil(GM__DSC * size) + 3;
     cv->ink = (float *)GM_MALLOC(sizeof(float) * (size_t)cv->ink_w * (size_t)cv->ink_h);
     return cv->ink != NULL;
 }
@@ -7060,7 +7086,7 @@ static void gm__grid_margins(const gm_grid_labels *lb, int rows, int grid_w, gm_
     if (lb->caption)
         g->csize = gm__fit_text(lb->caption, 1.15f * GM__GRID_FS, (float)(g->left + grid_w) - 16,
                                 g->cstart, g->clen, 3, &g->nc);
-    g->col_top = g->nc ? 8 + (int)ceil((1.2f * (float)g->nc - 0.2f + GM__DSC) * g->csize) + 4 : 4;
+    g->col_top = g->nc ? gm__lines_height(g->nc, g->csize) + 4 : 4;
     g->top = lb->cols ? g->col_top + line + 4 : g->nc ? g->col_top : 0;
 }
 
@@ -7070,14 +7096,7 @@ static void gm__grid_draw_text(gm__canvas *cv, const gm_grid_labels *lb, const g
                                int rows, int ncols, int cell_w, int cell_h, int s)
 {
     int i;
-    for (i = 0; i < g->nc; i++) {
-        char line[256];
-        int len = g->clen[i] < 255 ? g->clen[i] : 255;
-        memcpy(line, lb->caption + g->cstart[i], (size_t)len);
-        line[len] = 0;
-        gm__text(cv, (int)(0.5f * ((float)cv->w - gm__text_width(line, g->csize))),
-                 8 + (int)((GM__ASC + 1.2f * (float)i) * g->csize), line, g->csize, GM__INK, 0);
-    }
+    gm__text_lines(cv, lb->caption, g->cstart, g->clen, g->nc, g->csize);
     for (i = 0; lb->rows && i < rows; i++) {     /* row i's images span s (1 + i (h+1)) .. + s h */
         const char *t = lb->rows[i] ? lb->rows[i] : "";
         int mid = g->top + s * (1 + i * (cell_h + 1)) + s * cell_h / 2;
@@ -7086,7 +7105,7 @@ static void gm__grid_draw_text(gm__canvas *cv, const gm_grid_labels *lb, const g
     }
     for (i = 0; lb->cols && i < ncols; i++) {
         const char *t = lb->cols[i] ? lb->cols[i] : "";
-        float tw = gm__text_width(t, GM__GRID_FS), room = (float)(s * cell_w - 4);
+        float tw = gm__text_width(t, GM__GRID_FS), room = s * cell_w > 5 ? (float)(s * cell_w - 4) : 1;
         float size = tw > room ? GM__GRID_FS * room / tw : GM__GRID_FS;
         int mid = g->left + s * (1 + i * (cell_w + 1)) + s * cell_w / 2;
         gm__text(cv, mid - (int)(0.5f * gm__text_width(t, size)), g->col_top + (int)ceil(GM__ASC * GM__GRID_FS),
@@ -7721,7 +7740,7 @@ static void gm__plot_layout(const gm_plot *p, gm__axis *ax, gm__axis *ay, gm__la
     L->fs = fs = 12.0f * (grow > 1 ? grow : 1);
     line = (int)ceil((GM__ASC + GM__DSC) * fs);         /* the height of a line of labels */
     L->tsize = gm__fit_text(p->title, 1.25f * fs, (float)L->w - 16, L->tstart, L->tlen, 3, &L->nt);
-    L->top = L->nt ? 8 + (int)ceil((1.2f * (float)L->nt - 0.2f + GM__DSC) * L->tsize) + 8 : 12;
+    L->top = L->nt ? gm__lines_height(L->nt, L->tsize) + 8 : 12;
     /* tick, gap, tick labels, the x label, edge */
     L->bottom = 5 + 3 + line + (p->xlabel[0] ? 4 + line : 0) + 8;
     L->right = 24;
@@ -7817,13 +7836,7 @@ static void gm__draw_axes(const gm_plot *p, gm__canvas *cv, const gm__axis *ax, 
         gm__rect(cv, x0 - 6, y, x0 - 1, y + 1, GM__FRAME, 1.0f);
         gm__text(cv, x0 - 9 - lw, y + (int)mid, ay->label[i], fs, GM__INK, 0);
     }
-    for (i = 0; i < L->nt; i++) {         /* the title's lines, each centred on the canvas */
-        char line[sizeof p->title];
-        memcpy(line, p->title + L->tstart[i], (size_t)L->tlen[i]);
-        line[L->tlen[i]] = 0;
-        gm__text(cv, (int)(0.5f * ((float)L->w - gm__text_width(line, L->tsize))),
-                 8 + (int)((GM__ASC + 1.2f * (float)i) * L->tsize), line, L->tsize, GM__INK, 0);
-    }
+    gm__text_lines(cv, p->title, L->tstart, L->tlen, L->nt, L->tsize);
     if (p->xlabel[0])
         gm__text(cv, (int)(0.5f * ((float)(x0 + x1) - gm__text_width(p->xlabel, fs))),
                  L->h - 8 - (int)ceil(GM__DSC * fs), p->xlabel, fs, GM__INK, 0);
@@ -8090,7 +8103,7 @@ GMDEF void gm_tape_print(const gm_tape *T, FILE *f)
 {
     int n, k, i, wop = 2, wsite = 7;
     const gm_tensor *t = gm__tape_tensors(T, &n);
-    size_t held = 0, grads = 0;
+    size_t held = 0, grads = 0, before = n ? t[0].arena : T->used;   /* gm_tape_alloc before #0 */
     char site[256], sh[64], b1[32], b2[32], b3[32], b4[32];
     for (k = 0; k < n; k++) {                                   /* the columns' widths */
         int w = snprintf(site, sizeof site, "%s:%d", t[k].file, t[k].line);
@@ -8118,8 +8131,9 @@ GMDEF void gm_tape_print(const gm_tape *T, FILE *f)
         }
         fputc('\n', f);
     }
-    fprintf(f, "in all: values and saved numbers %s, gradients %s; the arena holds %s of %s\n",
-            gm__size_str(held, b1), gm__size_str(grads, b2), gm__size_str(T->used, b3), gm__size_str(T->cap, b4));
+    fprintf(f, "in all: values and saved numbers %s, gradients %s", gm__size_str(held, b1), gm__size_str(grads, b2));
+    if (before) fprintf(f, ", gm_tape_alloc before #0 %s", gm__size_str(before, b1));
+    fprintf(f, "; the arena holds %s of %s\n", gm__size_str(T->used, b3), gm__size_str(T->cap, b4));
 }
 
 /* s inside a DOT string: quotes and backslashes escaped */

@@ -191,7 +191,7 @@ int main(int argc, char **argv)
         for (c = 0; c < 10; c++) {
             float *row = grid + (size_t)rows * COLS * D;
             if (first[c] < 0) continue;
-            names[rows] = L.test.class_names ? L.test.class_names[c] : "";
+            names[rows] = L.test.class_names ? L.test.class_names[c] : NULL;
             memcpy(xi, L.test.x + (size_t)first[c] * D, sizeof(float) * D);
             encode(L.T, &m, xi, 1, mu, lv);
             memcpy(row, xi, sizeof(float) * D);
@@ -202,7 +202,7 @@ int main(int argc, char **argv)
             vae_decode_all(L.T, &m, z, SHOW, row + (3 + SHOW) * D);
             rows++;
         }
-        labels.rows = names;
+        labels.rows = L.test.class_names ? names : NULL;      /* no margin for rows of numbers */
         labels.caption = "left to right: x*, the decoded mu(x*), z ~ q(z|x*) decoded, then z ~ p(z) decoded";
         demo_check(&d, gm_save_image_grid_labeled(demo_path(&d, "cond-samples.png"), grid, rows * COLS, 1, 28, 28, COLS,
                                                   0, 1, &labels), "saving cond-samples.png");

@@ -8,6 +8,8 @@
 #   3. the same with DESTDIR: files under DESTDIR, the .pc naming PREFIX alone
 # Prints what failed; exits non-zero on any failure.
 MAKE=${MAKE:-make}; CC=${CC:-cc}; CXX=${CXX:-c++}
+# the sub-makes take PREFIX and DESTDIR from here alone, not from a `make test DESTDIR=...`
+MAKEFLAGS=; MFLAGS=; unset DESTDIR PREFIX; export MAKEFLAGS MFLAGS
 rm -rf "$1"; mkdir -p "$1" && dir=$(cd "$1" && pwd) || exit 1
 prefix=$dir/prefix; stage=$dir/stage
 mkdir -p "$prefix/include" "$prefix/lib/pkgconfig" || exit 1
@@ -24,8 +26,8 @@ flags=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs genmo
 echo "pkg-config --cflags --libs genmod: $flags"
 # (C++ warns about C's "= {0}" idiom, which the implementation uses; see tests/run.sh)
 for lang in c c++; do
-    case $lang in c) cc="$CC -std=c99";; *) cc="$CXX -x c++ -std=c++11 -Wno-missing-field-initializers";; esac
-    if $cc -Wall -Wextra -pedantic -Werror -O2 tests/installed.c -o "$dir/$lang" $flags &&
+    extra=""; case $lang in c) cc="$CC -std=c99";; *) cc="$CXX -x c++ -std=c++11"; extra=-Wno-missing-field-initializers;; esac
+    if $cc -Wall -Wextra $extra -pedantic -Werror -O2 tests/installed.c -o "$dir/$lang" $flags &&
        "$dir/$lang" "$dir/$lang.png" && [ -s "$dir/$lang.png" ]; then :
     else fail "tests/installed.c built with pkg-config's flags as $lang"; fi
 done

@@ -647,6 +647,30 @@ static void test_grid_labeled(void)
     stbi_image_free(plain);
 }
 
+/* Labels on images too narrow for them: a caption that fits at no size is left out, column
+ * labels (NULL, empty or long) over columns a pixel wide shrink to nothing; the grid is
+ * still written, below its caption if any (the ASan build reads every byte of this). */
+static void test_grid_labels_tiny(void)
+{
+    enum { N = 3, H = 300, W = 1 };
+    static const char *const cols[N] = {NULL, "", "a long column label"};
+    gm_grid_labels caption = {"a caption over a grid a few pixels wide", NULL, NULL}, columns = {NULL, NULL, cols};
+    float x[N * H * W];
+    char path[512];
+    unsigned char *png;
+    int i, w = 0, h = 0, comp = 0;
+    for (i = 0; i < N * H * W; i++) x[i] = (float)(i % 5) / 4.0f;
+    out_path(path, sizeof path, "grid-tiny.png");
+    EXPECT(gm_save_image_grid_labeled(path, x, 1, 1, H, W, 1, 0, 1, &caption));
+    png = stbi_load(path, &w, &h, &comp, 1);
+    EXPECT(png && w == 2 * (W + 2) && h == 2 * (H + 2));   /* magnified twice; no room for a caption */
+    if (png) stbi_image_free(png);
+    EXPECT(gm_save_image_grid_labeled(path, x, N, 1, H, W, N, 0, 1, &columns));
+    png = stbi_load(path, &w, &h, &comp, 1);
+    EXPECT(png && w == 2 * (N * (W + 1) + 1) && h > 2 * (H + 2) + 10);   /* a line of column labels */
+    if (png) stbi_image_free(png);
+}
+
 /* The font draws every printable ASCII character, each its own way: a grid of 95 rows
  * labelled ' ' to '~' shows ink beside every row but the space's, and no two characters
  * leave the same pixels. */
@@ -922,6 +946,7 @@ void tests_output(void)
     TEST(test_plot_title_fits);
     TEST(test_plot_equal_units);
     TEST(test_grid_labeled);
+    TEST(test_grid_labels_tiny);
     TEST(test_font_glyphs);
     TEST(test_plot_class_names);
     TEST(test_plot_no_legend);

@@ -115,6 +115,26 @@ static void test_tape_print_bytes(void)
     gm_params_free(&P);
 }
 
+/* gm_tape_alloc's bytes: before the first tensor they get a total of their own, after a
+ * tensor they count with it; either way the totals add up to the arena's fill. */
+static void test_tape_print_alloc(void)
+{
+    static text out;
+    gm_tape *T = gm_tape_new(1 << 20);
+    gm_tape_alloc(T, 1000);                           /* 16 blocks of 64 */
+    gm_zeros(T, gm_shape1(16));                       /* one block */
+    gm_tape_alloc(T, 4000);                           /* 63 blocks, counted with the zeros */
+    gm_zeros(T, gm_shape1(16));
+    printed(T, &out);
+    EXPECT(out.n == 5);
+    EXPECT(out.n == 5 && strstr(out.line[2], "gm_zeros") && strstr(out.line[2], " 4.0 KiB "));
+    EXPECT(out.n == 5 && strstr(out.line[3], "gm_zeros") && strstr(out.line[3], " 64 bytes "));
+    EXPECT(out.n == 5 && strcmp(out.line[4], "in all: values and saved numbers 4.1 KiB, gradients 0 bytes, "
+                                             "gm_tape_alloc before #0 1.0 KiB; the arena holds 5.1 KiB of 1.0 MiB") == 0);
+    if (out.n == 5) printf("  %s\n", out.line[4]);
+    gm_tape_free(T);
+}
+
 /* A structural check of what gm_tape_save_dot writes, one statement a line: "digraph NAME {"
  * first, "}" last, quotes closed and brackets balanced on every line, every node declared
  * once, every edge between declared nodes. Returns the number of the step's nodes (t<k>)
@@ -264,6 +284,7 @@ void tests_tape(void)
 {
     TEST(test_tape_print);
     TEST(test_tape_print_bytes);
+    TEST(test_tape_print_alloc);
     TEST(test_tape_dot);
     TEST(test_tape_dot_odd);
     TEST(test_tape_dot_misuse);
