@@ -22,7 +22,7 @@
 #   make figures    every number and picture in lectures/, from the demos as they are now
 #                   (lectures/figures/run.sh; RUNS="vae ..." for some runs only)
 #   make gallery    every demo once, on one page with its pictures, results and command:
-#                   out/index.html (tools/gallery.sh; about 15 min on 2 cores)
+#                   out/index.html (tools/gallery.sh; about 20 min on 2 cores)
 #   make gallery-check  that page in headless Chromium: screenshot out/gallery.png, fails on a
 #                   missing or broken picture (tools/gallery-check.sh)
 CC      ?= cc

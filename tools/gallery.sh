@@ -13,11 +13,11 @@
 # to each demo's source, the data the demo used (its "data:" line), the command, the
 # pictures in the order the demo wrote them, and its result lines.
 #
-# Most demos run with their defaults; the whole gallery takes about 15 minutes on two cores.
+# Most demos run with their defaults; the whole gallery takes about 20 minutes on two cores.
 # Where the default takes minutes, a flag shortens it to a run that still makes the lecture's
 # point (the lectures' own runs are in lectures/figures/runs.txt):
 #   classifier --epochs 1        one of its three epochs (test accuracy 0.89 against 0.91)
-#   dcgan --epochs 1             one of three: rough garments (FID about 150 against 60)
+#   dcgan --epochs 1             one of three: rough garments (FID about 115 against 60)
 #   diffusion_forward --chains 200   the closed form checked on 200 chains instead of 1000
 #   diffusion_2d --steps 10000   half the training: ancestral samples still on the data
 #   ddpm --steps 3000 --samples 500  an eighth of the training: rough garments from all
